@@ -1,0 +1,60 @@
+"""The `datagen` command. Click commands only; the work lives in the library.
+
+Each area registers its commands from its own module, so no module grows past a screenful
+of options. DatagenError becomes a one-line message and its exit code (2; 3 for a held
+lock); there is no traceback for user errors.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from .. import __version__
+from ..errors import DatagenError
+
+
+class DatagenGroup(click.Group):
+    def main(self, *args, **kwargs):
+        kwargs.setdefault("standalone_mode", True)
+        try:
+            return super().main(*args, **{**kwargs, "standalone_mode": False})
+        except DatagenError as e:
+            click.echo(f"error: {e}", err=True)
+            sys.exit(e.exit_code)
+        except click.exceptions.Abort:
+            click.echo("aborted", err=True)
+            sys.exit(130)
+        except click.ClickException as e:
+            e.show()
+            sys.exit(e.exit_code)
+        except click.exceptions.Exit as e:
+            sys.exit(e.exit_code)
+
+
+@click.group(cls=DatagenGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="datagen")
+def main():
+    """Synthesize instruction data: generate, filter, version, export, train."""
+
+
+def _register():
+    from . import llm_cmd, run_cmd
+
+    for mod in (llm_cmd, run_cmd):
+        mod.register(main)
+    # areas that may not be present in every build register themselves when importable
+    import importlib
+
+    for name in ("filter_cmd", "datasets_cmd", "train_cmd", "report_cmd"):
+        try:
+            mod = importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as e:
+            if e.name != f"{__name__}.{name}":
+                raise
+            continue
+        mod.register(main)
+
+
+_register()

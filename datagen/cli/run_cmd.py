@@ -1,0 +1,76 @@
+"""`datagen run GENERATOR ...` and `datagen run PIPELINE.yaml`.
+
+Each generator's command lives in its own module (run_self_instruct, run_self_qa, ...)
+and shares the options and the execution path declared here.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from .common import llm_config_from_flags, llm_options, pop_llm_flags
+
+GENERATOR_MODULES = ("run_self_instruct", "run_self_qa", "run_self_kg")
+
+
+class RunGroup(click.Group):
+    """A group whose argument may also be a YAML pipeline file."""
+
+    def get_command(self, ctx, cmd_name):
+        if cmd_name.endswith((".yaml", ".yml")):
+            from .pipeline_cmd import pipeline_command_for
+
+            return pipeline_command_for(cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def resolve_command(self, ctx, args):
+        cmd_name = args[0] if args else None
+        if cmd_name and cmd_name.endswith((".yaml", ".yml")):
+            return cmd_name, self.get_command(ctx, cmd_name), args[1:]
+        return super().resolve_command(ctx, args)
+
+
+@click.group("run", cls=RunGroup)
+def run_group():
+    """Generate a dataset: `datagen run self-instruct --seeds S.jsonl`, or run a pipeline
+    YAML: `datagen run pipelines/refresh-self-instruct.yaml`."""
+
+
+def run_options(fn):
+    """Options every generator run shares: size, language, output, filters, LLM."""
+    opts = [
+        click.option("--num", type=int, default=None, help="How many records to keep."),
+        click.option("--lang", type=click.Choice(["auto", "en", "zh"]), default=None,
+                     help="Prompt language (auto: detected from the inputs)."),
+        click.option("--seed", "rng_seed", type=int, default=None, help="Random seed for sampling."),
+        click.option("--out", type=click.Path(dir_okay=False), default=None,
+                     help="Write kept records to this JSONL (rejects beside it)."),
+        click.option("--rejects", type=click.Path(dir_okay=False), default=None, help="Rejects JSONL path."),
+        click.option("--dataset", default=None, help="Publish a new version of this dataset in the store."),
+        click.option("--store", type=click.Path(file_okay=False), default=None,
+                     help="Dataset store root (default ./datasets)."),
+        click.option("--rouge", type=float, default=None, help="Drop when ROUGE-L > this (default 0.7)."),
+        click.option("--embed", type=float, default=None, help="Drop when embedding cosine > this."),
+        click.option("--no-embed", is_flag=True, default=False, help="Skip embedding dedup."),
+        click.option("--embed-model", default=None, help="sentence-transformers model folder."),
+    ]
+    for opt in reversed(opts):
+        fn = opt(fn)
+    return llm_options(fn)
+
+
+def register(group: click.Group) -> None:
+    for name in GENERATOR_MODULES:
+        try:
+            mod = importlib.import_module(f"{__package__}.{name}")
+        except ModuleNotFoundError as e:
+            if e.name != f"{__package__}.{name}":
+                raise
+            continue
+        mod.register(run_group)
+    group.add_command(run_group)
+
+
+__all__ = ["run_group", "run_options", "llm_config_from_flags", "pop_llm_flags", "register"]

@@ -1,0 +1,220 @@
+"""Read seed files in the formats real users have; write JSONL.
+
+Formats (auto-detected per row, or forced with `fmt`):
+- self-instruct: {"instruction", "instances": [{"input", "output"}], "is_classification"}
+- alpaca: {"instruction", "input", "output"} as JSONL or as one JSON array
+- messages: {"messages": [{"role", "content"}, ...]} (OpenAI / TRL conversational)
+- text: a .txt file with one instruction a line
+Every problem is a DataError naming the file, the line and what is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import jsonlines
+
+from .errors import DataError
+from .records import Record
+
+FORMATS = ("auto", "self-instruct", "alpaca", "messages", "text")
+ROLES = {"system", "user", "assistant"}
+
+
+def read_text(path: str | Path) -> str:
+    """Read a UTF-8 text file, turning OS and decoding errors into DataError."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise DataError(path, None, f"cannot read file: {e.strerror or e}") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise DataError(path, line, f"not valid UTF-8 (byte {e.start})") from None
+
+
+def iter_json_rows(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield (line number, object) from a JSONL file or a JSON array file."""
+    path = Path(path)
+    text = read_text(path)
+    if text.lstrip().startswith("["):
+        try:
+            rows = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise DataError(path, e.lineno, f"invalid JSON: {e.msg}") from None
+        for i, row in enumerate(rows):
+            if not isinstance(row, dict):
+                raise DataError(path, None, f"item {i} of the array is not an object")
+            yield i + 1, row
+        return
+    reader = jsonlines.Reader(text.splitlines())
+    lineno = 0
+    while True:
+        lineno += 1
+        try:
+            row = reader.read(skip_empty=False, allow_none=True)
+        except EOFError:
+            return
+        except jsonlines.InvalidLineError as e:
+            line = e.lineno or lineno
+            msg = str(e).split(" (line")[0]
+            raise DataError(path, line, msg) from None
+        if row is None:
+            continue  # blank line
+        if not isinstance(row, dict):
+            raise DataError(path, lineno, f"expected a JSON object, got {type(row).__name__}")
+        yield lineno, row
+
+
+def _str_field(path, line, row, key, required=False) -> str:
+    val = row.get(key)
+    if val is None:
+        if required:
+            raise DataError(path, line, f"missing field '{key}'")
+        return ""
+    if not isinstance(val, str):
+        raise DataError(path, line, f"field '{key}' must be a string, got {type(val).__name__}")
+    return val
+
+
+def detect_format(row: dict[str, Any]) -> str:
+    if "messages" in row:
+        return "messages"
+    if "instances" in row:
+        return "self-instruct"
+    return "alpaca"
+
+
+def _from_self_instruct(path, line, row) -> list[Record]:
+    instruction = _str_field(path, line, row, "instruction", required=True).strip()
+    if not instruction:
+        raise DataError(path, line, "empty 'instruction'")
+    instances = row.get("instances") or []
+    if not isinstance(instances, list):
+        raise DataError(path, line, "field 'instances' must be a list")
+    clf = row.get("is_classification")
+    if clf is not None and not isinstance(clf, bool):
+        raise DataError(path, line, "field 'is_classification' must be true or false")
+    task_id = str(row.get("id") or row.get("name") or f"line{line}")
+    meta = {"task_id": task_id, "source": "seed"}
+    if clf is not None:
+        meta["task_type"] = "classification" if clf else "generation"
+    out = []
+    for j, inst in enumerate(instances or [{}]):
+        if not isinstance(inst, dict):
+            raise DataError(path, line, f"instance {j} is not an object")
+        rec = Record(
+            instruction=instruction,
+            input=_str_field(path, line, inst, "input"),
+            output=_str_field(path, line, inst, "output"),
+            id=f"{task_id}" if len(instances) <= 1 else f"{task_id}#{j}",
+            meta=dict(meta),
+        )
+        out.append(rec)
+    return out
+
+
+def _from_alpaca(path, line, row) -> list[Record]:
+    instruction = _str_field(path, line, row, "instruction", required=True).strip()
+    if not instruction:
+        raise DataError(path, line, "empty 'instruction'")
+    _str_field(path, line, row, "input")
+    _str_field(path, line, row, "output")
+    rec = Record.from_dict(row)
+    rec.instruction = instruction
+    return [rec]
+
+
+def _from_messages(path, line, row) -> list[Record]:
+    msgs = row.get("messages")
+    if not isinstance(msgs, list) or not msgs:
+        raise DataError(path, line, "field 'messages' must be a non-empty list")
+    clean = []
+    for j, m in enumerate(msgs):
+        if not isinstance(m, dict) or m.get("role") not in ROLES or not isinstance(m.get("content"), str):
+            raise DataError(path, line, f"message {j} needs a role (system/user/assistant) and string content")
+        clean.append({"role": m["role"], "content": m["content"]})
+    users = [m["content"] for m in clean if m["role"] == "user"]
+    answers = [m["content"] for m in clean if m["role"] == "assistant"]
+    if not users:
+        raise DataError(path, line, "conversation has no user message")
+    extra = {k: v for k, v in row.items() if k not in ("messages", "id", "meta")}
+    rec = Record(
+        instruction=users[0].strip(),
+        output=answers[-1] if answers else "",
+        id=str(row.get("id") or ""),
+        meta=dict(row.get("meta") or {}),
+        messages=clean,
+        extra=extra,
+    )
+    return [rec]
+
+
+_PARSERS = {"self-instruct": _from_self_instruct, "alpaca": _from_alpaca, "messages": _from_messages}
+
+
+def read_records(path: str | Path, fmt: str = "auto") -> list[Record]:
+    """Read seed/instruction records from any supported format."""
+    path = Path(path)
+    if fmt not in FORMATS:
+        raise DataError(path, None, f"unknown format '{fmt}' (choose from {', '.join(FORMATS)})")
+    if not path.exists():
+        raise DataError(path, None, "file not found")
+    if path.is_dir():
+        raise DataError(path, None, "is a directory, expected a file")
+    if fmt == "text" or (fmt == "auto" and path.suffix.lower() in (".txt", ".text")):
+        records = [
+            Record(instruction=line.strip(), meta={"source": "seed"})
+            for line in read_text(path).splitlines()
+            if line.strip() and not line.lstrip().startswith("#")
+        ]
+    else:
+        records = []
+        for line, row in iter_json_rows(path):
+            kind = detect_format(row) if fmt == "auto" else fmt
+            records.extend(_PARSERS[kind](path, line, row))
+    if not records:
+        raise DataError(path, None, "no records found (empty file?)")
+    return records
+
+
+def write_jsonl(path: str | Path, rows: Iterable[Record | dict[str, Any]]) -> int:
+    """Write rows to JSONL atomically (temp file + rename). Returns the row count."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    n = 0
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            with jsonlines.Writer(fh, compact=True, flush=False, dumps=_dumps) as w:
+                for row in rows:
+                    w.write(row.to_dict() if isinstance(row, Record) else row)
+                    n += 1
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return n
+
+
+def _dumps(obj) -> str:
+    return json.dumps(obj, ensure_ascii=False)
+
+
+def read_jsonl_records(path: str | Path) -> list[Record]:
+    """Read JSONL written by datagen (or any Alpaca/messages JSONL) back into Records."""
+    out: list[Record] = []
+    for line, row in iter_json_rows(path):
+        if "instruction" in row:
+            out.extend(_from_alpaca(path, line, row))
+        else:
+            out.extend(_PARSERS[detect_format(row)](path, line, row))
+    return out

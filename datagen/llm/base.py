@@ -1,0 +1,125 @@
+"""The ChatClient interface: messages in, n completions out, usage recorded.
+
+Small local models need two extras that API models tolerate without:
+- `choose`: ask for one of a fixed set of answers. The local backend scores each option
+  by likelihood; an API backend parses the reply (and uses logprobs where offered).
+- `prefill`: the start of the assistant's reply (e.g. "9." to continue a list).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field, asdict
+from typing import Protocol, Sequence, runtime_checkable
+
+Message = dict  # {"role": "system"|"user"|"assistant", "content": str}
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    messages: tuple[tuple[str, str], ...]
+    n: int = 1
+    temperature: float = 0.7
+    top_p: float = 1.0
+    max_tokens: int = 256
+    stop: tuple[str, ...] = ()
+    prefill: str = ""
+    seed: int | None = None  # distinguishes repeated identical prompts (and the cache key)
+
+    @classmethod
+    def make(cls, messages: Sequence[Message], **kw) -> "ChatRequest":
+        msgs = tuple((m["role"], m["content"]) for m in messages)
+        if "stop" in kw and kw["stop"] is not None:
+            kw["stop"] = tuple(kw["stop"])
+        return cls(messages=msgs, **{k: v for k, v in kw.items() if v is not None})
+
+    def message_dicts(self) -> list[dict[str, str]]:
+        return [{"role": r, "content": c} for r, c in self.messages]
+
+    def key_fields(self) -> dict:
+        d = asdict(self)
+        d["messages"] = [list(m) for m in self.messages]
+        d["stop"] = list(self.stop)
+        return d
+
+
+@dataclass
+class Completion:
+    text: str  # includes the prefill, so parsers see the whole reply
+    finish_reason: str = "stop"  # "length" when cut off by max_tokens
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached: bool = False
+
+
+@dataclass
+class Choice:
+    option: str | None  # None only when an API reply matched no option
+    scores: dict[str, float] = field(default_factory=dict)
+    raw: str = ""
+
+
+@dataclass
+class Usage:
+    requests: int = 0
+    cached: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    retries: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, completions: Sequence[Completion], cached: bool = False, retries: int = 0):
+        with self._lock:
+            if cached:
+                self.cached += 1
+            else:
+                self.requests += 1
+                self.retries += retries
+                # usage is per request: n completions share one prompt
+                if completions:
+                    self.prompt_tokens += completions[0].prompt_tokens
+                self.completion_tokens += sum(c.completion_tokens for c in completions)
+
+    def as_dict(self) -> dict:
+        return {
+            "requests": self.requests,
+            "cached": self.cached,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.prompt_tokens + self.completion_tokens,
+            "retries": self.retries,
+        }
+
+
+@runtime_checkable
+class ChatClient(Protocol):
+    backend: str
+    model: str
+    usage: Usage
+
+    def chat_many(self, requests: Sequence[ChatRequest], desc: str | None = None) -> list[list[Completion]]:
+        """Run requests (concurrently where the backend can); one list of n completions each."""
+
+    def choose(self, messages: Sequence[Message], options: Sequence[str], prefill: str = "") -> Choice:
+        """Pick one of `options` as the reply to `messages`."""
+
+    def close(self) -> None: ...
+
+
+def chat(client: ChatClient, messages: Sequence[Message], **kw) -> list[Completion]:
+    """One request through `client`; kw are ChatRequest fields."""
+    return client.chat_many([ChatRequest.make(messages, **kw)])[0]
+
+
+def match_option(reply: str, options: Sequence[str]) -> str | None:
+    """The option a free-text reply names: exact, then prefix, then first mention."""
+    text = reply.strip().strip("\"'*`").strip()
+    low = text.lower()
+    for opt in options:
+        if low == opt.lower():
+            return opt
+    for opt in sorted(options, key=len, reverse=True):
+        if low.startswith(opt.lower()):
+            return opt
+    hits = [(low.find(opt.lower()), opt) for opt in options if opt.lower() in low]
+    return min(hits)[1] if hits else None

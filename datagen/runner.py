@@ -1,0 +1,136 @@
+"""Run a generator: collect its outcomes, count the funnel, write or publish the result."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .generators.base import GenerationReport, Generator
+from .filters.base import FilterChain
+from .io import write_jsonl
+from .llm.base import ChatClient
+from .records import Record
+
+
+@dataclass
+class RunResult:
+    generator: str
+    kept: list[Record] = field(default_factory=list)
+    rejects: list[dict[str, Any]] = field(default_factory=list)
+    usage: dict[str, int] = field(default_factory=dict)
+    report: GenerationReport = field(default_factory=GenerationReport)
+    seconds: float = 0.0
+    llm: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def funnel(self) -> dict[str, Any]:
+        reasons = Counter(r["reason"] for r in self.rejects)
+        by_stage: dict[str, Counter] = {}
+        for r in self.rejects:
+            by_stage.setdefault(r.get("stage", "instruction"), Counter())[r["reason"]] += 1
+        return {
+            "candidates": len(self.kept) + len(self.rejects),
+            "kept": len(self.kept),
+            "dropped": dict(reasons.most_common()),
+            "dropped_by_stage": {k: dict(v.most_common()) for k, v in by_stage.items()},
+        }
+
+
+def reject_row(outcome) -> dict[str, Any]:
+    v = outcome.verdict
+    row = {"reason": v.reason, "filter": v.filter, "stage": outcome.stage, "record": outcome.record.to_dict()}
+    if v.detail:
+        row["detail"] = v.detail
+    return row
+
+
+def run_generator(gen: Generator, client: ChatClient, chain: FilterChain, num: int) -> RunResult:
+    """Drive `gen` until it stops; keep what it kept, and every drop with its reason."""
+    result = RunResult(generator=gen.name)
+    t0 = time.perf_counter()
+    for outcome in gen.generate(client, chain, num):
+        if outcome.verdict.kept:
+            result.kept.append(outcome.record)
+        else:
+            result.rejects.append(reject_row(outcome))
+    result.seconds = round(time.perf_counter() - t0, 3)
+    result.usage = client.usage.as_dict()
+    result.report = gen.report
+    return result
+
+
+def write_result(result: RunResult, out: str | Path, rejects: str | Path | None = None) -> tuple[Path, Path]:
+    """Write kept records to `out` and rejects beside it (or to `rejects`)."""
+    out = Path(out)
+    rej = Path(rejects) if rejects else out.with_name(out.stem + ".rejects.jsonl")
+    write_jsonl(rej, result.rejects)
+    write_jsonl(out, result.kept)
+    return out, rej
+
+
+def format_summary(result: RunResult) -> str:
+    """One screen: kept, dropped by reason, classification share, calls, tokens."""
+    f = result.funnel
+    lines = [f"{result.generator}: kept {f['kept']} of {f['candidates']} candidates in {result.seconds:.1f}s"]
+    types = Counter(r.meta.get("task_type") for r in result.kept if r.meta.get("task_type"))
+    if types:
+        total = sum(types.values())
+        share = types.get("classification", 0) / total
+        lines.append(f"  task types: " + ", ".join(f"{k} {v}" for k, v in types.most_common())
+                     + f" (classification share {share:.0%})")
+    if f["dropped"]:
+        lines.append("  dropped:")
+        for reason, n in f["dropped"].items():
+            lines.append(f"    {n:>6}  {reason}")
+    u = result.usage
+    if u:
+        lines.append(f"  llm: {u.get('requests', 0)} calls ({u.get('cached', 0)} cached, "
+                     f"{u.get('retries', 0)} retries), tokens {u.get('prompt_tokens', 0)} in / "
+                     f"{u.get('completion_tokens', 0)} out")
+    if result.report.stop_reason:
+        lines.append(f"  stopped: {result.report.stop_reason}")
+    for note in result.report.notes:
+        lines.append(f"  note: {note}")
+    return "\n".join(lines)
+
+
+@dataclass
+class RunSettings:
+    """Everything a `datagen run` needs besides the generator's own inputs."""
+
+    num: int = 20
+    lang: str = "auto"
+    seed: int = 0
+    out: str | None = None
+    rejects: str | None = None
+    dataset: str | None = None
+    store: str | None = None
+
+
+def execute(gen: Generator, settings: RunSettings, llm_cfg, filter_cfg, lang: str) -> RunResult:
+    """Build client and filter chain, run `gen`, and write or publish the result.
+
+    With `settings.dataset`, the store publishes a new version (deduplicated against its
+    parent); otherwise the records go to `settings.out`."""
+    from .errors import ConfigError
+    from .filters import build_chain
+    from .llm import make_client
+
+    if not settings.dataset and not settings.out:
+        raise ConfigError("say where the data goes: --dataset NAME (a versioned dataset) or --out FILE.jsonl")
+    client = make_client(llm_cfg)
+    try:
+        if settings.dataset:
+            from .store import publish_run
+
+            return publish_run(gen, client, settings, llm_cfg, filter_cfg, lang)
+        chain = build_chain(filter_cfg, lang)
+        result = run_generator(gen, client, chain, settings.num)
+        result.llm = llm_cfg.public()
+        write_result(result, settings.out, settings.rejects)
+        return result
+    finally:
+        client.close()
