@@ -1,0 +1,34 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from stub_server import StubLLMServer  # noqa: E402
+
+CORPORA = Path(os.environ.get("DATAGEN_CORPORA", ROOT.parent / "shared" / "corpora"))
+
+
+@pytest.fixture
+def stub():
+    """A running stub OpenAI-compatible server; script it with stub.enqueue / stub.default."""
+    with StubLLMServer() as s:
+        yield s
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path, monkeypatch):
+    """Every test gets its own response cache, and no real key leaks into a test."""
+    monkeypatch.setenv("DATAGEN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+
+
+@pytest.fixture
+def corpora() -> Path:
+    if not CORPORA.is_dir():
+        pytest.skip(f"shared corpora not found at {CORPORA}")
+    return CORPORA
