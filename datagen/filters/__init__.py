@@ -1,0 +1,99 @@
+"""Filters: rules, exact fast ROUGE-L dedup, embedding dedup — composed into a FilterChain.
+
+`build_chain(cfg, lang)` is the instruction-level chain every generator and
+`datagen filter` use (cheap rules first, then ROUGE-L, then embeddings, so the model only
+sees survivors); `build_instance_chain(cfg, lang)` checks input/output instances.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..errors import ConfigError
+from .base import Filter, FilterChain, Verdict
+from .rules import (ZH_BLACKLIST, AsciiStart, Blacklist, EmptyOutput, EndsWithColon, ExactDuplicate,
+                    InputEqualsOutput, LangConsistency, MaxLength, MinLength, PunctStart, WriteProgram,
+                    conflicting_instances)
+
+DEFAULT_BLACKLIST = ["image", "images", "graph", "graphs", "picture", "pictures", "file", "files", "map",
+                     "maps", "draw", "plot", "go to", "video", "audio", "music", "flowchart", "diagram"]
+LANGS = ("en", "zh")
+
+__all__ = ["FilterConfig", "build_chain", "build_instance_chain", "FilterChain", "Filter", "Verdict",
+           "conflicting_instances", "DEFAULT_BLACKLIST"]
+
+
+@dataclass
+class FilterConfig:
+    """Instruction filters (YAML `filters:` section; flags --rouge/--embed override).
+
+    rouge / embed: drop when the score is *greater* than this (None disables), as
+    Self-Instruct does with ROUGE-L > 0.7. Lengths are words, or characters for Chinese:
+    an instruction needs more than `min_len` and at most `max_len`."""
+
+    rouge: float | None = 0.7
+    embed: float | None = 0.95
+    embed_model: str | None = None
+    min_len: int = 3
+    max_len: int = 150
+    blacklist: list[str] = field(default_factory=lambda: list(DEFAULT_BLACKLIST))
+    punct_start: bool = True
+    ascii_start: bool = False
+    write_program: bool = True
+    lang_consistency: bool = True
+
+    def __post_init__(self):
+        for name in ("rouge", "embed"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1):
+                raise ConfigError(f"filters.{name} must be a number between 0 and 1 (or null to disable), got {v!r}")
+        for name in ("min_len", "max_len"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise ConfigError(f"filters.{name} must be a non-negative integer, got {v!r}")
+        if self.max_len <= self.min_len:
+            raise ConfigError(f"filters.max_len ({self.max_len}) must be greater than min_len ({self.min_len})")
+        if isinstance(self.blacklist, str) or not all(isinstance(w, str) for w in self.blacklist or []):
+            raise ConfigError("filters.blacklist must be a list of words")
+        self.blacklist = list(self.blacklist or [])
+
+
+def _check_lang(lang: str) -> None:
+    if lang not in LANGS:
+        raise ConfigError(f"filter language must be one of {', '.join(LANGS)}, got {lang!r}")
+
+
+def build_chain(cfg: FilterConfig | None = None, lang: str = "en") -> FilterChain:
+    """Instruction-level chain: rules, then exact ROUGE-L dedup, then embedding dedup."""
+    from .rouge import RougeDedup
+
+    cfg = cfg or FilterConfig()
+    _check_lang(lang)
+    filters: list = [MinLength(cfg.min_len), MaxLength(cfg.max_len)]
+    words = list(cfg.blacklist)
+    if lang == "zh" and words == DEFAULT_BLACKLIST:
+        words += ZH_BLACKLIST
+    if words:
+        filters.append(Blacklist(words))
+    if cfg.write_program:
+        filters.append(WriteProgram())
+    if cfg.punct_start:
+        filters.append(PunctStart())
+    if cfg.ascii_start and lang == "en":
+        filters.append(AsciiStart())
+    if cfg.lang_consistency:
+        filters.append(LangConsistency(lang))
+    if cfg.rouge is not None:
+        filters.append(RougeDedup(cfg.rouge))
+    if cfg.embed is not None:
+        from .embedding import EmbeddingDedup
+
+        filters.append(EmbeddingDedup(cfg.embed, cfg.embed_model))
+    return FilterChain(filters)
+
+
+def build_instance_chain(cfg: FilterConfig | None = None, lang: str = "en") -> FilterChain:
+    """Instance-level chain (input/output of one instruction): empty output, input ==
+    output, trailing colon, exact duplicates. Use `conflicting_instances` per task too."""
+    _check_lang(lang)
+    return FilterChain([EmptyOutput(), InputEqualsOutput(), EndsWithColon(), ExactDuplicate()])
