@@ -44,32 +44,84 @@ def iter_json_rows(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     path = Path(path)
     text = read_text(path)
     if text.lstrip().startswith("["):
-        try:
-            rows = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise DataError(path, e.lineno, f"invalid JSON: {e.msg}") from None
-        for i, row in enumerate(rows):
-            if not isinstance(row, dict):
-                raise DataError(path, None, f"item {i} of the array is not an object")
-            yield i + 1, row
+        yield from _iter_json_array(path, text)
         return
-    reader = jsonlines.Reader(text.splitlines())
     lineno = 0
+
+    def numbered():
+        # jsonlines does not report where a row came from; count the lines it consumes
+        nonlocal lineno
+        for lineno, line in enumerate(text.splitlines(), 1):  # noqa: B007
+            yield line
+
+    reader = jsonlines.Reader(numbered())
     while True:
-        lineno += 1
         try:
-            row = reader.read(skip_empty=False, allow_none=True)
+            row = reader.read(skip_empty=True)
         except EOFError:
             return
         except jsonlines.InvalidLineError as e:
-            line = e.lineno or lineno
-            msg = str(e).split(" (line")[0]
-            raise DataError(path, line, msg) from None
-        if row is None:
-            continue  # blank line
+            problem = _invalid_line_message(e)
+            if lineno == 1 and _is_json_object(text):
+                problem += "; expected JSONL (one object a line) or a JSON array of objects"
+            raise DataError(path, e.lineno or lineno, problem) from None
         if not isinstance(row, dict):
-            raise DataError(path, lineno, f"expected a JSON object, got {type(row).__name__}")
+            raise DataError(path, lineno, f"expected a JSON object, got {_json_type(row)}")
         yield lineno, row
+
+
+def _invalid_line_message(e: jsonlines.InvalidLineError) -> str:
+    cause = e.__cause__
+    if isinstance(cause, json.JSONDecodeError):
+        # the decoder's own "line 1 column 5" is relative to the row; keep only the column
+        return f"invalid JSON: {cause.msg} (column {cause.colno})"
+    if "null" in str(e):
+        return "expected a JSON object, got null"
+    return str(e).split(" (line")[0]
+
+
+def _iter_json_array(path: Path, text: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Items of a JSON array file, each with the line it starts on."""
+    try:
+        rows = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise DataError(path, e.lineno, f"invalid JSON: {e.msg} (column {e.colno})") from None
+    if not isinstance(rows, list):
+        raise DataError(path, 1, f"expected a JSON array of objects, got {_json_type(rows)}")
+    # the whole text is valid JSON, so walking it with raw_decode cannot fail; it
+    # recovers the line of each item for error messages
+    decoder = json.JSONDecoder()
+    ws = " \t\r\n"
+    pos = text.index("[") + 1
+    for i in range(len(rows)):
+        while text[pos] in ws or (i and text[pos] == ","):
+            pos += 1
+        line = text.count("\n", 0, pos) + 1
+        row, pos = decoder.raw_decode(text, pos)
+        if not isinstance(row, dict):
+            raise DataError(path, line, f"item {i + 1} of the array is not an object ({_json_type(row)})")
+        yield line, row
+
+
+def _is_json_object(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text), dict)
+    except ValueError:
+        return False
+
+
+def _json_type(value: Any) -> str:
+    names = {dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)
+
+
+def _meta_field(path, line, row) -> dict[str, Any]:
+    meta = row.get("meta")
+    if meta is None:
+        return {}
+    if not isinstance(meta, dict):
+        raise DataError(path, line, f"field 'meta' must be an object, got {_json_type(meta)}")
+    return dict(meta)
 
 
 def _str_field(path, line, row, key, required=False) -> str:
@@ -79,7 +131,7 @@ def _str_field(path, line, row, key, required=False) -> str:
             raise DataError(path, line, f"missing field '{key}'")
         return ""
     if not isinstance(val, str):
-        raise DataError(path, line, f"field '{key}' must be a string, got {type(val).__name__}")
+        raise DataError(path, line, f"field '{key}' must be a string, got {_json_type(val)}")
     return val
 
 
@@ -95,7 +147,9 @@ def _from_self_instruct(path, line, row) -> list[Record]:
     instruction = _str_field(path, line, row, "instruction", required=True).strip()
     if not instruction:
         raise DataError(path, line, "empty 'instruction'")
-    instances = row.get("instances") or []
+    instances = row.get("instances")
+    if instances is None:
+        instances = []
     if not isinstance(instances, list):
         raise DataError(path, line, "field 'instances' must be a list")
     clf = row.get("is_classification")
@@ -126,6 +180,7 @@ def _from_alpaca(path, line, row) -> list[Record]:
         raise DataError(path, line, "empty 'instruction'")
     _str_field(path, line, row, "input")
     _str_field(path, line, row, "output")
+    _meta_field(path, line, row)
     rec = Record.from_dict(row)
     rec.instruction = instruction
     return [rec]
@@ -149,7 +204,7 @@ def _from_messages(path, line, row) -> list[Record]:
         instruction=users[0].strip(),
         output=answers[-1] if answers else "",
         id=str(row.get("id") or ""),
-        meta=dict(row.get("meta") or {}),
+        meta=_meta_field(path, line, row),
         messages=clean,
         extra=extra,
     )
