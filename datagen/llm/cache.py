@@ -77,6 +77,11 @@ class ResponseCache:
             )
             self._db.commit()
 
+    def __bool__(self) -> bool:
+        # callers test `if self.cache:` for "is caching on"; __len__ alone made an
+        # empty cache falsy, so nothing was ever stored
+        return True
+
     def __len__(self) -> int:
         with self._lock:
             return self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
