@@ -82,6 +82,9 @@ def load_smollm2(threads: int | None = 1, path: str | Path | None = None):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # a per-load weights bar is noise in run output
     if threads:
         torch.set_num_threads(threads)
     folder = Path(path) if path else smollm2_dir()
