@@ -1,0 +1,302 @@
+"""Versioned datasets: `<root>/<name>/v0001/`, `v0002/`, … each a full snapshot.
+
+A version holds data.jsonl (one Record a line), rejects.jsonl (what this run dropped and
+why) and manifest.json (where the data came from). It is built in a hidden temp folder
+beside the versions, fsynced, and renamed into place, so a killed run never leaves a
+visible half version; once renamed it is never written again. One run at a time writes a
+dataset: a per-dataset flock, LockHeldError (exit 3) for the second.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import socket
+import stat
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+import jsonlines
+
+from . import __version__
+from .errors import ConfigError, DataError, LockHeldError
+from .io import iter_json_rows, read_jsonl_records
+from .records import Record
+
+DEFAULT_ROOT = "datasets"
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+VERSION_RE = re.compile(r"^v(\d{4,})$")
+TMP_PREFIX = ".tmp-"
+LOCK_NAME = ".lock"
+DATA, REJECTS, MANIFEST = "data.jsonl", "rejects.jsonl", "manifest.json"
+
+
+def check_name(name: str) -> str:
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise ConfigError(
+            f"bad dataset name {name!r}: use letters, digits, '.', '_' or '-' (no '/' or '@')"
+        )
+    return name
+
+
+def format_version(n: int) -> str:
+    return f"v{n:04d}"
+
+
+def version_number(version: str) -> int:
+    m = VERSION_RE.match(version)
+    if not m:
+        raise ConfigError(f"bad version {version!r} (expected v0001, v2, 3 …)")
+    return int(m.group(1))
+
+
+def split_ref(ref: str) -> tuple[str, str | None]:
+    """'name' -> (name, None); 'name@v2' / 'name@2' / 'name@v0002' -> (name, 'v0002')."""
+    name, _, ver = ref.partition("@")
+    check_name(name)
+    if not ver or ver == "latest":
+        return name, None
+    digits = ver[1:] if ver[:1] in ("v", "V") else ver
+    if not digits.isdigit() or int(digits) < 1:
+        raise ConfigError(f"bad version in {ref!r} (expected NAME@v1, NAME@v0002 …)")
+    return name, format_version(int(digits))
+
+
+@dataclass
+class DatasetVersion:
+    name: str
+    version: str
+    path: Path
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    @property
+    def data_path(self) -> Path:
+        return self.path / DATA
+
+    @property
+    def rejects_path(self) -> Path:
+        return self.path / REJECTS
+
+    def records(self) -> list[Record]:
+        return read_jsonl_records(self.data_path) if self.data_path.stat().st_size else []
+
+    def rejects(self) -> list[dict[str, Any]]:
+        if not self.rejects_path.exists() or not self.rejects_path.stat().st_size:
+            return []
+        return [row for _, row in iter_json_rows(self.rejects_path)]
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_jsonl_synced(path: Path, rows: Iterable[dict[str, Any]]) -> tuple[int, str]:
+    """Write rows, fsync, and return (count, sha256 of the bytes written)."""
+    n = 0
+    with open(path, "w", encoding="utf-8") as fh:
+        with jsonlines.Writer(fh, compact=True, flush=False,
+                              dumps=lambda o: json.dumps(o, ensure_ascii=False)) as w:
+            for row in rows:
+                w.write(row)
+                n += 1
+        fh.flush()
+        os.fsync(fh.fileno())
+    return n, file_sha256(path)
+
+
+def _write_json_synced(path: Path, obj: Any) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(obj, fh, ensure_ascii=False, indent=2)
+        fh.write("\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+class DatasetLock:
+    """An exclusive, non-blocking flock on `<root>/<name>/.lock`.
+
+    flock dies with the process, so a SIGKILLed run never leaves a stale lock behind.
+    The file is never deleted: unlinking a lock file races with a waiting locker."""
+
+    def __init__(self, path: Path, name: str):
+        self.path, self.name = path, name
+        self._fd: int | None = None
+
+    def acquire(self) -> "DatasetLock":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_holder(fd)
+            os.close(fd)
+            raise LockHeldError(
+                f"dataset '{self.name}' is being written by another run{holder}; "
+                "try again when it has finished"
+            ) from None
+        os.ftruncate(fd, 0)
+        info = {"pid": os.getpid(), "host": socket.gethostname(), "since": _now()}
+        os.pwrite(fd, json.dumps(info).encode(), 0)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> "DatasetLock":
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def _read_holder(fd: int) -> str:
+    try:
+        info = json.loads(os.pread(fd, 4096, 0) or b"{}")
+        return f" (pid {info['pid']} on {info['host']}, since {info['since']})"
+    except (ValueError, KeyError, OSError):
+        return ""
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class DatasetStore:
+    """The store root: list, resolve, read and publish dataset versions."""
+
+    def __init__(self, root: str | Path | None = None):
+        self.root = Path(root or os.environ.get("DATAGEN_STORE") or DEFAULT_ROOT)
+
+    def dataset_dir(self, name: str) -> Path:
+        return self.root / check_name(name)
+
+    def names(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir()
+                      if p.is_dir() and NAME_RE.match(p.name) and self.versions(p.name))
+
+    def versions(self, name: str) -> list[str]:
+        d = self.dataset_dir(name)
+        if not d.is_dir():
+            return []
+        found = [p.name for p in d.iterdir() if p.is_dir() and VERSION_RE.match(p.name)]
+        return sorted(found, key=version_number)
+
+    def latest(self, name: str) -> DatasetVersion | None:
+        vs = self.versions(name)
+        return self._load(name, vs[-1]) if vs else None
+
+    def next_version(self, name: str) -> str:
+        vs = self.versions(name)
+        return format_version(version_number(vs[-1]) + 1 if vs else 1)
+
+    def resolve(self, ref: str) -> DatasetVersion:
+        """'name' (latest) or 'name@vN' -> the DatasetVersion; ConfigError when absent."""
+        name, version = split_ref(ref)
+        vs = self.versions(name)
+        if not vs:
+            known = ", ".join(self.names()) or "none"
+            raise ConfigError(f"no dataset '{name}' in {self.root} (datasets: {known})")
+        if version is None:
+            version = vs[-1]
+        elif version not in vs:
+            raise ConfigError(f"dataset '{name}' has no version {version} (versions: {', '.join(vs)})")
+        return self._load(name, version)
+
+    def read(self, ref: str) -> list[Record]:
+        return self.resolve(ref).records()
+
+    def _load(self, name: str, version: str) -> DatasetVersion:
+        path = self.dataset_dir(name) / version
+        mpath = path / MANIFEST
+        try:
+            manifest = json.loads(mpath.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise DataError(mpath, None, "manifest missing: not a datagen dataset version") from None
+        except json.JSONDecodeError as e:
+            raise DataError(mpath, e.lineno, f"invalid JSON: {e.msg}") from None
+        return DatasetVersion(name, version, path, manifest)
+
+    def verify(self, ref: str) -> bool:
+        """True when data.jsonl still hashes to the manifest's data_sha256."""
+        dv = self.resolve(ref)
+        return file_sha256(dv.data_path) == dv.manifest.get("data_sha256")
+
+    def lock(self, name: str) -> DatasetLock:
+        return DatasetLock(self.dataset_dir(name) / LOCK_NAME, name)
+
+    def clean_temp(self, name: str) -> int:
+        """Remove temp folders left by killed runs. Call only while holding the lock."""
+        d = self.dataset_dir(name)
+        n = 0
+        if d.is_dir():
+            for p in d.iterdir():
+                if p.name.startswith(TMP_PREFIX) and p.is_dir():
+                    shutil.rmtree(p, ignore_errors=True)
+                    n += 1
+        return n
+
+    def publish(self, name: str, records: Iterable[Record], rejects: Iterable[dict[str, Any]],
+                manifest: dict[str, Any], parent: str | None = None) -> DatasetVersion:
+        """Write a new version atomically and return it. Hold `self.lock(name)` around
+        the whole run that produced it, so the version number cannot be taken twice.
+
+        `manifest` is what the caller knows (config, usage, funnel, …); the store adds
+        name, version, parent, created, datagen_version, counts.records and data_sha256."""
+        d = self.dataset_dir(name)
+        d.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=d))
+        try:
+            n, sha = _write_jsonl_synced(tmp / DATA, (r.to_dict() for r in records))
+            n_rej, _ = _write_jsonl_synced(tmp / REJECTS, rejects)
+            version = self.next_version(name)
+            full = {
+                "name": name, "version": version, "parent": parent, "created": _now(),
+                "datagen_version": __version__, **manifest,
+            }
+            full["counts"] = {**manifest.get("counts", {}), "records": n, "rejects": n_rej}
+            full["data_sha256"] = sha
+            _write_json_synced(tmp / MANIFEST, full)
+            for f in (DATA, REJECTS, MANIFEST):
+                # read-only: a version is immutable once published
+                os.chmod(tmp / f, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+            os.chmod(tmp, 0o755)  # mkdtemp makes it 0700; versions are shared reading
+            _fsync_dir(tmp)
+            os.rename(tmp, d / version)
+            _fsync_dir(d)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return self._load(name, version)
+
+
+# publish_run lives beside the store (it needs the runner); re-exported as the contract says
+from .store_run import PublishedRun, publish_run  # noqa: E402,F401

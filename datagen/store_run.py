@@ -1,0 +1,188 @@
+"""Publish a generator run as a new dataset version, refreshing from its parent.
+
+A refresh starts from the latest version: its records seed the filter chain's pools so
+every new candidate is deduplicated against them (exact, ROUGE-L, embedding), and the new
+version is parent + new records — a full snapshot a trainer reads alone.
+
+Resuming: a killed run publishes nothing. Run again and the generator asks the same
+questions (its seed is derived from the version number being written, not from the
+clock), so the response cache answers every call the killed run already paid for.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from .records import Record
+from .runner import RunResult, run_generator
+from .store import DatasetStore, DatasetVersion, check_name, file_sha256, version_number
+
+SECRET_KEY_RE = re.compile(r"(^|_)(api_?key|secret|password|passwd|token|auth|authorization|credentials?)$", re.I)
+
+
+@dataclass
+class PublishedRun(RunResult):
+    """A RunResult that also says which version it published (None: nothing new)."""
+
+    version: DatasetVersion | None = None
+    parent: DatasetVersion | None = None
+    added: int = 0
+
+
+class ParentDuplicate:
+    """Drops a candidate whose (instruction, input) — or conversation — is already in the
+    parent or was kept earlier in this run. Cheap, and it holds even with ROUGE off."""
+
+    name = "parent_duplicate"
+
+    def __init__(self):
+        self._seen: set[str] = set()
+        self._parent: set[str] = set()
+        self.last_detail: dict = {}
+
+    @staticmethod
+    def key(r: Record) -> str:
+        if r.messages and r.is_multi_turn:
+            return "m:" + "\x1f".join(m.get("content", "").strip() for m in r.messages)
+        return "i:" + " ".join(r.instruction.lower().split()) + "\x1f" + " ".join(r.input.split())
+
+    def add_parent(self, records: list[Record]) -> None:
+        self._parent.update(self.key(r) for r in records)
+
+    def check(self, record: Record) -> str | None:
+        k = self.key(record)
+        if k in self._parent:
+            return "duplicate of parent version"
+        if k in self._seen:
+            return "exact duplicate"
+        return None
+
+    def add(self, record: Record) -> None:
+        self._seen.add(self.key(record))
+
+
+def scrub(obj: Any, secrets: set[str] = frozenset()) -> Any:
+    """Drop secret-looking keys and any value equal to a known secret, recursively."""
+    if isinstance(obj, dict):
+        return {k: scrub(v, secrets) for k, v in obj.items() if not SECRET_KEY_RE.search(str(k))}
+    if isinstance(obj, (list, tuple)):
+        return [scrub(v, secrets) for v in obj]
+    if isinstance(obj, str) and obj in secrets:
+        return "<redacted>"
+    return obj
+
+
+def _plain(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)
+                if not f.name.startswith("_")}
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, (str, int, float, bool)) or obj is None:
+        return obj
+    return str(obj)
+
+
+def version_seed(base: int | None, version: str) -> int:
+    """v0001 runs with the base seed, v0002 with base+1, …: each refresh samples new
+    prompts, and a re-run of the same version repeats its prompts exactly (cache hits)."""
+    return int(base or 0) + version_number(version) - 1
+
+
+def _set_generator_seed(gen, seed: int) -> bool:
+    cfg = getattr(gen, "config", None)
+    if cfg is not None and hasattr(cfg, "seed"):
+        cfg.seed = seed
+        return True
+    if hasattr(gen, "seed"):
+        gen.seed = seed
+        return True
+    return False
+
+
+def hash_inputs(paths) -> dict[str, str]:
+    out = {}
+    for p in paths or []:
+        try:
+            out[str(p)] = file_sha256(p)
+        except OSError:
+            out[str(p)] = "missing"
+    return out
+
+
+def build_manifest(gen, client, result: RunResult, settings, llm_cfg, filter_cfg, lang: str,
+                   seed: int, added: int) -> dict[str, Any]:
+    secrets = {os.environ[k] for k in (getattr(llm_cfg, "api_key_env", None), "OPENAI_API_KEY")
+               if k and os.environ.get(k)}
+    config = {
+        "generator": _plain(getattr(gen, "config", None)),
+        "llm": llm_cfg.public(),
+        "filters": _plain(filter_cfg),
+        "run": {**_plain(settings), "seed": seed, "lang": lang},
+    }
+    report = result.report
+    return scrub({
+        "config": config,
+        "generator": gen.name,
+        "backend": getattr(client, "backend", llm_cfg.backend),
+        "model": getattr(client, "model", llm_cfg.resolved_model()),
+        "lang": lang,
+        "seed": seed,
+        "prompt_templates": dict(report.prompt_templates),
+        "inputs": hash_inputs(report.inputs),
+        "counts": {"added": added},
+        "funnel": result.funnel,
+        "usage": dict(result.usage),
+        "run": {"seconds": result.seconds, "stop_reason": report.stop_reason,
+                "notes": list(report.notes), "counts": dict(report.counts)},
+    }, secrets)
+
+
+def publish_run(gen, client, settings, llm_cfg, filter_cfg, lang: str, chain=None) -> PublishedRun:
+    """Run `gen` against the latest version of `settings.dataset` and publish
+    parent + new records as the next version. Holds the dataset lock throughout."""
+    store = DatasetStore(settings.store)
+    name = check_name(settings.dataset)
+    with store.lock(name):
+        store.clean_temp(name)
+        parent = store.latest(name)
+        parent_records = parent.records() if parent else []
+        version = store.next_version(name)
+        seed = version_seed(getattr(settings, "seed", 0), version)
+        _set_generator_seed(gen, seed)
+
+        if chain is None:
+            from .filters import build_chain
+
+            chain = build_chain(filter_cfg, lang)
+        exact = ParentDuplicate()
+        exact.add_parent(parent_records)
+        chain.filters.insert(0, exact)
+        if parent_records:
+            chain.add_many(parent_records)
+
+        base = run_generator(gen, client, chain, settings.num)
+        base.llm = llm_cfg.public()
+        result = PublishedRun(**{f.name: getattr(base, f.name) for f in dataclasses.fields(RunResult)},
+                              parent=parent)
+        new = list(result.kept)
+        result.added = len(new)
+        if not new:
+            where = f"latest stays {parent.ref}" if parent else "no version written"
+            result.report.notes.append(f"dataset {name}: no new records, nothing published ({where})")
+            return result
+        manifest = build_manifest(gen, client, result, settings, llm_cfg, filter_cfg, lang, seed, len(new))
+        result.version = store.publish(name, parent_records + new, result.rejects, manifest,
+                                       parent=parent.version if parent else None)
+    total = len(parent_records) + len(new)
+    result.report.notes.append(
+        f"published {result.version.ref} at {result.version.path}: {total} records "
+        f"({len(new)} new{', parent ' + parent.version if parent else ''})"
+    )
+    return result
