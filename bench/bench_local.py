@@ -1,0 +1,76 @@
+"""Embedded model: load time (cold from the GGUF, cached safetensors) and tokens/second.
+
+Writes bench/results/local.json. Cold load converts the GGUF into a temporary model dir,
+so the user's cache is left alone.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+OUT = Path(__file__).resolve().parent / "results" / "local.json"
+
+LOAD = """
+import time, json, sys
+t = time.perf_counter()
+from datagen.embedded import load_smollm2
+load_smollm2(threads=1)
+print(json.dumps({"seconds": time.perf_counter() - t}))
+"""
+
+
+def timed_load(model_dir: str) -> float:
+    env = {**os.environ, "DATAGEN_MODEL_DIR": model_dir}
+    out = subprocess.run([sys.executable, "-c", LOAD], env=env, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])["seconds"]
+
+
+def main():
+    from datagen.embedded import model_cache_dir
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cold = timed_load(tmp)  # includes GGUF dequantization + saving
+        cached = timed_load(tmp)
+    warm_user_cache = timed_load(str(model_cache_dir()))
+
+    from datagen.llm import ChatRequest
+    from datagen.llm.local import LocalChatClient
+
+    client = LocalChatClient()
+    t = time.perf_counter()
+    client._load()
+    in_process_load = time.perf_counter() - t
+    prompts = ["Write a short poem about the sea.", "Explain what a list is in Python.",
+               "Give three tips for sleeping well."]
+    runs = []
+    for p in prompts:
+        req = ChatRequest.make([{"role": "user", "content": p}], max_tokens=64, temperature=0.0)
+        t = time.perf_counter()
+        (out,) = client.chat_many([req])
+        dt = time.perf_counter() - t
+        runs.append({"tokens": out[0].completion_tokens, "seconds": round(dt, 3)})
+    toks = sum(r["tokens"] for r in runs)
+    secs = sum(r["seconds"] for r in runs)
+    result = {
+        "name": "local_model",
+        "model": "SmolLM2-135M-Instruct (Q4_1 GGUF dequantized to fp32)",
+        "torch_threads": 1,
+        "load_cold_seconds": round(cold, 2),
+        "load_cached_subprocess_seconds": round(cached, 2),
+        "load_user_cache_subprocess_seconds": round(warm_user_cache, 2),
+        "load_cached_in_process_seconds": round(in_process_load, 3),
+        "note": "subprocess times include importing torch/transformers",
+        "generation": runs,
+        "tokens_per_second": round(toks / secs, 2),
+    }
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

