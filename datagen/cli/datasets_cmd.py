@@ -1,0 +1,82 @@
+"""`datagen datasets list|show|diff` and `datagen export`."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+STORE_OPTION = click.option("--store", type=click.Path(file_okay=False), default=None,
+                            help="Dataset store root (default ./datasets, or $DATAGEN_STORE).")
+
+
+@click.group("datasets")
+def datasets_group():
+    """Versioned datasets in the store: list them, show a manifest, diff two versions."""
+
+
+@datasets_group.command("list")
+@STORE_OPTION
+def list_command(store):
+    """List datasets with their latest version."""
+    from ..store import DatasetStore
+    from ..store_view import format_list
+
+    click.echo(format_list(DatasetStore(store)))
+
+
+@datasets_group.command("show")
+@click.argument("ref")
+@STORE_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print the whole manifest as JSON.")
+def show_command(ref, store, as_json):
+    """Summarize the manifest of REF (NAME for the latest, or NAME@vN)."""
+    from ..store import DatasetStore, file_sha256
+    from ..store_view import format_show
+
+    dv = DatasetStore(store).resolve(ref)
+    if as_json:
+        click.echo(json.dumps(dv.manifest, ensure_ascii=False, indent=2))
+        return
+    click.echo(format_show(dv, verified=file_sha256(dv.data_path) == dv.manifest.get("data_sha256")))
+
+
+@datasets_group.command("diff")
+@click.argument("ref_a")
+@click.argument("ref_b")
+@STORE_OPTION
+@click.option("--examples", type=int, default=5, show_default=True, help="Instructions to print per side.")
+def diff_command(ref_a, ref_b, store, examples):
+    """Compare two versions: records added/removed and what changed in the manifest."""
+    from ..store import DatasetStore
+    from ..store_view import diff_versions, format_diff
+
+    s = DatasetStore(store)
+    click.echo(format_diff(diff_versions(s.resolve(ref_a), s.resolve(ref_b)), examples))
+
+
+@click.command("export")
+@click.argument("ref")
+@click.option("--format", "fmt", type=click.Choice(["alpaca", "messages", "sharegpt", "hf"]), required=True,
+              help="alpaca / sharegpt (LLaMA-Factory), messages (OpenAI/TRL), hf (datasets.save_to_disk).")
+@click.option("--out", required=True, type=click.Path(),
+              help="Output .json/.jsonl file (a folder for hf); dataset_info.json is written beside it.")
+@click.option("--name", default=None, help="Dataset name in dataset_info.json (default: the dataset's name).")
+@STORE_OPTION
+def export_command(ref, fmt, out, name, store):
+    """Export dataset REF (NAME or NAME@vN) for a trainer."""
+    from ..export import export_dataset
+    from ..store import DatasetStore
+
+    res = export_dataset(DatasetStore(store), ref, fmt, out, name=name)
+    msg = f"wrote {res.count} records ({fmt}) to {res.path}"
+    if res.skipped:
+        msg += f"; skipped {res.skipped} without a question/answer pair"
+    if res.dataset_info:
+        msg += f"; registered in {res.dataset_info}"
+    click.echo(msg)
+
+
+def register(group: click.Group) -> None:
+    group.add_command(datasets_group)
+    group.add_command(export_command)
