@@ -1,0 +1,181 @@
+"""Self-KG: question/answer pairs from knowledge-graph triples, as HuaTuo built its
+medical data from a knowledge base.
+
+Facts are grouped by head entity (1..max_facts per group). In `llm` mode the model writes
+a natural question and an answer using exactly those facts; in `template` mode relation
+templates (prompts/<lang>/self_kg_templates.txt) build simple pairs with no model at all.
+Verification drops any answer that fails to mention every tail it was given; survivors
+go through the shared filter chain. `meta` carries the triples used.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from ..errors import ConfigError
+from ..filters.base import FilterChain, Verdict
+from ..io import read_text
+from ..kg import (FactGroup, format_facts, group_by_head, join_items, missing_tails, parse_qa,
+                  parse_templates, read_triples, template_qa)
+from ..llm.base import ChatClient, ChatRequest
+from ..prompts import load_prompt
+from ..records import Record
+from ..text import detect_lang
+from .base import GenerationReport, Outcome
+from .self_qa import stable_seed
+
+FILTER = "self_kg"
+MODES = ("llm", "template")
+PREFILL = {"en": "Question:", "zh": "问题："}
+_SOURCE_REF = re.compile(r"knowledge graph|\bthe (?:given |listed |above )?facts\b|知识图谱|以上事实|上述事实|给定的事实",
+                         re.I)
+
+
+def qa_messages(group: FactGroup, lang: str) -> list[dict]:
+    tails = join_items([f"“{t}”" if lang == "zh" else f'"{t}"' for t in group.tails], lang)
+    text = load_prompt("self_kg_qa", lang).render(facts=format_facts(group), head=group.head, tails=tails)
+    return [{"role": "user", "content": text}]
+
+
+def verify(question: str, answer: str, group: FactGroup, fuzzy: int = 90) -> tuple[str | None, dict]:
+    """(drop reason or None, detail): every tail must be mentioned, and neither side may
+    mention the knowledge graph the user will never see."""
+    missing = missing_tails(answer, group.tails, fuzzy)
+    if missing:
+        return "answer_missing_fact", {"missing": missing}
+    if _SOURCE_REF.search(question) or _SOURCE_REF.search(answer):
+        return "refers_to_source", {}
+    return None, {}
+
+
+@dataclass
+class SelfKGConfig:
+    """Self-KG settings (YAML `generator:` section; flags override)."""
+
+    triples: str = ""  # a file or folder: JSONL/JSON/CSV/TSV triples or entity records
+    mode: str = "llm"  # llm | template (no model calls)
+    max_facts: int = 3  # facts per question (llm mode): 1..max_facts, drawn per group
+    templates: str | None = None  # a templates file replacing prompts/<lang>/self_kg_templates.txt
+    fuzzy: int = 90  # rapidfuzz partial_ratio accepted as a mention of a long tail; 100 = exact
+    temperature: float = 0.7
+    max_tokens: int = 256
+    batch: int = 16  # groups per round of requests
+    lang: str = "auto"  # en / zh; auto: each group's own language
+    seed: int = 0
+
+    def __post_init__(self):
+        if not self.triples:
+            raise ConfigError("self-kg needs a knowledge graph: --triples PATH")
+        if self.mode not in MODES:
+            raise ConfigError(f"self-kg: mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.lang not in ("auto", "en", "zh"):
+            raise ConfigError(f"self-kg: lang must be auto, en or zh, got {self.lang!r}")
+        if self.max_facts < 1 or self.batch < 1:
+            raise ConfigError("self-kg: max_facts and batch must be at least 1")
+        if not 0 <= self.fuzzy <= 100:
+            raise ConfigError("self-kg: fuzzy must be between 0 and 100")
+
+
+class SelfKGGenerator:
+    name = "self-kg"
+
+    def __init__(self, config: SelfKGConfig):
+        self.config = config
+        self.report = GenerationReport()
+        self.triples = read_triples(config.triples)  # fail on bad input before any model loads
+        root = Path(config.triples)
+        self.report.inputs = sorted({t.source.rsplit(":", 1)[0] for t in self.triples}) or [str(root)]
+        self.report.counts.update(triples=len(self.triples),
+                                  entities=len({t.head for t in self.triples}))
+        self._templates: dict[str, dict] = {}
+        if config.templates:
+            self._user_templates = parse_templates(read_text(config.templates))
+            self.report.inputs.append(str(config.templates))
+        else:
+            self._user_templates = None
+
+    def lang_of(self, group: FactGroup) -> str:
+        if self.config.lang != "auto":
+            return self.config.lang
+        return detect_lang([group.head] + [t.relation for t in group.triples] + group.tails)
+
+    def dominant_lang(self) -> str:
+        return detect_lang([f"{t.head}{t.relation}{t.tail}" for t in self.triples])
+
+    def templates(self, lang: str) -> dict:
+        if self._user_templates is not None:
+            return self._user_templates
+        if lang not in self._templates:
+            p = load_prompt("self_kg_templates", lang)
+            self.report.prompt_templates[p.ref] = p.sha
+            self._templates[lang] = parse_templates(p.text)
+        return self._templates[lang]
+
+    def groups(self) -> list[FactGroup]:
+        cfg = self.config
+        groups = group_by_head(self.triples, cfg.max_facts, cfg.seed, by_relation=cfg.mode == "template")
+        random.Random(cfg.seed).shuffle(groups)  # spread questions over entities
+        return groups
+
+    def _meta(self, group: FactGroup, lang: str) -> dict:
+        return {"source": "self-kg", "mode": self.config.mode, "lang": lang, "entity": group.head,
+                "triples": [t.as_dict() for t in group.triples]}
+
+    def generate(self, client: ChatClient, chain: FilterChain, num: int) -> Iterator[Outcome]:
+        cfg = self.config
+        groups = self.groups()
+        counts = self.report.counts
+        counts.update(groups=len(groups), kept=0)
+        kept = 0
+        pos = 0
+        while pos < len(groups) and kept < num:
+            batch = groups[pos: pos + (len(groups) if cfg.mode == "template" else max(1, min(cfg.batch, num - kept)))]
+            pos += len(batch)
+            for group, lang, reply in self._pairs(client, batch):
+                meta = self._meta(group, lang)
+                question, answer, raw = reply
+                if question is None:
+                    yield Outcome(Record(instruction="", output=raw, meta=meta),
+                                  Verdict(False, "unparsable_reply", FILTER), stage="answer")
+                    continue
+                record = Record(instruction=question, output=answer, meta=meta)
+                reason, detail = verify(question, answer, group, cfg.fuzzy)
+                if reason:
+                    yield Outcome(record, Verdict(False, reason, FILTER, detail), stage="verify")
+                    continue
+                if kept >= num:
+                    break
+                verdict = chain.check(record)
+                yield Outcome(record, verdict, stage="instruction")
+                kept += verdict.kept
+        counts["kept"] = kept
+        if kept >= num:
+            self.report.stop_reason = f"reached --num {num}"
+        else:
+            self.report.stop_reason = (f"used every fact group once ({len(groups)} groups from "
+                                       f"{counts['triples']} triples) and kept {kept} of {num}")
+
+    def _pairs(self, client: ChatClient, batch: list[FactGroup]):
+        """(group, lang, (question or None, answer, raw reply)) per group, from templates or the model."""
+        cfg = self.config
+        langs = [self.lang_of(g) for g in batch]
+        if cfg.mode == "template":
+            for g, lang in zip(batch, langs):
+                q, a = template_qa(g, self.templates(lang), lang)
+                yield g, lang, (q, a, "")
+            return
+        for lang in set(langs):
+            p = load_prompt("self_kg_qa", lang)
+            self.report.prompt_templates[p.ref] = p.sha
+        reqs = [ChatRequest.make(qa_messages(g, lang), temperature=cfg.temperature, max_tokens=cfg.max_tokens,
+                                 prefill=PREFILL[lang],
+                                 seed=stable_seed(cfg.seed, g.head, *(f"{t.relation}={t.tail}" for t in g.triples)))
+                for g, lang in zip(batch, langs)]
+        for g, lang, comps in zip(batch, langs, client.chat_many(reqs, desc="self-kg pairs")):
+            raw = comps[0].text
+            parsed = parse_qa(raw)
+            yield g, lang, (parsed[0], parsed[1], raw) if parsed else (None, "", raw)
