@@ -18,6 +18,7 @@ import shutil
 import socket
 import stat
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -139,14 +140,25 @@ class DatasetLock:
     """An exclusive, non-blocking flock on `<root>/<name>/.lock`.
 
     flock dies with the process, so a SIGKILLed run never leaves a stale lock behind.
-    The file is never deleted: unlinking a lock file races with a waiting locker."""
+    The file is never deleted: unlinking a lock file races with a waiting locker.
+    Re-entrant within one thread, so a pipeline can hold the lock from generation through
+    training while publish_run takes it again inside."""
+
+    _held: dict[tuple[str, int], list[int]] = {}  # (lock path, thread) -> [depth, fd]
+    _guard = threading.Lock()
 
     def __init__(self, path: Path, name: str):
         self.path, self.name = path, name
-        self._fd: int | None = None
+        self._key: tuple[str, int] | None = None
 
     def acquire(self) -> "DatasetLock":
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        key = (str(self.path.resolve()), threading.get_ident())
+        with self._guard:
+            if key in self._held:
+                self._held[key][0] += 1
+                self._key = key
+                return self
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -160,14 +172,23 @@ class DatasetLock:
         os.ftruncate(fd, 0)
         info = {"pid": os.getpid(), "host": socket.gethostname(), "since": _now()}
         os.pwrite(fd, json.dumps(info).encode(), 0)
-        self._fd = fd
+        self._key = key
+        with self._guard:
+            self._held[key] = [1, fd]
         return self
 
     def release(self) -> None:
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
+        if self._key is None:
+            return
+        with self._guard:
+            entry = self._held[self._key]
+            entry[0] -= 1
+            if entry[0] == 0:
+                del self._held[self._key]
+        self._key = None
+        if entry[0] == 0:
+            fcntl.flock(entry[1], fcntl.LOCK_UN)
+            os.close(entry[1])
 
     def __enter__(self) -> "DatasetLock":
         return self.acquire()

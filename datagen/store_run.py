@@ -95,15 +95,18 @@ def version_seed(base: int | None, version: str) -> int:
     return int(base or 0) + version_number(version) - 1
 
 
-def _set_generator_seed(gen, seed: int) -> bool:
+def _apply_version_seed(gen, settings, version: str) -> int:
+    """Set the generator's seed for this version and return it. The base is the seed the
+    generator was configured with (YAML/--seed), else the run settings' seed."""
     cfg = getattr(gen, "config", None)
-    if cfg is not None and hasattr(cfg, "seed"):
-        cfg.seed = seed
-        return True
-    if hasattr(gen, "seed"):
-        gen.seed = seed
-        return True
-    return False
+    holder = cfg if cfg is not None and hasattr(cfg, "seed") else gen if hasattr(gen, "seed") else None
+    base = getattr(holder, "seed", None) if holder is not None else None
+    if base is None:
+        base = getattr(settings, "seed", 0)
+    seed = version_seed(base, version)
+    if holder is not None:
+        holder.seed = seed
+    return seed
 
 
 def hash_inputs(paths) -> dict[str, str]:
@@ -154,8 +157,7 @@ def publish_run(gen, client, settings, llm_cfg, filter_cfg, lang: str, chain=Non
         parent = store.latest(name)
         parent_records = parent.records() if parent else []
         version = store.next_version(name)
-        seed = version_seed(getattr(settings, "seed", 0), version)
-        _set_generator_seed(gen, seed)
+        seed = _apply_version_seed(gen, settings, version)
 
         if chain is None:
             from .filters import build_chain

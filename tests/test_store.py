@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
+import sys
+import threading
 
 import pytest
 
@@ -108,17 +111,57 @@ def test_temp_dir_of_a_hard_kill_is_invisible_and_cleaned(tmp_path):
 
 # -- lock ----------------------------------------------------------------------------
 
+def in_thread(fn):
+    """Run fn in another thread (the lock is re-entrant within one thread); return its
+    exception or None."""
+    box = []
+
+    def run():
+        try:
+            fn()
+            box.append(None)
+        except Exception as e:  # noqa: BLE001 - handed back to the test
+            box.append(e)
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join()
+    return box[0]
+
+
 def test_second_writer_gets_lock_held_error(tmp_path, stub):
     store = DatasetStore(tmp_path / "store")
+    stub.default = responder
     with store.lock("demo"):
-        with pytest.raises(LockHeldError, match=f"pid {os.getpid()}") as e:
-            store.lock("demo").acquire()
-        assert e.value.exit_code == 3
-        stub.default = responder
-        with pytest.raises(LockHeldError):
-            run_once(stub, tmp_path)
+        err = in_thread(lambda: store.lock("demo").acquire())
+        assert isinstance(err, LockHeldError) and f"pid {os.getpid()}" in str(err)
+        assert err.exit_code == 3
+        assert isinstance(in_thread(lambda: run_once(stub, tmp_path)), LockHeldError)
     assert not stub.requests  # refused before paying for anything
-    store.lock("demo").acquire().release()  # free again once the holder is done
+    assert in_thread(lambda: store.lock("demo").acquire().release()) is None  # free again
+
+
+def test_lock_is_reentrant_in_one_thread_and_released_by_the_outermost(tmp_path):
+    store = DatasetStore(tmp_path)
+    with store.lock("demo"):
+        with store.lock("demo"):
+            pass
+        assert isinstance(in_thread(lambda: store.lock("demo").acquire()), LockHeldError)
+    assert in_thread(lambda: store.lock("demo").acquire().release()) is None
+
+
+def test_lock_held_by_another_process(tmp_path):
+    code = ("import sys, time; from datagen.store import DatasetStore; "
+            "l = DatasetStore(sys.argv[1]).lock('demo').acquire(); print('held', flush=True); time.sleep(30)")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "held"
+        with pytest.raises(LockHeldError, match=f"pid {proc.pid}"):
+            DatasetStore(tmp_path).lock("demo").acquire()
+    finally:
+        proc.kill()
+        proc.wait()
+    DatasetStore(tmp_path).lock("demo").acquire().release()  # a killed holder leaves no stale lock
 
 
 # -- refresh -------------------------------------------------------------------------
