@@ -1,0 +1,351 @@
+"""Self-Instruct (Wang et al. 2022): bootstrap instructions from seeds, decide which are
+classification tasks, generate instances (output-first for classification, input-first
+otherwise), and filter inside the loop so the pool only grows with new, valid tasks.
+
+Each round: `batch` bootstrap prompts of 8 examples (6 seeds + 2 machine tasks) go out
+at once; the new instructions pass the instruction FilterChain; the survivors are
+classified (fixed-choice call, never a silent default) and get up to `instances`
+instances, which pass the instance rules. Seeds in `messages` form make the generator
+produce conversations with as many user turns as a sampled seed has.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+from dataclasses import dataclass, field
+from typing import Iterator, Sequence
+
+from ..errors import ConfigError
+from ..filters.base import FilterChain, Verdict
+from ..llm.base import ChatClient, ChatRequest, Choice, Completion
+from ..records import Record
+from . import self_instruct_prompts as P
+from .base import GenerationReport, Outcome
+
+NAME = "self-instruct"
+
+
+@dataclass
+class SelfInstructConfig:
+    """Self-Instruct settings (YAML `generator:` section; CLI flags override)."""
+
+    seeds: list[str] = field(default_factory=list)  # seed files (self-instruct, alpaca, messages, text)
+    lang: str = "auto"  # auto: detected from the seeds
+    instances: int = 3  # instances per instruction, at most
+    batch: int = 4  # bootstrap prompts per round
+    max_rounds: int | None = None  # default: enough for --num with room for drops
+    patience: int = 5  # stop after this many rounds in a row without a new task
+    prompt_examples: int = 8
+    machine_examples: int = 2  # of prompt_examples, taken from tasks generated so far
+    temperature: float = 0.8  # bootstrap sampling
+    top_p: float = 0.95
+    max_tokens: int = 320
+    instance_temperature: float = 0.8
+    instance_max_tokens: int = 160
+    answer_temperature: float = 0.3
+    answer_max_tokens: int = 384
+    multi_turn: bool = True  # follow the shape of multi-turn seeds
+    seed: int = 0
+
+    def __post_init__(self):
+        if isinstance(self.seeds, str):
+            self.seeds = [self.seeds]
+        self.seeds = list(self.seeds or [])
+        if self.lang not in ("auto", "en", "zh"):
+            raise ConfigError(f"self-instruct: lang must be auto, en or zh, got {self.lang!r}")
+        for name in ("instances", "batch", "patience", "prompt_examples", "max_tokens",
+                     "instance_max_tokens", "answer_max_tokens"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ConfigError(f"self-instruct: {name} must be a positive integer, got {v!r}")
+        if self.max_rounds is not None and (not isinstance(self.max_rounds, int) or self.max_rounds < 1):
+            raise ConfigError(f"self-instruct: max_rounds must be a positive integer, got {self.max_rounds!r}")
+        if not 0 <= self.machine_examples < self.prompt_examples:
+            raise ConfigError("self-instruct: machine_examples must be at least 0 and below prompt_examples")
+
+
+@dataclass
+class _Seed:
+    id: str
+    instruction: str
+    is_clf: bool | None
+    turns: int
+
+
+@dataclass
+class _Task:
+    id: str
+    instruction: str
+    round: int
+    examples: list[str]
+    similarity: dict
+    tokens: list[int]  # [prompt, completion] spent on this task so far
+    task_type: str | None = None
+    turns: int = 1
+
+
+def _tokens(comps: Sequence[Completion]) -> tuple[int, int]:
+    """Usage of one request: its first completion carries the prompt tokens."""
+    if not comps:
+        return 0, 0
+    return comps[0].prompt_tokens, sum(c.completion_tokens for c in comps)
+
+
+class SelfInstructGenerator:
+    name = NAME
+
+    def __init__(self, config: SelfInstructConfig, seed_records: Sequence[Record] | None = None):
+        from ..io import read_records
+        from ..text import detect_lang
+
+        self.config = config
+        records = list(seed_records or [])
+        for path in config.seeds:
+            records.extend(read_records(path))
+        if not records:
+            raise ConfigError("self-instruct needs seed tasks: --seeds FILE.jsonl")
+        self.seeds = self._unique_seeds(records)
+        self.lang = config.lang if config.lang != "auto" else detect_lang(s.instruction for s in self.seeds)
+        self.report = GenerationReport(inputs=list(config.seeds))
+        self.report.prompt_templates = P.template_shas(self.lang)
+
+    @staticmethod
+    def _unique_seeds(records: Sequence[Record]) -> list[_Seed]:
+        """One seed per instruction (a self-instruct seed row reads as one record per instance)."""
+        out: dict[str, _Seed] = {}
+        for r in records:
+            key = r.instruction.strip()
+            if not key or key in out:
+                continue
+            tt = r.meta.get("task_type")
+            turns = sum(m.get("role") == "user" for m in r.messages) if r.messages else 1
+            out[key] = _Seed(id=str(r.meta.get("task_id") or r.id), instruction=key,
+                             is_clf=None if tt is None else tt == "classification", turns=max(1, turns))
+        return list(out.values())
+
+    # -- helpers ----------------------------------------------------------------------
+    def _seed(self, *parts) -> int:
+        """A deterministic per-request seed, so a re-run sends identical requests (cache hits)."""
+        h = hashlib.sha256(json.dumps([self.config.seed, *parts], ensure_ascii=False).encode()).hexdigest()
+        return int(h[:8], 16) % (2**31)
+
+    def _rng(self, *parts) -> random.Random:
+        return random.Random(self._seed(*parts))
+
+    def _meta(self, client: ChatClient, task: _Task | None, **extra) -> dict:
+        meta = {"generator": NAME, "lang": self.lang, "model": client.model, "source": "machine"}
+        if task is not None:
+            meta.update(task_id=task.id, round=task.round, prompt_examples=list(task.examples))
+            if task.task_type:
+                meta["task_type"] = task.task_type
+            meta.update(task.similarity)
+        meta.update(extra)
+        return meta
+
+    def _reject(self, record: Record, reason: str, stage: str, filter: str | None = None,
+                detail: dict | None = None) -> Outcome:
+        self._count(f"dropped_{stage}")
+        return Outcome(record, Verdict(False, reason, filter or stage, dict(detail or {})), stage)
+
+    def _count(self, key: str, n: int = 1) -> None:
+        self.report.counts[key] = self.report.counts.get(key, 0) + n
+
+    # -- the loop ---------------------------------------------------------------------
+    def generate(self, client: ChatClient, chain: FilterChain, num: int) -> Iterator[Outcome]:
+        """Yield an Outcome per candidate until `num` tasks have at least one kept instance."""
+        from ..filters import FilterConfig, build_instance_chain
+
+        cfg = self.config
+        self.instance_chain = build_instance_chain(FilterConfig(), self.lang)
+        chain.add_many([Record(instruction=s.instruction, id=s.id) for s in self.seeds])
+        self.machine: list[tuple[str, str]] = []  # (task id, instruction) of tasks with kept records
+        done = stale = 0
+        max_rounds = cfg.max_rounds or max(20, 4 * math.ceil(num / cfg.batch))
+        self.report.stop_reason = ""
+        for rnd in range(1, max_rounds + 1):
+            need = num - done
+            if need <= 0:
+                break
+            self._count("rounds")
+            tasks: list[_Task] = []
+            yield from self._bootstrap(client, chain, rnd, need, tasks)
+            yield from self._classify(client, tasks)
+            kept_tasks = 0
+            for task, outcomes in self._instances(client, tasks):
+                if done >= num:
+                    self._count("surplus_tasks")
+                    continue
+                if any(o.verdict.kept for o in outcomes):
+                    done += 1
+                    kept_tasks += 1
+                    self.machine.append((task.id, task.instruction))
+                    self._count(f"tasks_{task.task_type}")
+                yield from outcomes
+            stale = 0 if kept_tasks else stale + 1
+            if done >= num:
+                self.report.stop_reason = f"kept {done} tasks (--num {num}) after {rnd} rounds"
+                break
+            if stale >= cfg.patience:
+                self.report.stop_reason = (f"no new task kept in {stale} rounds in a row (patience "
+                                           f"{cfg.patience}); kept {done} of {num} tasks")
+                break
+        else:
+            self.report.stop_reason = f"round limit {max_rounds} reached; kept {done} of {num} tasks"
+        self.report.counts["tasks"] = done
+        self._explain_types()
+
+    def _explain_types(self) -> None:
+        c = self.report.counts
+        for tt, other in (("classification", "generation"), ("generation", "classification")):
+            if c.get(f"tasks_{tt}", 0) or not c.get("tasks", 0):
+                continue
+            found = c.get(f"classified_{tt}", 0)
+            if not found:
+                self.report.notes.append(f"no {tt} task: none of the {c.get('classified', 0)} new "
+                                         f"instructions was judged a {tt} task")
+            else:
+                self.report.notes.append(f"no {tt} task survived: {found} instructions were judged {tt} "
+                                         f"but none kept an instance (see rejects, stage 'instance')")
+
+    # -- 1. instruction bootstrap -----------------------------------------------------
+    def _examples(self, rnd: int, i: int) -> list[tuple[str, str]]:
+        cfg = self.config
+        rng = self._rng("examples", rnd, i)
+        k_machine = min(cfg.machine_examples, len(self.machine))
+        k_seed = min(cfg.prompt_examples - k_machine, len(self.seeds))
+        picked = [(s.id, s.instruction) for s in rng.sample(self.seeds, k_seed)]
+        picked += rng.sample(self.machine, k_machine)
+        rng.shuffle(picked)
+        return picked
+
+    def _bootstrap(self, client: ChatClient, chain: FilterChain, rnd: int, need: int,
+                   tasks: list[_Task]) -> Iterator[Outcome]:
+        cfg = self.config
+        prompts, reqs = [], []
+        for i in range(cfg.batch):
+            examples = self._examples(rnd, i)
+            messages, prefill = P.bootstrap_prompt([t for _, t in examples], self.lang)
+            prompts.append([eid for eid, _ in examples])
+            reqs.append(ChatRequest.make(messages, temperature=cfg.temperature, top_p=cfg.top_p,
+                                         max_tokens=cfg.max_tokens, prefill=prefill,
+                                         seed=self._seed("bootstrap", rnd, i)))
+        # candidates beyond what this round can use are not checked: they would only
+        # crowd the pool with tasks that never get instances
+        cap = need + max(1, need // 2)
+        for example_ids, comps in zip(prompts, client.chat_many(reqs, desc=f"round {rnd}: instructions")):
+            self._count("bootstrap_requests")
+            for comp in comps:
+                items, cut = P.parse_numbered_list(comp.text, truncated=comp.finish_reason == "length")
+                self._count("candidates", len(items) + (cut is not None))
+                p_tok, c_tok = _tokens([comp])
+                share = [p_tok // max(1, len(items)), c_tok // max(1, len(items))]
+                base = {"generator": NAME, "round": rnd, "prompt_examples": example_ids}
+                if cut is not None:
+                    yield self._reject(Record(instruction=cut, meta=dict(base)), "truncated_item", "instruction",
+                                       "length_limit")
+                for item in items:
+                    if len(tasks) >= cap:
+                        self._count("unused_candidates")
+                        continue
+                    rec = Record(instruction=item, meta=dict(base))
+                    verdict = chain.check(rec, keep=False)
+                    if not verdict.kept:
+                        yield Outcome(rec, verdict, "instruction")
+                        continue
+                    sim = self._nearest(chain, item, verdict.detail)
+                    chain.add(rec)
+                    tasks.append(_Task(id="si-" + rec.content_id()[:10], instruction=item, round=rnd,
+                                       examples=example_ids, similarity=sim, tokens=list(share)))
+
+    @staticmethod
+    def _nearest(chain: FilterChain, text: str, detail: dict) -> dict:
+        """Most similar pooled instruction and its ROUGE-L (asked before the text joins the pool)."""
+        if "most_similar" in detail:
+            return {k: detail[k] for k in ("most_similar", "rouge_l") if k in detail}
+        for f in chain.filters:
+            index = getattr(f, "index", None)
+            if index is not None and hasattr(index, "most_similar") and len(index):
+                score, idx = index.most_similar(text)
+                if idx >= 0:
+                    return {"most_similar": index.texts[idx], "rouge_l": round(score, 4)}
+        return {}
+
+    # -- 2. classification identification ---------------------------------------------
+    def _clf_examples(self) -> list[tuple[str, bool]]:
+        """Labelled seeds as few-shot examples (balanced, up to 4 of each), when there are both kinds."""
+        rng = self._rng("clf-examples")
+        yes = [s.instruction for s in self.seeds if s.is_clf is True]
+        no = [s.instruction for s in self.seeds if s.is_clf is False]
+        if not yes or not no:
+            return []
+        shots = [(t, True) for t in rng.sample(yes, min(4, len(yes)))]
+        shots += [(t, False) for t in rng.sample(no, min(4, len(no)))]
+        rng.shuffle(shots)
+        return shots
+
+    def _classify(self, client: ChatClient, tasks: list[_Task]) -> Iterator[Outcome]:
+        if not tasks:
+            return
+        shots = self._clf_examples()
+        items = [(P.clf_prompt(t.instruction, shots, self.lang), "") for t in tasks]
+        many = getattr(client, "choose_many", None)
+        choices: list[Choice] = (many(items, P.CLF_OPTIONS) if many is not None
+                                 else [client.choose(m, P.CLF_OPTIONS, p) for m, p in items])
+        unanswered = []
+        for task, choice in zip(tasks, choices):
+            self._count("classified")
+            if choice.option is None:
+                unanswered.append(task)
+                rec = Record(instruction=task.instruction, meta=self._meta(client, task))
+                yield self._reject(rec, "clf_unanswered", "classify", "classify",
+                                   {"raw": choice.raw[:200], "options": list(P.CLF_OPTIONS)})
+                continue
+            task.task_type = "classification" if choice.option == P.CLF_OPTIONS[0] else "generation"
+            self._count(f"classified_{task.task_type}")
+        for t in unanswered:
+            tasks.remove(t)
+
+    # -- 3. instance generation ---------------------------------------------------------
+    def _instances(self, client: ChatClient, tasks: list[_Task]) -> Iterator[tuple[_Task, list[Outcome]]]:
+        """(task, outcomes of its instances) for each task, in order."""
+        from .self_instruct_instances import InstanceBuilder
+
+        builder = InstanceBuilder(self, client)
+        drafts = builder.build(tasks)
+        for task in tasks:
+            yield task, self._filter_task(client, task, drafts.get(task.id, ([], [])))
+
+    def _filter_task(self, client: ChatClient, task: _Task, drafts) -> list[Outcome]:
+        """Instance rules, then the per-task rules (identical inputs, different outputs)."""
+        from ..filters import conflicting_instances
+
+        candidates, rejects = drafts
+        outcomes: list[Outcome] = list(rejects)
+        passed: list[Record] = []
+        for rec in candidates:
+            v = self.instance_chain.check(rec, keep=False)
+            if v.kept:
+                passed.append(rec)
+            else:
+                outcomes.append(Outcome(rec, v, "instance"))
+        reasons = conflicting_instances(passed)
+        kept = []
+        for rec, reason in zip(passed, reasons):
+            if reason:
+                outcomes.append(Outcome(rec, Verdict(False, reason, "instance_rules"), "instance"))
+            else:
+                kept.append(rec)
+        # the task's shared calls (bootstrap share, labels, inputs) are split over its kept records
+        share = [t // max(1, len(kept)) for t in task.tokens]
+        for rec in kept:
+            own = rec.meta.pop("_tokens", [0, 0])
+            rec.meta["usage"] = {"prompt_tokens": own[0] + share[0], "completion_tokens": own[1] + share[1]}
+            self.instance_chain.add(rec)
+            outcomes.append(Outcome(rec, Verdict(True), "instance"))
+        for o in outcomes:
+            o.record.meta.pop("_tokens", None)
+        return outcomes
+

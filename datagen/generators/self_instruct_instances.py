@@ -1,0 +1,171 @@
+"""Self-Instruct instance generation for one round's tasks.
+
+Classification tasks go output-first: ask for the class labels, then for an input that
+has each label as its answer, so the inputs are not skewed toward one label. Other tasks
+go input-first: sample inputs (possibly none needed), then answer the task on each
+input. Tasks whose sampled shape has several user turns continue as a conversation: a
+follow-up user message, then the answer, until the turns are done.
+
+Requests of the same step are sent together (chat_many), across all of the round's tasks.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..llm.base import ChatClient, ChatRequest
+from ..records import Record
+from . import self_instruct_prompts as P
+from .base import Outcome
+
+if TYPE_CHECKING:
+    from .self_instruct import SelfInstructGenerator, _Task
+
+
+def _tokens(comps) -> list[int]:
+    if not comps:
+        return [0, 0]
+    return [comps[0].prompt_tokens, sum(c.completion_tokens for c in comps)]
+
+
+class InstanceBuilder:
+    def __init__(self, gen: "SelfInstructGenerator", client: ChatClient):
+        self.gen, self.client = gen, client
+        self.cfg, self.lang = gen.config, gen.lang
+        self.out: dict[str, tuple[list[Record], list[Outcome]]] = {}
+
+    def build(self, tasks: list["_Task"]) -> dict[str, tuple[list[Record], list[Outcome]]]:
+        """{task id: (candidate records, rejects)}; candidates still face the instance rules."""
+        for t in tasks:
+            self.out[t.id] = ([], [])
+        self._classification([t for t in tasks if t.task_type == "classification"])
+        self._generation([t for t in tasks if t.task_type == "generation"])
+        return self.out
+
+    # -- helpers ----------------------------------------------------------------------
+    def _record(self, task, input: str = "", output: str = "", tokens=(0, 0), **meta) -> Record:
+        m = self.gen._meta(self.client, task, **meta)
+        m["_tokens"] = list(tokens)  # this record's own calls; the generator turns it into usage
+        return Record(instruction=task.instruction, input=input, output=output, meta=m)
+
+    def _drop(self, task, rec: Record, reason: str, detail: dict | None = None) -> None:
+        self.out[task.id][1].append(self.gen._reject(rec, reason, "instance", "instance_gen", detail))
+
+    def _keep(self, task, rec: Record) -> None:
+        self.out[task.id][0].append(rec)
+
+    def _chat(self, reqs: list[ChatRequest], desc: str):
+        return self.client.chat_many(reqs, desc=desc) if reqs else []
+
+    # -- classification: labels first, then an input per label ------------------------
+    def _classification(self, tasks) -> None:
+        cfg = self.cfg
+        reqs = [ChatRequest.make(P.labels_prompt(t.instruction, cfg.instances, self.lang), temperature=0.0,
+                                 max_tokens=96, seed=self.gen._seed("labels", t.id)) for t in tasks]
+        jobs = []
+        for task, comps in zip(tasks, self._chat(reqs, "class labels")):
+            comp = comps[0]
+            task.tokens = [a + b for a, b in zip(task.tokens, _tokens(comps))]
+            labels = P.parse_labels(comp.text, cfg.instances, truncated=comp.finish_reason == "length")
+            if not labels:
+                rec = self._record(task, instance_order="output-first")
+                self._drop(task, rec, "no_labels", {"raw": comp.text[:200]})
+                continue
+            for label in labels:
+                jobs.append((task, label, labels))
+        reqs = [ChatRequest.make(P.clf_input_prompt(t.instruction, label, self.lang),
+                                 temperature=cfg.instance_temperature, top_p=cfg.top_p,
+                                 max_tokens=cfg.instance_max_tokens, seed=self.gen._seed("clf-input", t.id, label))
+                for t, label, _ in jobs]
+        for (task, label, labels), comps in zip(jobs, self._chat(reqs, "inputs per label")):
+            comp = comps[0]
+            inp = P.parse_input(comp.text)
+            rec = self._record(task, inp, label, _tokens(comps), instance_order="output-first", labels=labels)
+            if comp.finish_reason == "length":
+                self._drop(task, rec, "input_truncated")
+            elif not inp:
+                self._drop(task, rec, "empty_input")
+            else:
+                self._keep(task, rec)
+
+    # -- generation: inputs first, then answers ----------------------------------------
+    def _generation(self, tasks) -> None:
+        cfg = self.cfg
+        shapes = [s.turns for s in self.gen.seeds]
+        for t in tasks:
+            t.turns = self.gen._rng("turns", t.id).choice(shapes) if cfg.multi_turn else 1
+        reqs = [ChatRequest.make(P.input_prompt(t.instruction, self.lang), n=cfg.instances,
+                                 temperature=cfg.instance_temperature, top_p=cfg.top_p,
+                                 max_tokens=cfg.instance_max_tokens, seed=self.gen._seed("input", t.id))
+                for t in tasks]
+        jobs: list[tuple[object, str]] = []
+        for task, comps in zip(tasks, self._chat(reqs, "instance inputs")):
+            task.tokens = [a + b for a, b in zip(task.tokens, _tokens(comps))]
+            seen: set[str] = set()
+            for comp in comps:
+                inp = P.parse_input(comp.text)
+                if comp.finish_reason == "length":
+                    self._drop(task, self._record(task, inp, instance_order="input-first"), "input_truncated")
+                elif inp.strip() in seen:
+                    # the same input would get the same answer: one instance is enough
+                    self._drop(task, self._record(task, inp, instance_order="input-first"), "duplicate_input")
+                else:
+                    seen.add(inp.strip())
+                    jobs.append((task, inp))
+        convs = [P.output_prompt(t.instruction, inp, self.lang) for t, inp in jobs]
+        own = [[0, 0] for _ in jobs]
+        alive = list(range(len(jobs)))
+        turn = 1
+        while alive:
+            reqs = [ChatRequest.make(convs[j], temperature=cfg.answer_temperature, top_p=cfg.top_p,
+                                     max_tokens=cfg.answer_max_tokens,
+                                     seed=self.gen._seed("answer", jobs[j][0].id, jobs[j][1], turn))
+                    for j in alive]
+            still = []
+            for j, comps in zip(alive, self._chat(reqs, f"answers (turn {turn})")):
+                task, inp = jobs[j]
+                comp = comps[0]
+                own[j] = [a + b for a, b in zip(own[j], _tokens(comps))]
+                answer = P.parse_output(comp.text)
+                if comp.finish_reason == "length":
+                    if turn == 1:
+                        rec = self._record(task, inp, answer, own[j], instance_order="input-first")
+                        self._drop(task, rec, "output_truncated")
+                    else:  # keep the conversation up to its last complete answer
+                        self._finish(task, inp, convs[j][:-1], own[j])
+                    continue
+                convs[j] = convs[j] + [{"role": "assistant", "content": answer}]
+                if turn < task.turns and answer:
+                    still.append(j)
+                else:
+                    self._finish(task, inp, convs[j], own[j])
+            alive = self._followups(jobs, convs, own, still, turn)
+            turn += 1
+
+    def _followups(self, jobs, convs, own, alive: list[int], turn: int) -> list[int]:
+        """Ask for the next user message of each live conversation; those without one end."""
+        cfg = self.cfg
+        reqs = [ChatRequest.make(P.followup_prompt(convs[j], self.lang), temperature=cfg.instance_temperature,
+                                 top_p=cfg.top_p, max_tokens=cfg.instance_max_tokens,
+                                 seed=self.gen._seed("followup", jobs[j][0].id, jobs[j][1], turn))
+                for j in alive]
+        nxt = []
+        for j, comps in zip(alive, self._chat(reqs, f"follow-ups (turn {turn + 1})")):
+            own[j] = [a + b for a, b in zip(own[j], _tokens(comps))]
+            text = P.parse_followup(comps[0].text)
+            if comps[0].finish_reason == "length" or not text:
+                self._finish(jobs[j][0], jobs[j][1], convs[j], own[j])
+                continue
+            convs[j] = convs[j] + [{"role": "user", "content": text}]
+            nxt.append(j)
+        return nxt
+
+    def _finish(self, task, inp: str, conv: list[dict], tokens) -> None:
+        answers = [m["content"] for m in conv if m["role"] == "assistant"]
+        rec = self._record(task, inp, answers[-1] if answers else "", tokens, instance_order="input-first",
+                           turns=sum(m["role"] == "user" for m in conv))
+        if rec.meta["turns"] > 1:
+            rec.messages = [dict(m) for m in conv]
+            rec.id = rec.content_id()
+        self._keep(task, rec)
+
