@@ -8,6 +8,7 @@ Small local models need two extras that API models tolerate without:
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass, field, asdict
 from typing import Protocol, Sequence, runtime_checkable
@@ -119,7 +120,18 @@ def match_option(reply: str, options: Sequence[str]) -> str | None:
         if low == opt.lower():
             return opt
     for opt in sorted(options, key=len, reverse=True):
-        if low.startswith(opt.lower()):
+        if _find_word(low, opt.lower()) == 0:
             return opt
-    hits = [(low.find(opt.lower()), opt) for opt in options if opt.lower() in low]
+    hits = [(pos, opt) for opt in options if (pos := _find_word(low, opt.lower())) >= 0]
     return min(hits)[1] if hits else None
+
+
+def _find_word(text: str, word: str) -> int:
+    """Position of `word` in `text` as a whole word ("no" is not in "cannot"); CJK text
+    has no spaces between words, so there a plain substring search is all there is."""
+    if not word:
+        return -1
+    if any("\u3000" <= ch <= "\u9fff" or "\uac00" <= ch <= "\ud7af" for ch in word):
+        return text.find(word)
+    m = re.search(r"(?<!\w)" + re.escape(word) + r"(?!\w)", text)
+    return m.start() if m else -1
