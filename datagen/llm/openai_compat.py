@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import math
+import re
 from typing import Sequence
 
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
@@ -41,7 +42,9 @@ def _fatal_message(exc: BaseException, base_url: str) -> str:
             404: "check --model and --base-url",
             400: "the server rejected the request",
         }.get(exc.status_code, "")
-        detail = str(getattr(exc, "message", exc)).splitlines()[0][:200]
+        detail = str(getattr(exc, "message", exc)).strip().splitlines()[0] if str(exc).strip() else ""
+        # the SDK words it "Error code: 401 - ..."; the status is already said once
+        detail = re.sub(r"^Error code: \d+\s*-?\s*", "", detail)[:200]
         return f"{base_url}: HTTP {exc.status_code} {detail}" + (f" ({hint})" if hint else "")
     return f"{base_url}: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
 
