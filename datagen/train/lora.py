@@ -71,6 +71,14 @@ def _sft_args(cfg: TrainConfig, output_dir: Path, precision: str, grad_ckpt: boo
               has_eval: bool, progress: bool):
     from trl import SFTConfig
 
+    import dataclasses as dc
+
+    import torch
+
+    # transformers 5 renamed gradient_checkpointing (kept as a deprecated alias); TRL's
+    # SFTConfig turns it on by default, so it is always passed explicitly
+    ckpt = "activation_checkpointing" if any(f.name == "activation_checkpointing" for f in dc.fields(SFTConfig)) \
+        else "gradient_checkpointing"
     steps_per_epoch = max(1, math.ceil(n_train / (cfg.batch_size * cfg.grad_accum)))
     total = cfg.max_steps or max(1, math.ceil(steps_per_epoch * cfg.epochs))
     eval_steps = cfg.eval_steps or max(1, total // 10)
@@ -96,8 +104,8 @@ def _sft_args(cfg: TrainConfig, output_dir: Path, precision: str, grad_ckpt: boo
         data_seed=cfg.seed,
         bf16=precision == "bf16",
         fp16=precision == "fp16",
-        gradient_checkpointing=grad_ckpt,
-        gradient_checkpointing_kwargs={"use_reentrant": False} if grad_ckpt else None,
+        **{ckpt: grad_ckpt, f"{ckpt}_kwargs": {"use_reentrant": False} if grad_ckpt else None},
+        dataloader_pin_memory=torch.cuda.is_available(),
         report_to="none",
         disable_tqdm=not progress,
         dataset_num_proc=None,
