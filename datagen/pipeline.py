@@ -187,7 +187,8 @@ def _filter_lang(pipe: Pipeline, gen) -> str:
     for cand in (getattr(pipe.generator, "lang", None), getattr(gen, "lang", None)):
         if cand in ("en", "zh"):
             return cand
-    return "en"
+    dominant = getattr(gen, "dominant_lang", None)  # self-qa: the documents' main language
+    return dominant() if callable(dominant) else "en"
 
 
 def run(pipe: Pipeline, train: bool = True, progress: bool = True) -> PipelineResult:
