@@ -202,10 +202,15 @@ def _save_hf(records: list[Record], out: Path) -> None:
 
 def export_records(records: list[Record], fmt: str, out: str | Path, name: str = "datagen",
                    dataset_info: bool = True) -> ExportResult:
-    """Write `records` in `fmt` to `out`. `name` is the LLaMA-Factory dataset name."""
+    """Write `records` in `fmt` to `out` (a .json/.jsonl file, or a folder that gets
+    `<name>.json`); `name` is the dataset's name in dataset_info.json."""
     if fmt not in FORMATS:
         raise ConfigError(f"unknown export format '{fmt}' (choose from {', '.join(FORMATS)})")
+    as_dir = str(out).endswith(("/", os.sep)) or Path(out).is_dir() or not Path(out).suffix
     out = Path(out)
+    if as_dir and fmt != "hf":
+        # a folder, LLaMA-Factory's data dir style: <out>/<name>.json + dataset_info.json
+        out = out / f"{name}.{'jsonl' if fmt == 'messages' else 'json'}"
     if fmt == "hf":
         _save_hf(records, out)
         return ExportResult(out, fmt, len(records))

@@ -167,6 +167,15 @@ def test_export_dataset_from_store_and_dataset_info_merge(tmp_path):
     assert set(json.loads(info.read_text())) == {"alpaca_en_demo", "demo"}
 
 
+def test_out_folder_gets_named_file(tmp_path):
+    res = export_records(sample_records(), "alpaca", str(tmp_path / "export") + "/", name="demo")
+    assert res.path == tmp_path / "export" / "demo.json" and res.path.exists()
+    res = export_records(sample_records(), "messages", tmp_path / "export", name="demo")
+    assert res.path == tmp_path / "export" / "demo.jsonl"
+    info = json.loads((tmp_path / "export" / "dataset_info.json").read_text())
+    assert info["demo"]["file_name"] == "demo.jsonl"  # the last export of that name wins
+
+
 def test_bad_format_and_suffix(tmp_path):
     with pytest.raises(ConfigError, match="unknown export format"):
         export_records(sample_records(), "csv", tmp_path / "x.csv")

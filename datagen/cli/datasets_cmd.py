@@ -60,7 +60,8 @@ def diff_command(ref_a, ref_b, store, examples):
 @click.option("--format", "fmt", type=click.Choice(["alpaca", "messages", "sharegpt", "hf"]), required=True,
               help="alpaca / sharegpt (LLaMA-Factory), messages (OpenAI/TRL), hf (datasets.save_to_disk).")
 @click.option("--out", required=True, type=click.Path(),
-              help="Output .json/.jsonl file (a folder for hf); dataset_info.json is written beside it.")
+              help="A .json/.jsonl file, or a folder (gets NAME.json); dataset_info.json goes beside it. "
+                   "For hf: the folder to save_to_disk.")
 @click.option("--name", default=None, help="Dataset name in dataset_info.json (default: the dataset's name).")
 @STORE_OPTION
 def export_command(ref, fmt, out, name, store):
