@@ -145,27 +145,28 @@ def _table_triples(path: Path) -> Iterator[Triple]:
 # ---- grouping ---------------------------------------------------------------------------
 
 def group_by_head(triples: Sequence[Triple], max_facts: int = 3, seed: int = 0,
-                  by_relation: bool = False) -> list[FactGroup]:
-    """Facts grouped by head entity, each head's facts cut into groups of 1..max_facts
-    (sizes drawn with `seed`). Facts of one relation stay adjacent, so a list-valued
-    relation ("symptoms") tends to land in one group. With `by_relation`, one group per
-    (head, relation) holding all its tails — what the template mode asks about."""
-    if max_facts < 1:
-        raise ValueError("max_facts must be at least 1")
+                  by_relation: bool = False, max_tails: int = 8) -> list[FactGroup]:
+    """Facts grouped by head entity: each group holds 1..max_facts relations of one head
+    (sizes drawn with `seed`), each relation with all its tails, so a list ("symptoms",
+    "moons") is asked about whole, never split over two near-identical questions. Lists
+    longer than `max_tails` are cut, since an answer must name every tail. With
+    `by_relation`, one group per (head, relation) — what the template mode asks about."""
+    if max_facts < 1 or max_tails < 1:
+        raise ValueError("max_facts and max_tails must be at least 1")
     by_head: dict[str, dict[str, list[Triple]]] = {}
     for t in triples:
         by_head.setdefault(t.head, {}).setdefault(t.relation, []).append(t)
     rng = random.Random(seed)
     groups: list[FactGroup] = []
     for head, rels in by_head.items():
+        blocks = [ts[i:i + max_tails] for ts in rels.values() for i in range(0, len(ts), max_tails)]
         if by_relation:
-            groups.extend(FactGroup(head, ts) for ts in rels.values())
+            groups.extend(FactGroup(head, b) for b in blocks)
             continue
-        facts = [t for ts in rels.values() for t in ts]
         i = 0
-        while i < len(facts):
+        while i < len(blocks):
             n = rng.randint(1, max_facts)
-            groups.append(FactGroup(head, facts[i:i + n]))
+            groups.append(FactGroup(head, [t for b in blocks[i:i + n] for t in b]))
             i += n
     return groups
 

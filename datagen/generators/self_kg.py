@@ -1,7 +1,7 @@
 """Self-KG: question/answer pairs from knowledge-graph triples, as HuaTuo built its
 medical data from a knowledge base.
 
-Facts are grouped by head entity (1..max_facts per group). In `llm` mode the model writes
+Facts are grouped by head entity (1..max_facts relations per group, each list whole). In `llm` mode the model writes
 a natural question and an answer using exactly those facts; in `template` mode relation
 templates (prompts/<lang>/self_kg_templates.txt) build simple pairs with no model at all.
 Verification drops any answer that fails to mention every tail it was given; survivors
@@ -58,7 +58,8 @@ class SelfKGConfig:
 
     triples: str = ""  # a file or folder: JSONL/JSON/CSV/TSV triples or entity records
     mode: str = "llm"  # llm | template (no model calls)
-    max_facts: int = 3  # facts per question (llm mode): 1..max_facts, drawn per group
+    max_facts: int = 3  # relations per question (llm mode): 1..max_facts, drawn per group
+    max_tails: int = 8  # a longer list of values is split: the answer must name each one
     templates: str | None = None  # a templates file replacing prompts/<lang>/self_kg_templates.txt
     fuzzy: int = 90  # rapidfuzz partial_ratio accepted as a mention of a long tail; 100 = exact
     temperature: float = 0.7
@@ -74,8 +75,8 @@ class SelfKGConfig:
             raise ConfigError(f"self-kg: mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         if self.lang not in ("auto", "en", "zh"):
             raise ConfigError(f"self-kg: lang must be auto, en or zh, got {self.lang!r}")
-        if self.max_facts < 1 or self.batch < 1:
-            raise ConfigError("self-kg: max_facts and batch must be at least 1")
+        if self.max_facts < 1 or self.max_tails < 1 or self.batch < 1:
+            raise ConfigError("self-kg: max_facts, max_tails and batch must be at least 1")
         if not 0 <= self.fuzzy <= 100:
             raise ConfigError("self-kg: fuzzy must be between 0 and 100")
 
@@ -117,7 +118,8 @@ class SelfKGGenerator:
 
     def groups(self) -> list[FactGroup]:
         cfg = self.config
-        groups = group_by_head(self.triples, cfg.max_facts, cfg.seed, by_relation=cfg.mode == "template")
+        groups = group_by_head(self.triples, cfg.max_facts, cfg.seed, by_relation=cfg.mode == "template",
+                               max_tails=cfg.max_tails)
         random.Random(cfg.seed).shuffle(groups)  # spread questions over entities
         return groups
 

@@ -1,0 +1,43 @@
+"""`datagen run self-kg --triples PATH`: question/answer pairs from a knowledge graph."""
+
+from __future__ import annotations
+
+import click
+
+from .common import llm_config_from_flags, pop_llm_flags
+from .run_cmd import run_options
+from .run_self_qa import given, pop_run_settings
+
+
+@click.command("self-kg")
+@click.option("--triples", required=True, type=click.Path(),
+              help="Triples: JSONL/JSON {head, relation, tail}, CSV/TSV with those columns, or "
+                   "HuaTuo-style entity records {\"中心词\": ..., relation: [values]}; or a folder of them.")
+@click.option("--mode", type=click.Choice(["llm", "template"]), default=None,
+              help="llm: the model writes each pair (default); template: relation templates, no model.")
+@click.option("--max-facts", type=int, default=None, help="Relations per question in llm mode: 1..N, each with all its values (default 3).")
+@click.option("--templates", type=click.Path(dir_okay=False), default=None,
+              help="Relation templates file (relation | question | answer) for template mode.")
+@run_options
+def self_kg_command(triples, mode, max_facts, templates, **kwargs):
+    """Turn knowledge-graph facts into questions and answers (Self-KG)."""
+    from ..config import from_dict
+    from ..generators.self_kg import SelfKGConfig, SelfKGGenerator
+    from ..runner import execute, format_summary
+
+    llm_cfg = llm_config_from_flags(**pop_llm_flags(kwargs))
+    # template questions differ in one entity name, so ROUGE/embedding dedup would keep one
+    # per template: off in template mode unless asked for (exact duplicates still go)
+    dedup = (None, None) if mode == "template" else (0.7, 0.95)
+    settings, filter_cfg = pop_run_settings(kwargs, *dedup)
+    cfg = from_dict(SelfKGConfig, given(triples=triples, mode=mode, max_facts=max_facts,
+                                        templates=templates, seed=settings.seed), "self-kg")
+    gen = SelfKGGenerator(cfg)
+    lang = settings.lang if settings.lang != "auto" else gen.dominant_lang()
+    cfg.lang = lang
+    result = execute(gen, settings, llm_cfg, filter_cfg, lang)
+    click.echo(format_summary(result))
+
+
+def register(run_group: click.Group) -> None:
+    run_group.add_command(self_kg_command)
