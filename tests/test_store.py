@@ -12,7 +12,6 @@ import threading
 import pytest
 
 from datagen.errors import ConfigError, LockHeldError
-from datagen.filters.base import FilterChain
 from datagen.llm import LLMConfig, make_client
 from datagen.records import Record
 from datagen.runner import RunSettings
