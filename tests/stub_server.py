@@ -51,6 +51,13 @@ def error_body(status: int, message: str) -> dict[str, Any]:
 Responder = Callable[[dict[str, Any]], "Reply | str | list[str]"]
 
 
+class _Server(ThreadingHTTPServer):
+    # the listen backlog is fixed when the socket opens, so it must be a class attribute;
+    # the default 5 drops SYNs under 32 concurrent connects (1 s retransmits, resets)
+    request_queue_size = 256
+    daemon_threads = True
+
+
 class StubLLMServer:
     """Start with `with StubLLMServer(responder) as s:`; s.url is the base URL (…/v1).
 
@@ -66,7 +73,7 @@ class StubLLMServer:
         self.in_flight = 0
         self.peak_in_flight = 0
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
     # -- scripting -----------------------------------------------------------------
@@ -92,6 +99,9 @@ class StubLLMServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # headers and body go out in two writes; with Nagle on, the body waits for
+            # the client's delayed ACK (~40 ms a request on loopback)
+            disable_nagle_algorithm = True
 
             def log_message(self, *args):  # keep test output clean
                 pass
@@ -131,9 +141,7 @@ class StubLLMServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._server.request_queue_size = 128
+        self._server = _Server(("127.0.0.1", 0), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         daemon=True)
         self._thread.start()
