@@ -14,6 +14,7 @@ import threading
 from dataclasses import asdict
 from pathlib import Path
 
+from ..errors import ConfigError
 from .base import ChatRequest, Completion
 
 
@@ -36,15 +37,20 @@ def request_key(backend: str, model: str, req: ChatRequest, kind: str = "chat") 
 class ResponseCache:
     def __init__(self, path: str | Path | None = None):
         self.path = Path(path) if path else default_cache_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, value TEXT NOT NULL,"
-            " created REAL DEFAULT (julianday('now')))"
-        )
-        self._db.commit()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, value TEXT NOT NULL,"
+                " created REAL DEFAULT (julianday('now')))"
+            )
+            self._db.commit()
+        except (OSError, sqlite3.Error) as e:
+            raise ConfigError(
+                f"response cache {self.path}: {e} (pass --cache-path elsewhere, or --no-cache)"
+            ) from None
         self.hits = 0
         self.misses = 0
 
