@@ -70,6 +70,7 @@ class StubLLMServer:
         self.default = default or (lambda body: "ok")
         self.queue: deque = deque()
         self.requests: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []  # the HTTP headers of each request, in order
         self.in_flight = 0
         self.peak_in_flight = 0
         self._lock = threading.Lock()
@@ -120,6 +121,7 @@ class StubLLMServer:
                     body = {}
                 with stub._lock:
                     stub.requests.append(body)
+                    stub.headers.append(dict(self.headers.items()))
                     stub.in_flight += 1
                     stub.peak_in_flight = max(stub.peak_in_flight, stub.in_flight)
                 try:
