@@ -1,0 +1,48 @@
+"""`datagen report NAME[@vN] --out DIR` and `datagen report --compare A B --out DIR`."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command("report")
+@click.argument("ref", required=False)
+@click.option("--store", type=click.Path(file_okay=False), default=None,
+              help="Dataset store root (default ./datasets or $DATAGEN_STORE).")
+@click.option("--data", "data", type=click.Path(dir_okay=False), default=None,
+              help="Report on a plain JSONL file instead of a stored version.")
+@click.option("--compare", nargs=2, metavar="A B", default=None,
+              help="Two versions (NAME@vA NAME@vB) side by side.")
+@click.option("--out", type=click.Path(file_okay=False), required=True,
+              help="Folder for report.html, stats.json and the PNGs.")
+@click.option("--seeds", type=click.Path(dir_okay=False), default=None,
+              help="Seed tasks for the nearest-seed ROUGE-L (default: records marked source=seed).")
+@click.option("--rouge-sample", type=int, default=2000, show_default=True,
+              help="Instructions compared pairwise for nearest-other ROUGE-L (0 = all; quadratic).")
+@click.option("--samples", type=int, default=20, show_default=True, help="Random records shown in the page.")
+@click.option("--seed", "rng_seed", type=int, default=0, show_default=True, help="Seed for every random sample.")
+@click.option("--quiet", is_flag=True, help="No progress output.")
+def report_command(ref, store, data, compare, out, seeds, rouge_sample, samples, rng_seed, quiet):
+    """Describe a dataset version: counts next to Self-Instruct's, lengths, ROUGE-L
+    overlap, leading verbs, the filter funnel, token usage and a random sample."""
+    from ..errors import ConfigError
+    from ..report import ReportOptions, load_jsonl, load_version, write_report
+
+    given = [bool(ref), bool(data), bool(compare)]
+    if sum(given) != 1:
+        raise ConfigError("say what to report on: NAME[@vN], --data FILE.jsonl, or --compare A B")
+    if compare:
+        inputs = [load_version(r, store) for r in compare]
+    elif data:
+        inputs = [load_jsonl(data)]
+    else:
+        inputs = [load_version(ref, store)]
+    # progress: a line per stage, and tqdm bars for the slow ones when on a terminal
+    opts = ReportOptions(seeds=seeds, rouge_sample=rouge_sample or None, samples=samples,
+                         seed=rng_seed, progress=not quiet)
+    paths = write_report(inputs, out, opts)
+    click.echo(f"wrote {paths['html']} ({len(paths['images'])} pictures, stats in {paths['stats'].name})")
+
+
+def register(group: click.Group) -> None:
+    group.add_command(report_command)

@@ -1,0 +1,119 @@
+"""`datagen report`: files written, numbers in stats.json, HTML escaping, compare, errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from datagen.cli import main
+from datagen.records import Record
+from datagen.store import DatasetStore
+
+PNG = b"\x89PNG\r\n\x1a\n"
+EVIL = '<script>alert("x")</script>'
+
+
+def _records(lang: str, n: int) -> list[Record]:
+    out = [Record(instruction="Write a poem about cats." if lang == "en" else "写一首关于猫的诗。",
+                  output="seed", meta={"source": "seed", "task_type": "generation"})]
+    for i in range(n):
+        if lang == "en":
+            ins = f"{['Write', 'Explain', 'Classify'][i % 3]} item {i} about topic {i % 5}."
+            out_text = f"answer {i} " + EVIL if i == 0 else f"answer {i}"
+        else:
+            ins = f"{['写', '解释', '判断'][i % 3]}第{i}个关于主题{i % 5}的问题。"
+            out_text = f"回答{i}" + (EVIL if i == 0 else "")
+        out.append(Record(instruction=ins, input="" if i % 2 else f"input {i}", output=out_text,
+                          meta={"task_type": "classification" if i % 3 == 2 else "generation"}))
+    return out
+
+
+def _manifest(kept: int) -> dict:
+    return {"generator": "self-instruct", "backend": "openai", "model": "stub",
+            "funnel": {"candidates": kept + 3, "kept": kept, "dropped": {"rouge_similar": 2, "too_short": 1}},
+            "usage": {"requests": 5, "cached": 1, "prompt_tokens": 400, "completion_tokens": 100}}
+
+
+@pytest.fixture
+def store(tmp_path):
+    st = DatasetStore(tmp_path / "store")
+    rejects = [{"reason": "rouge_similar", "filter": "rouge", "stage": "instruction",
+                "record": {"instruction": EVIL}}]
+    for name, lang in (("en", "en"), ("zh", "zh")):
+        with st.lock(name):
+            v1 = st.publish(name, _records(lang, 6), rejects, _manifest(7))
+            st.publish(name, _records(lang, 12), rejects, _manifest(13), parent=v1.version)
+    return st.root
+
+
+def run(*args):
+    res = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    return res
+
+
+@pytest.mark.parametrize("name", ["en", "zh"])
+def test_report_writes_html_stats_and_pictures(store, tmp_path, name):
+    out = tmp_path / "rep"
+    res = run("report", name, "--store", store, "--out", out, *(["--quiet"] if name == "zh" else []))
+    assert res.exit_code == 0, res.output
+    if name == "en":  # progress: one line per stage
+        assert "ROUGE-L" in res.output and "report: plots" in res.output
+    st = json.loads((out / "stats.json").read_text(encoding="utf-8"))
+    assert st["dataset"]["label"] == f"{name}@v0002" and st["dataset"]["lang"] == name
+    c = st["counts"]
+    assert (c["records"], c["distinct_instructions"], c["seed_tasks"]) == (13, 13, 1)
+    assert c["classification_share"] == pytest.approx(4 / 13, abs=1e-4)  # i = 2, 5, 8, 11
+    assert c["empty_input"] == 7  # the seed and the six odd i
+    assert [r["version"] for r in st["runs"]["runs"]] == ["v0002", "v0001"]
+    assert st["runs"]["usage_total"]["requests"] == 10
+    assert st["rouge"]["seed"]["compared"] == 12 and st["rouge"]["nearest"]["compared"] == 12
+    for png in ("lengths.png", "rouge.png", "verbs.png", "funnel.png"):
+        assert (out / png).read_bytes()[:8] == PNG
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert html.count("data:image/png;base64,") == 4  # self-contained
+    assert EVIL not in html and "&lt;script&gt;" in html  # records are escaped
+    assert "52,445" in html and "Self-Instruct" in html
+
+
+def test_compare_two_versions_side_by_side(store, tmp_path):
+    out = tmp_path / "cmp"
+    res = run("report", "--compare", "en@v1", "en@v2", "--store", store, "--out", out, "--quiet")
+    assert res.exit_code == 0, res.output
+    st = json.loads((out / "stats.json").read_text(encoding="utf-8"))
+    assert [s["counts"]["records"] for s in st["compare"]] == [7, 13]
+    assert (out / "verbs-1.png").exists() and (out / "verbs-2.png").exists()
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "en@v0001" in html and "en@v0002" in html
+
+
+def test_report_on_plain_jsonl_with_seed_file(tmp_path):
+    from datagen.io import write_jsonl
+
+    data = tmp_path / "d.jsonl"
+    write_jsonl(data, _records("en", 4)[1:])
+    seeds = tmp_path / "seeds.txt"
+    seeds.write_text("Write item 0 about topic 0.\nSomething else entirely\n", encoding="utf-8")
+    out = tmp_path / "rep"
+    res = run("report", "--data", data, "--seeds", seeds, "--out", out, "--quiet", "--samples", "2")
+    assert res.exit_code == 0, res.output
+    st = json.loads((out / "stats.json").read_text(encoding="utf-8"))
+    assert st["counts"]["seed_tasks"] == 2
+    assert st["rouge"]["seed"]["compared"] == 3  # the seed's own instruction is not compared
+    assert st["runs"]["runs"] == []
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["report", "nope"], "no dataset 'nope'"),
+    (["report", "en@v9"], "no version v0009"),
+    (["report"], "say what to report on"),
+])
+def test_bad_input_is_one_line_exit_2(store, tmp_path, args, needle):
+    import subprocess
+    import sys
+
+    p = subprocess.run([sys.executable, "-c", "from datagen.cli import main; main()", *args, "--store", str(store), "--out", str(tmp_path / "x")],
+                       capture_output=True, text=True)
+    assert p.returncode == 2, p.stderr
+    assert needle in p.stderr and "Traceback" not in p.stderr and len(p.stderr.strip().splitlines()) == 1
