@@ -16,10 +16,9 @@ from ..errors import DatagenError
 
 
 class DatagenGroup(click.Group):
-    def main(self, *args, **kwargs):
-        kwargs.setdefault("standalone_mode", True)
+    def main(self, *args, standalone_mode: bool = True, **kwargs):
         try:
-            return super().main(*args, **{**kwargs, "standalone_mode": False})
+            rv = super().main(*args, standalone_mode=False, **kwargs)
         except DatagenError as e:
             click.echo(f"error: {e}", err=True)
             sys.exit(e.exit_code)
@@ -31,6 +30,11 @@ class DatagenGroup(click.Group):
             sys.exit(e.exit_code)
         except click.exceptions.Exit as e:
             sys.exit(e.exit_code)
+        if not standalone_mode:
+            return rv
+        # non-standalone click returns a command's return value (or an Exit's code); a
+        # value some command happens to return must not become the exit status
+        sys.exit(rv if type(rv) is int else 0)
 
 
 @click.group(cls=DatagenGroup, context_settings={"help_option_names": ["-h", "--help"]})
