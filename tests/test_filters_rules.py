@@ -1,0 +1,124 @@
+"""Rule filters, FilterConfig and the chains built from it."""
+
+import pytest
+
+from datagen.config import from_dict
+from datagen.errors import ConfigError
+from datagen.filters import FilterConfig, build_chain, build_instance_chain, conflicting_instances
+from datagen.records import Record
+
+
+def reasons(chain, texts):
+    return [chain.check(Record(t)).reason for t in texts]
+
+
+def test_default_chain_drops_like_self_instruct():
+    chain = build_chain(FilterConfig(embed=None), "en")
+    got = reasons(chain, [
+        "Give three tips for staying healthy.",        # kept
+        "Give me three tips for staying healthy!",     # near duplicate of the first
+        "Hello there",                                 # 2 words
+        " ".join(["word"] * 151),                      # too long
+        "Draw a diagram of the solar system.",         # blacklisted
+        "Describe the images below in detail.",        # blacklisted plural
+        "Write a program that sorts a list.",          # Self-Instruct's write-program rule
+        "\"Quote\" this sentence for me please.",      # starts with punctuation
+        "写一首关于春天的诗，要求押韵。",                # Chinese in an English run
+        "Explain photosynthesis to a ten year old.",   # kept
+    ])
+    assert got == [None, "rouge_dup", "too_short", "too_long", "blacklist", "blacklist",
+                   "write_program", "punct_start", "wrong_lang", None]
+    f = chain.funnel()
+    assert f["seen"] == 10 and f["kept"] == 2 and f["dropped"]["blacklist"] == 2
+
+
+def test_length_bounds_are_exclusive_like_self_instruct():
+    chain = build_chain(FilterConfig(rouge=None, embed=None, min_len=3, max_len=5), "en")
+    assert reasons(chain, ["one two three", "one two three four", "a b c d e", "a b c d e f"]) == \
+        ["too_short", None, None, "too_long"]
+
+
+def test_blacklist_matches_whole_words_only():
+    chain = build_chain(FilterConfig(rouge=None, embed=None), "en")
+    assert reasons(chain, ["Summarize the profile of this candidate.",   # 'file' inside a word
+                           "Open the FILE and summarize it."]) == [None, "blacklist"]
+    v = build_chain(FilterConfig(rouge=None, embed=None), "en").check(Record("Plot the sales by month now."))
+    assert v.detail == {"blacklisted": "Plot"}
+
+
+def test_chinese_rules():
+    chain = build_chain(FilterConfig(embed=None), "zh")
+    got = reasons(chain, [
+        "请介绍一下高血压的常见症状和治疗方法。",
+        "请介绍一下高血压的常见症状和治疗方法。",     # identical: ROUGE-L 1.0 on characters
+        "你好",                                        # 2 characters
+        "请根据这张图片描述发生了什么。",             # Chinese blacklist
+        "《红楼梦》的作者是谁？请简要介绍。",          # Chinese punctuation start
+        "Explain the theory of relativity simply.",   # English in a Chinese run
+        "用Python写一个快速排序函数并解释。",         # mixed, mostly Chinese: kept
+    ])
+    assert got == [None, "rouge_dup", "too_short", "blacklist", "punct_start", "wrong_lang", None]
+
+
+def test_ascii_start_only_for_english_and_optional():
+    text = "Érase una vez: continue this story please."
+    assert reasons(build_chain(FilterConfig(rouge=None, embed=None), "en"), [text]) == [None]
+    assert reasons(build_chain(FilterConfig(rouge=None, embed=None, ascii_start=True), "en"), [text]) == \
+        ["non_ascii_start"]
+
+
+def test_switches_turn_rules_off():
+    cfg = FilterConfig(rouge=None, embed=None, blacklist=[], punct_start=False, write_program=False,
+                       lang_consistency=False)
+    chain = build_chain(cfg, "en")
+    assert reasons(chain, ["Write a program to draw a map.", "\"Hi\" said the man to me.",
+                           "写一首关于春天的诗。"]) == [None, None, None]
+
+
+def test_config_from_yaml_dict_rejects_unknown_and_bad_values():
+    cfg = from_dict(FilterConfig, {"rouge": 0.6, "embed": None, "blacklist": ["foo"]})
+    assert cfg.rouge == 0.6 and cfg.embed is None and cfg.blacklist == ["foo"]
+    with pytest.raises(ConfigError, match="unknown key 'rougee'"):
+        from_dict(FilterConfig, {"rougee": 0.7})
+    for bad in ({"rouge": 1.5}, {"embed": "high"}, {"min_len": -1}, {"min_len": 10, "max_len": 5},
+                {"blacklist": "image"}):
+        with pytest.raises(ConfigError):
+            from_dict(FilterConfig, bad)
+    with pytest.raises(ConfigError, match="language"):
+        build_chain(FilterConfig(), "fr")
+
+
+def test_pool_records_are_compared_but_not_counted():
+    chain = build_chain(FilterConfig(embed=None), "en")
+    chain.add_many([Record("Give three tips for staying healthy.")] * 3)
+    v = chain.check(Record("Give three tips for staying healthy!"))
+    assert not v.kept and v.detail["rouge_l"] == 1.0
+    assert chain.funnel() == {"seen": 1, "kept": 0, "dropped": {"rouge_dup": 1}}
+
+
+def test_instance_chain():
+    chain = build_instance_chain(FilterConfig(), "en")
+    recs = [
+        Record("Add the numbers.", input="2, 3", output="5"),
+        Record("Add the numbers.", input="2, 3", output="5"),          # exact repeat
+        Record("Add the numbers.", input="1, 1", output=""),           # empty output
+        Record("Echo it.", input="hello", output="hello"),             # input == output
+        Record("List the steps.", input="", output="The steps are:"),  # cut off
+        Record("翻译成英文。", input="你好", output="翻译如下："),         # cut off, full-width colon
+        Record("Add the numbers.", input="4, 4", output="8"),
+    ]
+    got = [chain.check(r).reason for r in recs]
+    assert got == [None, "duplicate_instance", "empty_output", "input_equals_output",
+                   "ends_with_colon", "ends_with_colon", None]
+
+
+def test_conflicting_instances():
+    same = [Record("Classify.", input="I love it", output="positive"),
+            Record("Classify.", input="I love it", output="negative"),
+            Record("Classify.", input="meh", output="neutral")]
+    assert conflicting_instances(same) == ["conflicting_instances"] * 3
+    ok = [Record("Classify.", input="I love it", output="positive"),
+          Record("Classify.", input="I love it", output="positive"),
+          Record("Classify.", input="", output="a"),
+          Record("Classify.", input="", output="b")]  # empty inputs never conflict
+    assert conflicting_instances(ok) == [None, "duplicate_instance", None, None]
