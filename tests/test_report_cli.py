@@ -117,3 +117,13 @@ def test_bad_input_is_one_line_exit_2(store, tmp_path, args, needle):
                        capture_output=True, text=True)
     assert p.returncode == 2, p.stderr
     assert needle in p.stderr and "Traceback" not in p.stderr and len(p.stderr.strip().splitlines()) == 1
+
+
+def test_chinese_report_renders_without_a_cjk_font(monkeypatch, tmp_path):
+    from datagen.report import ReportInput, ReportOptions, plots, write_report
+
+    monkeypatch.setattr(plots, "CJK_FONTS", ("No Such Font",))
+    inp = ReportInput(label="zh-file", records=_records("zh", 4))
+    paths = write_report([inp], tmp_path / "r", ReportOptions(samples=2))
+    assert all(p.read_bytes()[:8] == PNG for p in paths["images"])
+    assert "No CJK font was found" in paths["html"].read_text(encoding="utf-8")
