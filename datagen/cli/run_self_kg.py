@@ -18,8 +18,9 @@ from .run_self_qa import given, pop_run_settings
 @click.option("--max-facts", type=int, default=None, help="Relations per question in llm mode: 1..N, each with all its values (default 3).")
 @click.option("--templates", type=click.Path(dir_okay=False), default=None,
               help="Relation templates file (relation | question | answer) for template mode.")
+@click.option("--max-tokens", type=int, default=None, help="Max tokens per model reply.")
 @run_options
-def self_kg_command(triples, mode, max_facts, templates, **kwargs):
+def self_kg_command(triples, mode, max_facts, templates, max_tokens, **kwargs):
     """Turn knowledge-graph facts into questions and answers (Self-KG)."""
     from ..config import from_dict
     from ..generators.self_kg import SelfKGConfig, SelfKGGenerator
@@ -31,7 +32,8 @@ def self_kg_command(triples, mode, max_facts, templates, **kwargs):
     dedup = (None, None) if mode == "template" else (0.7, 0.95)
     settings, filter_cfg = pop_run_settings(kwargs, *dedup)
     cfg = from_dict(SelfKGConfig, given(triples=triples, mode=mode, max_facts=max_facts,
-                                        templates=templates, seed=settings.seed), "self-kg")
+                                        templates=templates, max_tokens=max_tokens,
+                                        seed=settings.seed), "self-kg")
     gen = SelfKGGenerator(cfg)
     lang = settings.lang if settings.lang != "auto" else gen.dominant_lang()
     cfg.lang = lang

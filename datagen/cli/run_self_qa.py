@@ -41,8 +41,9 @@ def given(**kw) -> dict:
 @click.option("--grounding", type=float, default=None,
               help="Drop answers whose share of words (Chinese: character pairs) found in the chunk is "
                    "below this (default 0.5).")
+@click.option("--max-tokens", type=int, default=None, help="Max tokens per model reply.")
 @run_options
-def self_qa_command(docs, text_field, chunk_chars, overlap, questions_per_chunk, grounding, **kwargs):
+def self_qa_command(docs, text_field, chunk_chars, overlap, questions_per_chunk, grounding, max_tokens, **kwargs):
     """Ask questions about chunks of documents and answer them from the chunk (Self-QA)."""
     from ..config import from_dict
     from ..generators.self_qa import SelfQAConfig, SelfQAGenerator
@@ -52,7 +53,8 @@ def self_qa_command(docs, text_field, chunk_chars, overlap, questions_per_chunk,
     settings, filter_cfg = pop_run_settings(kwargs)
     cfg = from_dict(SelfQAConfig, given(docs=docs, text_field=text_field, chunk_chars=chunk_chars,
                                         overlap=overlap, questions_per_chunk=questions_per_chunk,
-                                        grounding=grounding, seed=settings.seed), "self-qa")
+                                        grounding=grounding, max_tokens=max_tokens,
+                                        seed=settings.seed), "self-qa")
     gen = SelfQAGenerator(cfg)
     # one language for prompts and the filter chain, so questions are not lost as "wrong_lang"
     lang = settings.lang if settings.lang != "auto" else gen.dominant_lang()

@@ -54,7 +54,7 @@ _REFUSAL_ZH = re.compile(
 # "According to the text, X" -> "X": the fact survives, the reference goes
 _LEAD_REF = re.compile(
     r"^\s*(?:(?:according to|based on|as (?:stated|mentioned|described) in|from)\s+the\s+"
-    r"(?:text|passage|article|document|background(?: knowledge)?|context|information(?: given| provided)?)"
+    r"(?:given |provided |above )?(?:text|passage|article|document|background(?: knowledge)?|context|information(?: given| provided)?)"
     r"[^,.:]{0,40}[,:]\s*"
     r"|(?:根据|依据|按照|从)(?:上文|本文|文中|原文|背景知识|以上内容|材料|文章)[^，,：:。]{0,20}[，,：:]\s*)",
     re.I)
@@ -261,7 +261,8 @@ class SelfQAGenerator:
                     for c, lang in zip(batch, langs)]
             pending: list[tuple[Chunk, str, str]] = []
             for c, lang, comps in zip(batch, langs, client.chat_many(reqs, desc="self-qa questions")):
-                for q in parse_questions(comps[0].text, cut_off=comps[0].finish_reason == "length"):
+                qs = parse_questions(comps[0].text, cut_off=comps[0].finish_reason == "length")
+                for q in qs[:cfg.questions_per_chunk]:  # small models run on past the list
                     counts["questions"] += 1
                     reason = ("question_refers_to_text" if refers_to_source(q)
                               else "duplicate_question" if q in asked else None)
