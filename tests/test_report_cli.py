@@ -127,3 +127,18 @@ def test_chinese_report_renders_without_a_cjk_font(monkeypatch, tmp_path):
     paths = write_report([inp], tmp_path / "r", ReportOptions(samples=2))
     assert all(p.read_bytes()[:8] == PNG for p in paths["images"])
     assert "No CJK font was found" in paths["html"].read_text(encoding="utf-8")
+
+
+def test_seed_file_recorded_in_the_manifest_is_used(tmp_path):
+    from datagen.report import compute_stats, load_version
+    from datagen.store import file_sha256
+
+    seeds = tmp_path / "seeds.txt"
+    seeds.write_text("Write item 0 about topic 0.\nAnother seed task\n", encoding="utf-8")
+    st = DatasetStore(tmp_path / "s")
+    recs = [r for r in _records("en", 4) if r.meta.get("source") != "seed"]
+    with st.lock("si"):
+        st.publish("si", recs, [], {**_manifest(4), "inputs": {str(seeds): file_sha256(seeds)}})
+    stats = compute_stats(load_version("si", st.root))
+    # item 0 is itself a seed, so only the other three are compared with the seeds
+    assert stats["counts"]["seed_tasks"] == 2 and stats["rouge"]["seed"]["compared"] == 3

@@ -38,7 +38,7 @@ def compute_stats(inp: ReportInput, opts: ReportOptions | None = None) -> dict[s
     records = inp.records
     if not records:
         raise DataError(inp.path or inp.label, None, "no records to report on")
-    seeds, generated = split_seeds(records, opts.seeds)
+    seeds, generated = split_seeds(records, opts.seeds or manifest_seeds(inp.manifest))
     gen_instr = list(stats.distinct_instructions(generated or records))
     probe = random.Random(opts.seed).sample(gen_instr, min(len(gen_instr), 500))
     lang = detect_lang(probe)
@@ -74,6 +74,20 @@ def compute_stats(inp: ReportInput, opts: ReportOptions | None = None) -> dict[s
         "diversity": {"verbs": verbs, "distinct": distinct},
         "runs": stats.runs(inp.lineage, inp.rejects),
     }
+
+
+def manifest_seeds(manifest: dict[str, Any]) -> str | None:
+    """The seed file a Self-Instruct run recorded in its manifest, when it still exists
+    unchanged, so the nearest-seed picture needs no --seeds flag."""
+    if manifest.get("generator") != "self-instruct":
+        return None
+    from ..store import file_sha256
+
+    for path, sha in (manifest.get("inputs") or {}).items():
+        p = Path(path)
+        if p.is_file() and (not sha or file_sha256(p) == sha):
+            return str(p)
+    return None
 
 
 def sample_records(records: list[Record], k: int, seed: int = 0) -> list[Record]:
