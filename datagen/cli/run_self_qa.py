@@ -43,7 +43,8 @@ def given(**kw) -> dict:
                    "below this (default 0.5).")
 @click.option("--max-tokens", type=int, default=None, help="Max tokens per model reply.")
 @run_options
-def self_qa_command(docs, text_field, chunk_chars, overlap, questions_per_chunk, grounding, max_tokens, **kwargs):
+def self_qa_command(docs, text_field, chunk_chars, overlap, questions_per_chunk, grounding, max_tokens,
+                    **kwargs):
     """Ask questions about chunks of documents and answer them from the chunk (Self-QA)."""
     from ..config import from_dict
     from ..generators.self_qa import SelfQAConfig, SelfQAGenerator
