@@ -93,6 +93,8 @@ def test_report_on_plain_jsonl_with_seed_file(tmp_path):
 
     data = tmp_path / "d.jsonl"
     write_jsonl(data, _records("en", 4)[1:])
+    # `datagen run --out d.jsonl` writes its rejects beside it
+    write_jsonl(tmp_path / "d.rejects.jsonl", [{"reason": "too_long", "stage": "instruction", "record": {}}])
     seeds = tmp_path / "seeds.txt"
     seeds.write_text("Write item 0 about topic 0.\nSomething else entirely\n", encoding="utf-8")
     out = tmp_path / "rep"
@@ -101,7 +103,7 @@ def test_report_on_plain_jsonl_with_seed_file(tmp_path):
     st = json.loads((out / "stats.json").read_text(encoding="utf-8"))
     assert st["counts"]["seed_tasks"] == 2
     assert st["rouge"]["seed"]["compared"] == 3  # the seed's own instruction is not compared
-    assert st["runs"]["runs"] == []
+    assert st["runs"]["runs"] == [] and st["runs"]["funnel"] == {"dropped": {"too_long": 1}}
 
 
 @pytest.mark.parametrize("args, needle", [

@@ -109,6 +109,7 @@ def test_verb_stats_counts_pairs_and_leading_words():
     assert v["verbs"] == [("write", 3)]
     assert v["verb_objects"] == [("write poem", 2), ("write story", 1)]
     assert v["leading_words"] == [("write", 3), ("what", 1)]
+    assert v["objects_of_top_verbs"] == [["write", 3, [("poem", 2), ("story", 1)]]]
 
 
 def test_nearest_and_seed_rouge_known_values():

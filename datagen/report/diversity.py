@@ -155,12 +155,18 @@ def verb_stats(instructions: list[str], top: int = 20, lang: str | None = None,
     pairs = verb_objects(instructions, lang, progress)
     verbs = Counter(v for v, _ in pairs if v)
     vo = Counter(f"{v} {o}" for v, o in pairs if v and o)
+    objects: dict[str, Counter] = {}
+    for v, o in pairs:
+        if v and o:
+            objects.setdefault(v, Counter())[o] += 1
     return {
         "instructions": len(instructions),
         "with_verb": sum(1 for v, _ in pairs if v),
         "distinct_verbs": len(verbs),
         "verbs": verbs.most_common(top),
         "verb_objects": vo.most_common(top),
+        # the paper's Fig. 2: each top verb with its top 4 direct objects
+        "objects_of_top_verbs": [[v, n, objects.get(v, Counter()).most_common(4)] for v, n in verbs.most_common(top)],
         "leading_words": leading_words(instructions).most_common(top),
     }
 
