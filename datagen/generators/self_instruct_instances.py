@@ -32,6 +32,7 @@ class InstanceBuilder:
     def __init__(self, gen: "SelfInstructGenerator", client: ChatClient):
         self.gen, self.client = gen, client
         self.cfg, self.lang = gen.config, gen.lang
+        self.stops = P.STOPS[gen.lang]
         self.out: dict[str, tuple[list[Record], list[Outcome]]] = {}
 
     def build(self, tasks: list["_Task"]) -> dict[str, tuple[list[Record], list[Outcome]]]:
@@ -45,8 +46,21 @@ class InstanceBuilder:
     # -- helpers ----------------------------------------------------------------------
     def _record(self, task, input: str = "", output: str = "", tokens=(0, 0), **meta) -> Record:
         m = self.gen._meta(self.client, task, **meta)
+        m["prompt_templates"] = self._templates(task, input, m.get("turns", 1))
         m["_tokens"] = list(tokens)  # this record's own calls; the generator turns it into usage
         return Record(instruction=task.instruction, input=input, output=output, meta=m)
+
+    def _templates(self, task, input: str, turns: int) -> dict[str, str]:
+        """{template ref: sha} of the prompts this record came from."""
+        names = ["self_instruct_bootstrap", "self_instruct_clf"]
+        if task.task_type == "classification":
+            names += ["self_instruct_labels", "self_instruct_clf_input"]
+        else:
+            names += ["self_instruct_input",
+                      "self_instruct_output_with_input" if input.strip() else "self_instruct_output"]
+            if turns > 1:
+                names.append("self_instruct_followup")
+        return {P.template(n, self.lang).ref: P.template(n, self.lang).sha for n in names}
 
     def _drop(self, task, rec: Record, reason: str, detail: dict | None = None) -> None:
         self.out[task.id][1].append(self.gen._reject(rec, reason, "instance", "instance_gen", detail))
@@ -61,7 +75,7 @@ class InstanceBuilder:
     def _classification(self, tasks) -> None:
         cfg = self.cfg
         reqs = [ChatRequest.make(P.labels_prompt(t.instruction, cfg.instances, self.lang), temperature=0.0,
-                                 max_tokens=96, seed=self.gen._seed("labels", t.id)) for t in tasks]
+                                 max_tokens=96, stop=self.stops["labels"], seed=self.gen._seed("labels", t.id)) for t in tasks]
         jobs = []
         for task, comps in zip(tasks, self._chat(reqs, "class labels")):
             comp = comps[0]
@@ -75,7 +89,8 @@ class InstanceBuilder:
                 jobs.append((task, label, labels))
         reqs = [ChatRequest.make(P.clf_input_prompt(t.instruction, label, self.lang),
                                  temperature=cfg.instance_temperature, top_p=cfg.top_p,
-                                 max_tokens=cfg.instance_max_tokens, seed=self.gen._seed("clf-input", t.id, label))
+                                 max_tokens=cfg.instance_max_tokens, stop=self.stops["clf_input"],
+                                 seed=self.gen._seed("clf-input", t.id, label))
                 for t, label, _ in jobs]
         for (task, label, labels), comps in zip(jobs, self._chat(reqs, "inputs per label")):
             comp = comps[0]
@@ -96,7 +111,8 @@ class InstanceBuilder:
             t.turns = self.gen._rng("turns", t.id).choice(shapes) if cfg.multi_turn else 1
         reqs = [ChatRequest.make(P.input_prompt(t.instruction, self.lang), n=cfg.instances,
                                  temperature=cfg.instance_temperature, top_p=cfg.top_p,
-                                 max_tokens=cfg.instance_max_tokens, seed=self.gen._seed("input", t.id))
+                                 max_tokens=cfg.instance_max_tokens, stop=self.stops["input"],
+                                 seed=self.gen._seed("input", t.id))
                 for t in tasks]
         jobs: list[tuple[object, str]] = []
         for task, comps in zip(tasks, self._chat(reqs, "instance inputs")):
@@ -146,7 +162,7 @@ class InstanceBuilder:
         """Ask for the next user message of each live conversation; those without one end."""
         cfg = self.cfg
         reqs = [ChatRequest.make(P.followup_prompt(convs[j], self.lang), temperature=cfg.instance_temperature,
-                                 top_p=cfg.top_p, max_tokens=cfg.instance_max_tokens,
+                                 top_p=cfg.top_p, max_tokens=cfg.instance_max_tokens, stop=self.stops["followup"],
                                  seed=self.gen._seed("followup", jobs[j][0].id, jobs[j][1], turn))
                 for j in alive]
         nxt = []

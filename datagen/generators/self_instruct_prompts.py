@@ -25,6 +25,14 @@ VOCAB = {
     "en": {"user": "User", "assistant": "Assistant"},
     "zh": {"user": "用户", "assistant": "助手"},
 }
+# Where a reply has said all it should: the start of the next example's field. A small
+# model otherwise writes more examples until max_tokens. (At most 4: OpenAI's limit.)
+STOPS = {
+    "en": {"input": ("\nTask:", "\nOutput:"), "labels": ("\n\n", "\nTask:"),
+           "clf_input": ("\nTask:", "\nLabel:"), "followup": ("\nAssistant:",)},
+    "zh": {"input": ("\n任务：", "\n输出："), "labels": ("\n\n", "\n任务："),
+           "clf_input": ("\n任务：", "\n标签："), "followup": ("\n助手：",)},
+}
 _NO_INPUT = {"none", "none.", "n/a", "na", "no input", "no input.", "no input needed", "(none)", "empty",
              "not applicable", "无", "无。", "无输入", "没有", "不需要", "不需要输入", "（无）", "(无)"}
 # Field labels a model may echo at the start of a reply, or start the next example with.
