@@ -20,11 +20,11 @@ from __future__ import annotations
 import re
 from array import array
 from collections import Counter
-from itertools import repeat
 from typing import Iterable, Sequence
 
 import numpy as np
 
+from rapidfuzz import process
 from rapidfuzz.distance import LCSseq
 
 from ..records import Record
@@ -33,7 +33,7 @@ from ..text import CJK_CHAR
 _TOKEN_RE = re.compile(f"[{CJK_CHAR}]|[a-z0-9]+")
 _MAX_CHAR = 0x10FFFF
 _EMPTY = np.zeros(0, dtype=np.int32)
-_NO_POSTINGS = array("i")
+_POS_MASK = (1 << 20) - 1  # positions past this are stored clipped: a looser, still exact bound
 _ASCII_SPACE = str.maketrans({c: " " for c in map(chr, range(128)) if not (c.isdigit() or "a" <= c <= "z")})
 
 
@@ -78,6 +78,8 @@ class _Vocab(dict):
 
     def __missing__(self, token: str) -> str:
         n = len(self)
+        if n >= 0xD800:
+            n += 0x800  # skip the surrogate block: sequences must encode as UTF-32
         if n > _MAX_CHAR:
             raise OverflowError("more distinct tokens than Unicode code points")
         c = self[token] = chr(n)
@@ -91,12 +93,16 @@ class RougeIndex:
     `add(text)` after each kept candidate (incremental), or `dedup(texts)` for a batch
     in order (each text compared with the index and with the texts kept before it).
 
-    Only texts that can pass get an LCS computed: ROUGE-L above the threshold needs an
-    LCS of at least k (a function of both lengths, from rouge-score's own arithmetic), and
-    the LCS is at most the token-multiset overlap. The overlap is counted exactly for the
-    candidate's rarest tokens through an inverted index and bounded by the count of its
-    remaining tokens, which are chosen so that a text sharing none of the rare ones
-    cannot reach k. Both bounds are exact: nothing that would match is skipped.
+    Only texts that can pass get an LCS computed. ROUGE-L above the threshold needs an
+    LCS of at least k (a function of both lengths, from rouge-score's own arithmetic),
+    and the LCS is at most the overlap of the two token multisets. Candidates come from
+    prefix filtering, as in set-similarity joins (AllPairs/PPJoin): with the elements
+    (token, occurrence) of every text in one fixed order, two texts sharing >= k elements
+    share one within their first len - k + 1; only those prefixes are indexed and probed,
+    and the position of each shared element bounds the overlap still possible after it.
+    All bounds are exact, so nothing that would match is skipped. The order puts rare
+    tokens first: later-seen tokens (usually rarer), or true document frequency for a
+    batch given to `prime()`/`dedup()`.
     """
 
     def __init__(self, threshold: float | None = 0.7):
@@ -107,31 +113,49 @@ class RougeIndex:
         self._vocab = _Vocab()
         self._seqs: list[str] = []  # token ids as characters, one str per text
         self._lens = np.zeros(1024, dtype=np.int32)
-        # inverted index: token -> texts containing it, and its count in each
-        self._docs: dict[str, array] = {}  # keyed by token text
-        self._counts: dict[str, array] = {}
+        # prefix element -> text id << 20 | the element's position in that text's order
+        self._postings: dict[int, array] = {}
         self._exact: dict[str, int] = {}  # token sequence -> first text with it
         self._need: dict[tuple[int, int], int] = {}
         self._window: dict[int, tuple[int, int, int]] = {}
         self._need_tables: dict[int, np.ndarray] = {}
-        self._last: tuple[str, str, Counter] | None = None
+        self._last: tuple[str, str] | None = None
         self.lcs_calls = 0  # how many LCS computations the bounds let through
 
     def __len__(self) -> int:
         return len(self.texts)
 
     # ---- encoding ---------------------------------------------------------------------
-    def encode(self, text: str) -> tuple[str, Counter]:
-        """The text's tokens as a string of token-id characters (for the LCS), and the
-        token counts (for the inverted index)."""
+    def encode(self, text: str) -> str:
+        """The text's tokens as a string of token-id characters."""
         last = self._last
         if last is not None and last[0] == text:
-            return last[1], last[2]
-        toks = tokenize(text)
-        seq = "".join(map(self._vocab.__getitem__, toks))
-        counts = Counter(toks)
-        self._last = (text, seq, counts)
-        return seq, counts
+            return last[1]
+        seq = "".join(map(self._vocab.__getitem__, tokenize(text)))
+        self._last = (text, seq)
+        return seq
+
+    def prime(self, texts: Iterable[str]) -> None:
+        """Number the tokens of `texts` by ascending document frequency, so prefixes hold
+        the rarest tokens (fewer candidates, same results). No effect once tokens exist."""
+        if self._vocab:
+            return
+        df: Counter[str] = Counter()
+        for text in texts:
+            df.update(set(tokenize(text)))
+        for tok, _ in sorted(df.items(), key=lambda kv: (-kv[1], kv[0])):
+            self._vocab[tok]  # noqa: B018 - assigns the next id; the order is by descending id
+
+    @staticmethod
+    def _prefix(seq: str, size: int) -> list[int]:
+        """The first `size` elements of `seq` in the global order (token id descending,
+        then occurrence), each as token id | occurrence << 21."""
+        ids = np.sort(np.frombuffer(seq.encode("utf-32-le"), dtype=np.uint32).astype(np.int64))[::-1]
+        ids = ids[:size]  # occurrence numbers depend only on the elements before
+        n = len(ids)
+        starts = np.flatnonzero(np.concatenate(([True], ids[1:] != ids[:-1])))
+        occ = np.arange(n) - np.repeat(starts, np.diff(np.append(starts, n)))
+        return (ids | (occ << 21))[:size].tolist()
 
     # ---- exact decision tables --------------------------------------------------------
     def _passes(self, lcs: int, la: int, lb: int) -> bool:
@@ -181,7 +205,7 @@ class RougeIndex:
     # ---- index ------------------------------------------------------------------------
     def add(self, text: str) -> int:
         """Add a kept text; returns its index."""
-        seq, counts = self.encode(text)
+        seq = self.encode(text)
         idx = len(self.texts)
         self.texts.append(text)
         self._seqs.append(seq)
@@ -193,15 +217,17 @@ class RougeIndex:
         self._exact[seq] = idx
         if self.threshold is None:
             return idx
-        docs, cnts = self._docs, self._counts
-        for tok, n in counts.items():
-            p = docs.get(tok)
+        lo, hi, k = self.window(len(seq))
+        if hi < lo:
+            return idx
+        postings = self._postings
+        base = idx << 20
+        for pos, key in enumerate(self._prefix(seq, len(seq) - k + 1)):
+            p = postings.get(key)
             if p is None:
-                docs[tok] = array("i", (idx,))
-                cnts[tok] = array("i", (n,))
+                postings[key] = array("q", (base | min(pos, _POS_MASK),))
             else:
-                p.append(idx)
-                cnts[tok].append(n)
+                p.append(base | min(pos, _POS_MASK))
         return idx
 
     def add_many(self, texts: Iterable[str]) -> list[int]:
@@ -226,38 +252,38 @@ class RougeIndex:
             self._need_tables[la] = tab
         return tab
 
-    def _candidates(self, la: int, counts: Counter, lo: int, hi: int, k_min: int
-                    ) -> tuple[np.ndarray, np.ndarray]:
+    def _candidates(self, seq: str, lo: int, hi: int, k_min: int) -> tuple[np.ndarray, np.ndarray]:
         """Indexed texts whose overlap bound reaches the LCS they need, with that need."""
-        ca = np.fromiter(counts.values(), dtype=np.int64, count=len(counts))
-        docs = list(map(self._docs.get, counts, repeat(_NO_POSTINGS)))
-        df = np.fromiter(map(len, docs), dtype=np.int64, count=len(docs))
-        # rarest tokens first, until the rest (la - covered) can no longer reach k_min
-        order = np.argsort(df, kind="stable")
-        covered = np.cumsum(ca[order])
-        m = int(np.searchsorted(covered, la - k_min + 1)) + 1
-        rest = la - int(covered[m - 1])
-        pre = order[:m]
-        pre = pre[df[pre] > 0]
-        if not len(pre):
+        la = len(seq)
+        keys = self._prefix(seq, la - k_min + 1)
+        found = [(i, p) for i, p in enumerate(map(self._postings.get, keys)) if p is not None]
+        if not found:
             return _EMPTY, _EMPTY
-        toks = list(counts)
-        pre_list = pre.tolist()
-        # one C-level join per query instead of a numpy call per token
-        all_docs = np.frombuffer(b"".join([docs[i] for i in pre_list]), dtype=np.int32)
-        cb = np.frombuffer(b"".join([self._counts[toks[i]] for i in pre_list]), dtype=np.int32)
-        weights = np.minimum(cb, np.repeat(ca[pre], df[pre]))
-        hits = np.bincount(all_docs, weights=weights, minlength=0)
-        ids = np.flatnonzero(hits)
-        hits = hits[ids].astype(np.int64)
-        lens = self._lens[ids]
-        keep = (lens >= lo) & (lens <= hi)
-        ids, hits, lens = ids[keep], hits[keep], lens[keep]
+        packed = np.frombuffer(b"".join([p for _, p in found]), dtype=np.int64)
+        pos_a = np.repeat(np.array([i for i, _ in found]), [len(p) for _, p in found])
+        docs = packed >> 20
+        lens = self._lens[docs]
+        ok = (lens >= lo) & (lens <= hi)
+        if not ok.all():
+            packed, pos_a, docs, lens = packed[ok], pos_a[ok], docs[ok], lens[ok]
+        if not len(docs):
+            return _EMPTY, _EMPTY
+        pos_b = packed & _POS_MASK
+        # group entries by text; within a text they stay in the candidate's order, so the
+        # rank of an entry counts the shared elements up to it: overlap <= rank + 1 +
+        # what is left after it on the shorter side
+        order = np.argsort(docs, kind="stable")
+        docs, lens, pos_a, pos_b = docs[order], lens[order], pos_a[order], pos_b[order]
+        starts = np.flatnonzero(np.concatenate(([True], docs[1:] != docs[:-1])))
+        rank = np.arange(len(docs)) - np.repeat(starts, np.diff(np.append(starts, len(docs))))
+        bound = rank + np.minimum(la - pos_a, lens - pos_b)
+        bound = np.minimum.reduceat(bound, starts)
+        ids, lens = docs[starts], lens[starts].astype(np.int64)
         if self.threshold == 0:
             need = np.ones(len(ids), dtype=np.int64)
         else:
             need = self._need_table(la, lo, hi)[lens - lo]
-        keep = hits + rest >= need
+        keep = bound >= need
         return ids[keep], need[keep]
 
     def match(self, text: str) -> tuple[float, int] | None:
@@ -265,7 +291,7 @@ class RougeIndex:
         (score, index); None when no kept text exceeds the threshold."""
         if self.threshold is None:
             return None
-        seq, counts = self.encode(text)
+        seq = self.encode(text)
         la = len(seq)
         lo, hi, k_min = self.window(la)
         if hi < lo:
@@ -273,23 +299,30 @@ class RougeIndex:
         j = self._exact.get(seq)
         if j is not None:
             return 1.0, j
+        ids, needs = self._candidates(seq, lo, hi, k_min)
+        n = len(ids)
+        if not n:
+            return None
+        self.lcs_calls += n
+        seqs = self._seqs
+        if n < 8:
+            lcs = [LCSseq.similarity(seq, seqs[d], score_cutoff=k) for d, k in zip(ids.tolist(), needs.tolist())]
+        else:  # one C call for the whole candidate list
+            lcs = process.cdist([seq], [seqs[d] for d in ids.tolist()], scorer=LCSseq.similarity,
+                                score_cutoff=int(needs.min()), dtype=np.int32)[0]
+        hits = np.flatnonzero(np.asarray(lcs) >= needs)
         best: tuple[float, int] | None = None
-        seqs, similarity = self._seqs, LCSseq.similarity
-        ids, needs = self._candidates(la, counts, lo, hi, k_min)
-        self.lcs_calls += len(ids)
-        for d, k in zip(ids.tolist(), needs.tolist()):
-            other = seqs[d]
-            lcs = similarity(seq, other, score_cutoff=k)
-            if lcs >= k:
-                score = fmeasure(lcs, la, len(other))
-                if best is None or score > best[0]:
-                    best = (score, d)
+        for i in hits.tolist():  # ascending ids: ties go to the earliest kept text
+            d = int(ids[i])
+            score = fmeasure(int(lcs[i]), la, len(seqs[d]))
+            if best is None or score > best[0]:
+                best = (score, d)
         return best
 
     def most_similar(self, text: str) -> tuple[float, int]:
         """Exact highest score against every kept text, (0.0, -1) for an empty index.
         Brute force (in C); use `match` for threshold decisions."""
-        seq, _ = self.encode(text)
+        seq = self.encode(text)
         la = len(seq)
         best = (0.0, -1)
         for d, other in enumerate(self._seqs):
@@ -298,9 +331,10 @@ class RougeIndex:
                 best = (score, d)
         return best
 
-    def dedup(self, texts: Iterable[str]) -> list[tuple[float, int] | None]:
+    def dedup(self, texts: Sequence[str]) -> list[tuple[float, int] | None]:
         """Batch mode: for each text in order, its match (None = kept and added).
         Same decisions as calling match() then add() on each text."""
+        self.prime(texts)
         out = []
         for text in texts:
             m = self.match(text)
