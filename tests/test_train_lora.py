@@ -67,7 +67,7 @@ def test_trains_a_store_version_and_writes_adapter_report_and_plot(tiny_model, s
     assert report["steps"] == 6
     curve = [p["loss"] for p in report["train_loss_curve"]]
     assert len(curve) == 6 and curve[-1] < curve[0]
-    assert [p["step"] for p in report["eval_loss_curve"]][:2] == [3, 6]
+    assert [p["step"] for p in report["eval_loss_curve"]] == [0, 3, 6]
     assert report["eval_loss"] < report["eval_loss_before"]
     hp = report["hyperparameters"]
     assert (hp["lora_r"], hp["lora_alpha"], hp["target_modules"], hp["precision"]) == (8, 16, ["q_proj", "v_proj"], "fp32")

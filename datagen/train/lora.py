@@ -187,7 +187,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
             merged_dir = str(out / "merged")
 
         history = trainer.state.log_history
-        train_curve, eval_curve = loss_curves(history)
+        train_curve, eval_curve = loss_curves(history, eval_before)
         tokens = max([e.get("num_tokens", 0) for e in history] + [0])
         trained = sum(sum(1 for x in row if x != -100) for row in trainer.train_dataset["labels"]) \
             if "labels" in trainer.train_dataset.column_names else None

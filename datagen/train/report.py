@@ -8,10 +8,15 @@ from pathlib import Path
 from typing import Any
 
 
-def loss_curves(log_history: list[dict[str, Any]]) -> tuple[list[dict], list[dict]]:
-    """(train, eval) curves as [{"step", "loss"}] from transformers' state.log_history."""
+def loss_curves(log_history: list[dict[str, Any]], eval_before: float | None = None) -> tuple[list[dict], list[dict]]:
+    """(train, eval) curves as [{"step", "loss"}] from transformers' state.log_history; the
+    eval curve starts at step 0 with `eval_before` and has one point per step."""
     train = [{"step": e["step"], "loss": round(float(e["loss"]), 6)} for e in log_history if "loss" in e]
-    evals = [{"step": e["step"], "loss": round(float(e["eval_loss"]), 6)} for e in log_history if "eval_loss" in e]
+    by_step = {0: round(float(eval_before), 6)} if eval_before is not None else {}
+    for e in log_history:
+        if "eval_loss" in e:
+            by_step[e["step"]] = round(float(e["eval_loss"]), 6)
+    evals = [{"step": s, "loss": v} for s, v in sorted(by_step.items())]
     return train, evals
 
 
