@@ -10,7 +10,7 @@ CPU_TORCH := torch==2.13.0+cpu
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 BENCHES := $(filter-out bench/bench_train_gpu.py,$(wildcard bench/bench_*.py))
 
-.PHONY: install run test test-fast bench bench-train clean
+.PHONY: install run test test-fast bench bench-train fonts clean
 
 install: $(STAMP)
 
@@ -40,6 +40,14 @@ bench: install
 
 bench-train: install
 	$(BIN)/python bench/bench_train_gpu.py
+
+# A CJK font so Chinese report plots show glyphs, not boxes (Debian/Ubuntu, as root).
+# Reports still render without it; CI installs it when it can.
+fonts:
+	@fc-list :lang=zh 2>/dev/null | grep -q . || { command -v apt-get >/dev/null && \
+		(apt-get install -y -q fonts-wqy-microhei >/dev/null 2>&1 || \
+		 (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q fonts-wqy-microhei >/dev/null 2>&1)) \
+		|| echo "note: no CJK font installed; Chinese plot labels will show as boxes"; }
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
