@@ -155,3 +155,10 @@ def test_cli_errors_are_one_line_exit_2(tmp_path, args, message):
     res = CliRunner().invoke(main, ["train", *args, "--out", str(tmp_path / "o")])
     assert res.exit_code == 2
     assert message in res.output and "Traceback" not in res.output
+
+
+def test_bad_scheduler_is_a_config_error(tiny_model, store, tmp_path):
+    cfg = tiny_cfg(tiny_model, tmp_path / "y", dataset="arith", store=str(store.root), lr_scheduler="zigzag")
+    with pytest.raises(ConfigError, match="zigzag"):
+        train(cfg, progress=False)
+    assert not (tmp_path / "y").exists() and not list(tmp_path.glob(".y.build-*"))

@@ -71,13 +71,11 @@ def _sft_args(cfg: TrainConfig, output_dir: Path, precision: str, grad_ckpt: boo
               has_eval: bool, progress: bool):
     from trl import SFTConfig
 
-    import dataclasses as dc
-
     import torch
 
     # transformers 5 renamed gradient_checkpointing (kept as a deprecated alias); TRL's
     # SFTConfig turns it on by default, so it is always passed explicitly
-    ckpt = "activation_checkpointing" if any(f.name == "activation_checkpointing" for f in dc.fields(SFTConfig)) \
+    ckpt = "activation_checkpointing" if any(f.name == "activation_checkpointing" for f in dataclasses.fields(SFTConfig)) \
         else "gradient_checkpointing"
     steps_per_epoch = max(1, math.ceil(n_train / (cfg.batch_size * cfg.grad_accum)))
     total = cfg.max_steps or max(1, math.ceil(steps_per_epoch * cfg.epochs))
@@ -152,8 +150,11 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
     os.umask(umask)
     build.chmod(0o777 & ~umask)  # mkdtemp's 0700 would otherwise become OUT's mode
     try:
-        args = _sft_args(cfg, build / "checkpoints", precision, grad_ckpt, len(train_ds), eval_ds is not None,
-                         progress)
+        try:
+            args = _sft_args(cfg, build / "checkpoints", precision, grad_ckpt, len(train_ds), eval_ds is not None,
+                             progress)
+        except ValueError as e:  # e.g. an unknown lr_scheduler name
+            raise ConfigError(f"train: {e}") from None
         with _quiet_datasets():
             try:
                 trainer = SFTTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
