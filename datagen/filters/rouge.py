@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import re
 from array import array
-from collections import Counter
+from collections import Counter, defaultdict, deque
+from itertools import repeat
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -31,8 +32,11 @@ from ..records import Record
 from ..text import CJK_CHAR
 
 _TOKEN_RE = re.compile(f"[{CJK_CHAR}]|[a-z0-9]+")
+_CJK_SEARCH = re.compile(f"[{CJK_CHAR}]").search
 _MAX_CHAR = 0x10FFFF
 _EMPTY = np.zeros(0, dtype=np.int32)
+_NO_POSTINGS = array("q")
+PRIME_SAMPLE = 5000
 _POS_MASK = (1 << 20) - 1  # positions past this are stored clipped: a looser, still exact bound
 _ASCII_SPACE = str.maketrans({c: " " for c in map(chr, range(128)) if not (c.isdigit() or "a" <= c <= "z")})
 
@@ -40,9 +44,12 @@ _ASCII_SPACE = str.maketrans({c: " " for c in map(chr, range(128)) if not (c.isd
 def tokenize(text: str) -> list[str]:
     """rouge-score's tokens (no stemmer), with each CJK character a token of its own."""
     text = text.lower()
-    if text.isascii():
-        return text.translate(_ASCII_SPACE).split()  # same tokens, 3x faster than the regex
-    return _TOKEN_RE.findall(text)
+    if not text.isascii():
+        if _CJK_SEARCH(text):
+            return _TOKEN_RE.findall(text)
+        # every non-ASCII character separates tokens, as in rouge-score's [^a-z0-9]
+        text = text.encode("ascii", "replace").decode("ascii")
+    return text.translate(_ASCII_SPACE).split()  # same tokens, 3x faster than the regex
 
 
 def fmeasure(lcs: int, la: int, lb: int) -> float:
@@ -70,6 +77,10 @@ def rouge_l(a: str, b: str) -> float:
     if not ta or not tb:
         return 0.0
     return fmeasure(_lcs_tokens(ta, tb), len(ta), len(tb))
+
+
+def _new_postings() -> array:
+    return array("q")
 
 
 class _Vocab(dict):
@@ -114,7 +125,7 @@ class RougeIndex:
         self._seqs: list[str] = []  # token ids as characters, one str per text
         self._lens = np.zeros(1024, dtype=np.int32)
         # prefix element -> text id << 20 | the element's position in that text's order
-        self._postings: dict[int, array] = {}
+        self._postings: defaultdict[int, array] = defaultdict(_new_postings)
         self._exact: dict[str, int] = {}  # token sequence -> first text with it
         self._need: dict[tuple[int, int], int] = {}
         self._window: dict[int, tuple[int, int, int]] = {}
@@ -140,8 +151,10 @@ class RougeIndex:
         the rarest tokens (fewer candidates, same results). No effect once tokens exist."""
         if self._vocab:
             return
+        texts = list(texts)
+        step = max(1, len(texts) // PRIME_SAMPLE)  # frequencies from a sample are enough
         df: Counter[str] = Counter()
-        for text in texts:
+        for text in texts[::step]:
             df.update(set(tokenize(text)))
         for tok, _ in sorted(df.items(), key=lambda kv: (-kv[1], kv[0])):
             self._vocab[tok]  # noqa: B018 - assigns the next id; the order is by descending id
@@ -150,12 +163,10 @@ class RougeIndex:
     def _prefix(seq: str, size: int) -> list[int]:
         """The first `size` elements of `seq` in the global order (token id descending,
         then occurrence), each as token id | occurrence << 21."""
-        ids = np.sort(np.frombuffer(seq.encode("utf-32-le"), dtype=np.uint32).astype(np.int64))[::-1]
-        ids = ids[:size]  # occurrence numbers depend only on the elements before
-        n = len(ids)
-        starts = np.flatnonzero(np.concatenate(([True], ids[1:] != ids[:-1])))
-        occ = np.arange(n) - np.repeat(starts, np.diff(np.append(starts, n)))
-        return (ids | (occ << 21))[:size].tolist()
+        # ~id sorts ascending in the order we want; occurrence = index - first index
+        inv = np.sort(~np.frombuffer(seq.encode("utf-32-le"), dtype=np.uint32))[:size]
+        occ = np.arange(len(inv)) - np.searchsorted(inv, inv)
+        return ((~inv).astype(np.int64) | (occ << 21)).tolist()
 
     # ---- exact decision tables --------------------------------------------------------
     def _passes(self, lcs: int, la: int, lb: int) -> bool:
@@ -220,14 +231,12 @@ class RougeIndex:
         lo, hi, k = self.window(len(seq))
         if hi < lo:
             return idx
-        postings = self._postings
-        base = idx << 20
-        for pos, key in enumerate(self._prefix(seq, len(seq) - k + 1)):
-            p = postings.get(key)
-            if p is None:
-                postings[key] = array("q", (base | min(pos, _POS_MASK),))
-            else:
-                p.append(base | min(pos, _POS_MASK))
+        keys = self._prefix(seq, len(seq) - k + 1)
+        values = range(idx << 20, (idx << 20) + min(len(keys), _POS_MASK + 1))
+        if len(keys) > len(values):
+            values = list(values) + [(idx << 20) | _POS_MASK] * (len(keys) - len(values))
+        # C-level loop: postings[key].append(value) for each prefix element
+        deque(map(array.append, map(self._postings.__getitem__, keys), values), maxlen=0)
         return idx
 
     def add_many(self, texts: Iterable[str]) -> list[int]:
@@ -256,29 +265,26 @@ class RougeIndex:
         """Indexed texts whose overlap bound reaches the LCS they need, with that need."""
         la = len(seq)
         keys = self._prefix(seq, la - k_min + 1)
-        found = [(i, p) for i, p in enumerate(map(self._postings.get, keys)) if p is not None]
-        if not found:
+        plists = list(map(self._postings.get, keys, repeat(_NO_POSTINGS)))
+        packed = np.frombuffer(b"".join(plists), dtype=np.int64)
+        if not len(packed):
             return _EMPTY, _EMPTY
-        packed = np.frombuffer(b"".join([p for _, p in found]), dtype=np.int64)
-        pos_a = np.repeat(np.array([i for i, _ in found]), [len(p) for _, p in found])
+        pos_a = np.repeat(np.arange(len(plists)), np.fromiter(map(len, plists), dtype=np.int64, count=len(plists)))
         docs = packed >> 20
-        lens = self._lens[docs]
+        # Per text: c shared prefix elements, and for any one of them at positions (i, j)
+        # overlap <= c + what follows it on the shorter side. Sorting-free (linear): the
+        # entry kept per text is whichever the scatter writes last (normally the last in
+        # the candidate's order, the tightest); any entry gives a valid bound.
+        n = len(self.texts)
+        shared = np.bincount(docs, minlength=n)
+        at = np.empty(n, dtype=np.int64)
+        at[docs] = np.arange(len(docs))
+        ids = np.flatnonzero(shared)
+        e = at[ids]
+        lens = self._lens[ids].astype(np.int64)
+        bound = shared[ids] + np.minimum(la - 1 - pos_a[e], lens - 1 - (packed[e] & _POS_MASK))
         ok = (lens >= lo) & (lens <= hi)
-        if not ok.all():
-            packed, pos_a, docs, lens = packed[ok], pos_a[ok], docs[ok], lens[ok]
-        if not len(docs):
-            return _EMPTY, _EMPTY
-        pos_b = packed & _POS_MASK
-        # group entries by text; within a text they stay in the candidate's order, so the
-        # rank of an entry counts the shared elements up to it: overlap <= rank + 1 +
-        # what is left after it on the shorter side
-        order = np.argsort(docs, kind="stable")
-        docs, lens, pos_a, pos_b = docs[order], lens[order], pos_a[order], pos_b[order]
-        starts = np.flatnonzero(np.concatenate(([True], docs[1:] != docs[:-1])))
-        rank = np.arange(len(docs)) - np.repeat(starts, np.diff(np.append(starts, len(docs))))
-        bound = rank + np.minimum(la - pos_a, lens - pos_b)
-        bound = np.minimum.reduceat(bound, starts)
-        ids, lens = docs[starts], lens[starts].astype(np.int64)
+        ids, lens, bound = ids[ok], lens[ok], bound[ok]
         if self.threshold == 0:
             need = np.ones(len(ids), dtype=np.int64)
         else:
