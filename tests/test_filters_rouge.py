@@ -231,3 +231,16 @@ def test_rouge_dedup_filter_detail():
                                                  "Give me three tips for staying healthy!"), 4)
     assert f.check(Record("Summarize this article in one line.")) is None
     assert f.last_detail == {}
+
+
+def test_most_similar_is_exact_maximum():
+    texts = _near_duplicate_texts(200, seed=9)
+    idx = RougeIndex(0.95)
+    idx.add_many(texts[:150])
+    score = _fast_rouge(texts)
+    for t in texts[150:]:
+        best, j = idx.most_similar(t)
+        expected = max(score(k, t) for k in texts[:150])
+        assert best == expected and score(texts[j], t) == best
+        assert j == min(i for i, k in enumerate(texts[:150]) if score(k, t) == best)
+    assert RougeIndex().most_similar("anything") == (0.0, -1)

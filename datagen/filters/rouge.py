@@ -326,16 +326,24 @@ class RougeIndex:
         return best
 
     def most_similar(self, text: str) -> tuple[float, int]:
-        """Exact highest score against every kept text, (0.0, -1) for an empty index.
-        Brute force (in C); use `match` for threshold decisions."""
+        """Exact highest score against every kept text (ties: the earliest), (0.0, -1)
+        for an empty index. All LCS in one C call; use `match` for threshold decisions."""
+        if not self.texts:
+            return 0.0, -1
+        m = self.match(text) if self.threshold is not None else None
+        if m is not None:
+            return m  # nothing below the threshold can beat a match above it
         seq = self.encode(text)
-        la = len(seq)
-        best = (0.0, -1)
-        for d, other in enumerate(self._seqs):
-            score = fmeasure(LCSseq.similarity(seq, other), la, len(other)) if la and other else 0.0
-            if score > best[0] or best[1] < 0:
-                best = (score, d)
-        return best
+        if not seq:
+            return 0.0, 0
+        lcs = process.cdist([seq], self._seqs, scorer=LCSseq.similarity, dtype=np.int32)[0].astype(np.float64)
+        lens = self._lens[: len(self.texts)].astype(np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            p = lcs / lens
+            r = lcs / len(seq)
+            f = np.where(lcs > 0, 2 * p * r / (p + r), 0.0)  # fmeasure's float steps, vectorized
+        i = int(np.argmax(f))
+        return float(f[i]), i
 
     def dedup(self, texts: Sequence[str]) -> list[tuple[float, int] | None]:
         """Batch mode: for each text in order, its match (None = kept and added).
