@@ -49,6 +49,8 @@ def test_tokenize_matches_rouge_score_on_ascii():
 
     for a, b in _random_pairs(500, seed=1):
         assert tokenize(a) == rs_tokenize.tokenize(a, None)
+    for text in ("Café naïve — “quoted” Ünïcödé İstanbul \u212a-type", "x\u00a0y\u2003z", "ÀÉÎõü"):
+        assert tokenize(text) == rs_tokenize.tokenize(text, None)
     assert tokenize("Don't STOP, e.g. U.S.-made 3.5x") == ["don", "t", "stop", "e", "g", "u", "s", "made", "3", "5x"]
 
 

@@ -122,3 +122,11 @@ def test_conflicting_instances():
           Record("Classify.", input="", output="a"),
           Record("Classify.", input="", output="b")]  # empty inputs never conflict
     assert conflicting_instances(ok) == [None, "duplicate_instance", None, None]
+
+
+def test_chinese_chain_skips_the_english_embedder_unless_a_model_is_named():
+    names = lambda chain: [f.name for f in chain.filters]  # noqa: E731
+    assert "embedding" in names(build_chain(FilterConfig(), "en"))
+    assert "embedding" not in names(build_chain(FilterConfig(), "zh"))
+    assert "embedding" in names(build_chain(FilterConfig(embed_model="/models/multilingual"), "zh"))
+    assert "rouge" in names(build_chain(FilterConfig(), "zh"))

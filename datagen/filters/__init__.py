@@ -85,7 +85,10 @@ def build_chain(cfg: FilterConfig | None = None, lang: str = "en") -> FilterChai
         filters.append(LangConsistency(lang))
     if cfg.rouge is not None:
         filters.append(RougeDedup(cfg.rouge))
-    if cfg.embed is not None:
+    # The embedded MiniLM is English-only: on Chinese, unrelated pairs pass 0.95 often
+    # enough (~2 in 10,000 pairs of HuaTuo instructions) to drop most candidates of a
+    # large run, so Chinese runs use embeddings only with a model the user names.
+    if cfg.embed is not None and (lang == "en" or cfg.embed_model):
         from .embedding import EmbeddingDedup
 
         filters.append(EmbeddingDedup(cfg.embed, cfg.embed_model))

@@ -7,10 +7,11 @@ Chinese pair 0 (its tokenizer keeps only [a-z0-9]). Here:
 - `tokenize` is rouge-score's tokenizer (lowercase, [a-z0-9]+ runs, no stemmer) except that
   each Han/Kana/Hangul character is one token, so Chinese near-duplicates are caught.
 - The LCS runs in C (rapidfuzz's bit-parallel LCSseq over tokens mapped to characters).
-- `RougeIndex` only computes the LCS for kept texts that could pass the threshold: their
-  length must allow it, and their token-multiset overlap with the candidate (an upper
-  bound of the LCS) must reach the smallest passing LCS. Both bounds are exact, so the
-  index drops exactly the candidates the brute-force loop drops.
+- `RougeIndex` only computes the LCS for kept texts that could pass the threshold: the
+  lengths must allow it, and the token-multiset overlap (an upper bound of the LCS) must
+  reach the smallest passing LCS, found by prefix filtering with a positional bound as in
+  set-similarity joins. Every bound is exact, so the index drops exactly the candidates
+  the brute-force loop drops.
 - The decision uses rouge-score's own float arithmetic (F = 2PR/(P+R)), not 2·LCS/(la+lb):
   the two differ by an ulp in about a quarter of pairs and flip decisions at the boundary.
 """
