@@ -55,6 +55,27 @@ def main():
         runs.append({"tokens": out[0].completion_tokens, "seconds": round(dt, 3)})
     toks = sum(r["tokens"] for r in runs)
     secs = sum(r["seconds"] for r in runs)
+
+    # batched: the same prompts sampled as one batch of 8 requests
+    batch = [ChatRequest.make([{"role": "user", "content": prompts[i % 3]}], max_tokens=64,
+                              temperature=0.8, seed=i) for i in range(8)]
+    t = time.perf_counter()
+    outs = client.chat_many(batch)
+    batch_secs = time.perf_counter() - t
+    batch_toks = sum(o[0].completion_tokens for o in outs)
+
+    # fixed-choice questions sharing a long few-shot prefix: KV reuse vs cold forward passes
+    shot = "".join(f"Task: example task number {i} about topic {i}. Is it classification? Yes\n" for i in range(40))
+    qs = [[{"role": "user", "content": shot + f"Task: new task {j}. Is it classification?"}] for j in range(6)]
+    t = time.perf_counter()
+    for q in qs:
+        client.option_scores(q, ["Yes", "No"])
+    reuse_secs = time.perf_counter() - t
+    t = time.perf_counter()
+    for q in qs:
+        client._kv, client._kv_ids = None, []  # cold: no prefix reuse
+        client.option_scores(q, ["Yes", "No"])
+    cold_secs = time.perf_counter() - t
     result = {
         "name": "local_model",
         "model": "SmolLM2-135M-Instruct (Q4_1 GGUF dequantized to fp32)",
@@ -66,6 +87,12 @@ def main():
         "note": "subprocess times include importing torch/transformers",
         "generation": runs,
         "tokens_per_second": round(toks / secs, 2),
+        "batched_8_tokens_per_second": round(batch_toks / batch_secs, 2),
+        "batch_speedup_ratio": round((batch_toks / batch_secs) / (toks / secs), 2),
+        "choose_prefix_tokens": len(client._tok(shot)["input_ids"]),
+        "choose_seconds_per_question_reused_prefix": round(reuse_secs / len(qs), 3),
+        "choose_seconds_per_question_cold": round(cold_secs / len(qs), 3),
+        "choose_speedup_ratio": round(cold_secs / reuse_secs, 2),
     }
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(result, indent=2) + "\n")

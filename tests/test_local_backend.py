@@ -49,8 +49,8 @@ def test_prefill_is_continued_and_kept_in_text(client):
 
 def test_sampling_is_reproducible_per_seed_and_n_gives_n(client):
     req = ChatRequest.make(MSG, n=2, max_tokens=8, temperature=1.0, seed=7)
-    a = client._generate(req)
-    b = client._generate(req)
+    (a,) = client._generate([req])
+    (b,) = client._generate([req])
     assert [c.text for c in a] == [c.text for c in b]
     assert len(a) == 2
 
@@ -79,3 +79,34 @@ def test_second_identical_request_hits_the_cache(client):
 def test_make_client_builds_local_by_default():
     c = make_client(LLMConfig(cache=False))
     assert c.backend == "local" and c.model == "SmolLM2-135M-Instruct"
+
+
+def test_prefix_reuse_scores_equal_a_fresh_forward(client):
+    """Scoring with the reused KV cache gives the same numbers as a cold forward pass."""
+    import torch
+
+    shared = "Here are some tasks. Decide for each whether it is a classification task.\n" * 5
+    questions = [
+        [{"role": "user", "content": shared + "Task: Sort these numbers. Classification?"}],
+        [{"role": "user", "content": shared + "Task: Is this email spam? Classification?"}],
+    ]
+    reused = [client.option_scores(q, ["Yes", "No"]) for q in questions]
+    model, tok = client._load()
+    for q, got in zip(questions, reused):
+        prompt = client._prompt_text(q, "")
+        n = len(tok(prompt, add_special_tokens=False)["input_ids"])
+        for opt, score in got.items():
+            ids = tok(prompt + opt, add_special_tokens=False)["input_ids"]
+            with torch.inference_mode():
+                logp = torch.log_softmax(model(input_ids=torch.tensor([ids])).logits[0].float(), -1)
+            cold = sum(logp[k - 1, ids[k]].item() for k in range(n, len(ids)))
+            assert abs(cold - score) < 1e-3
+
+
+def test_batched_greedy_generation_matches_one_at_a_time(client):
+    reqs = [ChatRequest.make([{"role": "user", "content": c}], max_tokens=6, temperature=0.0)
+            for c in ("Name a colour.", "Write one word about the sea, please.")]
+    together = client._generate(reqs)
+    alone = [client._generate([r])[0] for r in reqs]
+    assert [c[0].text for c in together] == [c[0].text for c in alone]
+    assert [c[0].prompt_tokens for c in together] == [c[0].prompt_tokens for c in alone]
