@@ -61,6 +61,52 @@ def run_options(fn):
     return llm_options(fn)
 
 
+RUN_FLAGS = ("num", "lang", "rng_seed", "out", "rejects", "dataset", "store", "rouge", "embed", "no_embed",
+             "embed_model")
+
+
+def pop_run_settings(kwargs: dict, **filter_defaults):
+    """(RunSettings, FilterConfig) from the run_options flags, removed from `kwargs`.
+
+    `filter_defaults` replace FilterConfig's defaults for one generator (e.g. no ROUGE
+    dedup for template questions); flags given on the command line win over both."""
+    from ..config import merge
+    from ..filters import FilterConfig
+    from ..runner import RunSettings
+
+    f = {k: kwargs.pop(k, None) for k in RUN_FLAGS}
+    settings = RunSettings(num=f["num"] if f["num"] is not None else 20, lang=f["lang"] or "auto",
+                           seed=f["rng_seed"] or 0, out=f["out"], rejects=f["rejects"],
+                           dataset=f["dataset"], store=f["store"])
+    filter_cfg = merge(FilterConfig(**filter_defaults), rouge=f["rouge"], embed=f["embed"],
+                       embed_model=f["embed_model"])
+    if f["no_embed"]:
+        filter_cfg.embed = None
+    filter_cfg.__post_init__()
+    return settings, filter_cfg
+
+
+def given(**kw) -> dict:
+    """The keyword arguments that were given (not None): flags that override a config."""
+    return {k: v for k, v in kw.items() if v is not None}
+
+
+def echo_result(result, settings) -> None:
+    """The run summary, and where the records went."""
+    from pathlib import Path
+
+    from ..runner import format_summary
+
+    click.echo(format_summary(result))
+    version = getattr(result, "version", None)
+    if settings.dataset and version:
+        click.echo(f"  published: {settings.dataset}@{version}")
+    elif settings.out and not settings.dataset:
+        out = Path(settings.out)
+        rejects = settings.rejects or str(out.with_name(out.stem + ".rejects.jsonl"))
+        click.echo(f"  wrote: {out} (rejects: {rejects})")
+
+
 def register(group: click.Group) -> None:
     for name in GENERATOR_MODULES:
         try:
@@ -73,4 +119,5 @@ def register(group: click.Group) -> None:
     group.add_command(run_group)
 
 
-__all__ = ["run_group", "run_options", "llm_config_from_flags", "pop_llm_flags", "register"]
+__all__ = ["run_group", "run_options", "llm_config_from_flags", "pop_llm_flags", "pop_run_settings", "given",
+           "echo_result", "register"]

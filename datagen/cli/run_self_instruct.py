@@ -2,23 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
-from .run_cmd import llm_config_from_flags, pop_llm_flags, run_options
-
-
-def filter_config_from_flags(rouge=None, embed=None, no_embed=False, embed_model=None):
-    """FilterConfig defaults with the shared --rouge/--embed/--no-embed/--embed-model flags."""
-    from ..config import merge
-    from ..filters import FilterConfig
-
-    cfg = merge(FilterConfig(), rouge=rouge, embed=embed, embed_model=embed_model)
-    if no_embed:
-        cfg.embed = None
-    cfg.__post_init__()
-    return cfg
+from .run_cmd import echo_result, llm_config_from_flags, pop_llm_flags, pop_run_settings, run_options
 
 
 @click.command("self-instruct")
@@ -40,23 +26,18 @@ def self_instruct_command(seeds, instances, batch, max_rounds, patience, tempera
     --num counts tasks (instructions with at least one kept instance)."""
     from ..config import merge
     from ..generators.self_instruct import SelfInstructConfig, SelfInstructGenerator
-    from ..runner import RunSettings, execute, format_summary
+    from ..runner import execute
 
     llm_cfg = llm_config_from_flags(**pop_llm_flags(kw))
-    filter_cfg = filter_config_from_flags(kw.pop("rouge"), kw.pop("embed"), kw.pop("no_embed"),
-                                          kw.pop("embed_model"))
-    gen_cfg = merge(SelfInstructConfig(), seeds=list(seeds), lang=kw["lang"], instances=instances, batch=batch,
-                    max_rounds=max_rounds, patience=patience, temperature=temperature, seed=kw["rng_seed"],
+    settings, filter_cfg = pop_run_settings(kw)
+    gen_cfg = merge(SelfInstructConfig(), seeds=list(seeds), lang=settings.lang, instances=instances, batch=batch,
+                    max_rounds=max_rounds, patience=patience, temperature=temperature, seed=settings.seed,
                     multi_turn=False if single_turn else None)
     gen_cfg.__post_init__()
     gen = SelfInstructGenerator(gen_cfg)
-    settings = RunSettings(num=kw["num"] or 20, lang=gen.lang, seed=gen_cfg.seed, out=kw["out"],
-                           rejects=kw["rejects"], dataset=kw["dataset"], store=kw["store"])
+    settings.lang = gen.lang
     result = execute(gen, settings, llm_cfg, filter_cfg, gen.lang)
-    click.echo(format_summary(result))
-    if settings.out and not settings.dataset:
-        rejects = settings.rejects or str(Path(settings.out).with_name(Path(settings.out).stem + ".rejects.jsonl"))
-        click.echo(f"  wrote: {settings.out} (rejects: {rejects})")
+    echo_result(result, settings)
 
 
 def register(run_group: click.Group) -> None:

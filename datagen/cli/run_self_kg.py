@@ -5,8 +5,7 @@ from __future__ import annotations
 import click
 
 from .common import llm_config_from_flags, pop_llm_flags
-from .run_cmd import run_options
-from .run_self_qa import given, pop_run_settings
+from .run_cmd import echo_result, given, pop_run_settings, run_options
 
 
 @click.command("self-kg")
@@ -24,13 +23,13 @@ def self_kg_command(triples, mode, max_facts, templates, max_tokens, **kwargs):
     """Turn knowledge-graph facts into questions and answers (Self-KG)."""
     from ..config import from_dict
     from ..generators.self_kg import SelfKGConfig, SelfKGGenerator
-    from ..runner import execute, format_summary
+    from ..runner import execute
 
     llm_cfg = llm_config_from_flags(**pop_llm_flags(kwargs))
     # template questions differ in one entity name, so ROUGE/embedding dedup would keep one
     # per template: off in template mode unless asked for (exact duplicates still go)
-    dedup = (None, None) if mode == "template" else (0.7, 0.95)
-    settings, filter_cfg = pop_run_settings(kwargs, *dedup)
+    dedup = dict(rouge=None, embed=None) if mode == "template" else {}
+    settings, filter_cfg = pop_run_settings(kwargs, **dedup)
     cfg = from_dict(SelfKGConfig, given(triples=triples, mode=mode, max_facts=max_facts,
                                         templates=templates, max_tokens=max_tokens,
                                         seed=settings.seed), "self-kg")
@@ -38,7 +37,7 @@ def self_kg_command(triples, mode, max_facts, templates, max_tokens, **kwargs):
     lang = settings.lang if settings.lang != "auto" else gen.dominant_lang()
     cfg.lang = lang
     result = execute(gen, settings, llm_cfg, filter_cfg, lang)
-    click.echo(format_summary(result))
+    echo_result(result, settings)
 
 
 def register(run_group: click.Group) -> None:
