@@ -148,7 +148,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="smaller prefix and pool (a smoke run)")
     args = ap.parse_args()
-    prefix_budget = 20.0 if args.quick else 120.0
+    prefix_budget = 20.0 if args.quick else 60.0
     pool_n = 20_000 if args.quick else 100_000
 
     texts = t0_texts()
@@ -164,6 +164,8 @@ def main() -> None:
     full = full_run(CORPORA / "t0_prompts.jsonl.gz")
     full["pairs_per_s"] = round(full["brute_force_pairs"] / full["total_seconds_with_startup"])
     full["speedup_vs_rouge_score"] = round(full["pairs_per_s"] / rs["pairs_per_s"])
+    # rouge-score measured on an idle 2-core machine (issue 4): a load-independent reference
+    full["speedup_vs_125_pairs_per_s"] = round(full["pairs_per_s"] / 125)
     full["rouge_score_estimated_hours"] = round(full["brute_force_pairs"] / rs["pairs_per_s"] / 3600, 1)
     print(f"  {full['texts']} prompts, kept {full['kept']}, {full['total_seconds_with_startup']}s with start-up "
           f"({full['dedup_seconds']}s dedup): {full['speedup_vs_rouge_score']}x rouge-score", flush=True)
