@@ -125,6 +125,7 @@ class RougeIndex:
         self._vocab = _Vocab()
         self._seqs: list[str] = []  # token ids as characters, one str per text
         self._lens = np.zeros(1024, dtype=np.int32)
+        self._at = np.empty(0, dtype=np.int64)  # scratch: text id -> entry, reused per query
         # prefix element -> text id << 20 | the element's position in that text's order
         self._postings: defaultdict[int, array] = defaultdict(_new_postings)
         self._exact: dict[str, int] = {}  # token sequence -> first text with it
@@ -276,14 +277,17 @@ class RougeIndex:
         # overlap <= c + what follows it on the shorter side. Sorting-free (linear): the
         # entry kept per text is whichever the scatter writes last (normally the last in
         # the candidate's order, the tightest); any entry gives a valid bound.
-        n = len(self.texts)
-        shared = np.bincount(docs, minlength=n)
-        at = np.empty(n, dtype=np.int64)
-        at[docs] = np.arange(len(docs))
-        ids = np.flatnonzero(shared)
-        e = at[ids]
+        m = len(docs)
+        if len(self._at) < len(self.texts):
+            self._at = np.empty(2 * len(self.texts), dtype=np.int64)
+        at, entries = self._at, np.arange(m)
+        at[docs] = entries  # stale values elsewhere are never read
+        rep = at[docs]  # for each entry, the one entry that represents its text
+        e = np.flatnonzero(rep == entries)
+        shared = np.bincount(rep, minlength=m)[e]
+        ids = docs[e]
         lens = self._lens[ids].astype(np.int64)
-        bound = shared[ids] + np.minimum(la - 1 - pos_a[e], lens - 1 - (packed[e] & _POS_MASK))
+        bound = shared + np.minimum(la - 1 - pos_a[e], lens - 1 - (packed[e] & _POS_MASK))
         ok = (lens >= lo) & (lens <= hi)
         ids, lens, bound = ids[ok], lens[ok], bound[ok]
         if self.threshold == 0:
@@ -319,11 +323,11 @@ class RougeIndex:
                                 score_cutoff=int(needs.min()), dtype=np.int32)[0]
         hits = np.flatnonzero(np.asarray(lcs) >= needs)
         best: tuple[float, int] | None = None
-        for i in hits.tolist():  # ascending ids: ties go to the earliest kept text
+        for i in hits.tolist():
             d = int(ids[i])
             score = fmeasure(int(lcs[i]), la, len(seqs[d]))
-            if best is None or score > best[0]:
-                best = (score, d)
+            if best is None or score > best[0] or (score == best[0] and d < best[1]):
+                best = (score, d)  # ties go to the earliest kept text
         return best
 
     def most_similar(self, text: str) -> tuple[float, int]:
