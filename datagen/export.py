@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .errors import ConfigError
-from .io import write_jsonl
+from .io import write_json, write_jsonl
 from .records import Record
 
 FORMATS = ("alpaca", "messages", "sharegpt", "hf")
@@ -95,24 +95,9 @@ def to_sharegpt(r: Record) -> dict[str, Any]:
 
 # -- writers --------------------------------------------------------------------------
 
-def _write_json(path: Path, rows: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(rows, fh, ensure_ascii=False, indent=1)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
     if path.suffix.lower() == ".json":
-        _write_json(path, rows)
+        write_json(path, rows, indent=1)
     elif path.suffix.lower() == ".jsonl":
         write_jsonl(path, rows)
     else:
@@ -156,7 +141,7 @@ def update_dataset_info(info_path: Path, name: str, entry: dict[str, Any]) -> No
 
             raise DataError(info_path, e.lineno, f"invalid JSON: {e.msg}") from None
     info[name] = entry
-    _write_json(info_path, info)
+    write_json(info_path, info, indent=1)
 
 
 def _drop_empty_columns(rows: list[dict[str, Any]], optional: tuple[str, ...]) -> list[str]:

@@ -10,11 +10,12 @@ Every problem is a DataError naming the file, the line and what is wrong.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import IO, Any, Iterable, Iterator
 
 import jsonlines
 
@@ -239,37 +240,63 @@ def read_records(path: str | Path, fmt: str = "auto") -> list[Record]:
     return records
 
 
-def write_jsonl(path: str | Path, rows: Iterable[Record | dict[str, Any]]) -> int:
-    """Write rows to JSONL atomically (temp file + rename). Returns the row count."""
+@contextlib.contextmanager
+def atomic_writer(path: str | Path) -> Iterator[IO[str]]:
+    """Open `path` for writing so that readers see the old file or the whole new one:
+    a temp file beside it, fsynced, renamed into place; removed on any error."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    n = 0
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            with jsonlines.Writer(fh, compact=True, flush=False, dumps=_dumps) as w:
-                for row in rows:
-                    w.write(row.to_dict() if isinstance(row, Record) else row)
-                    n += 1
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_jsonl(path: str | Path, rows: Iterable[Record | dict[str, Any]]) -> int:
+    """Write rows to JSONL atomically (temp file + rename). Returns the row count."""
+    n = 0
+    with atomic_writer(path) as fh:
+        with jsonlines.Writer(fh, compact=True, flush=False, dumps=_dumps) as w:
+            for row in rows:
+                w.write(row.to_dict() if isinstance(row, Record) else row)
+                n += 1
     return n
+
+
+def write_json(path: str | Path, obj: Any, indent: int = 2) -> Path:
+    """Write one JSON document atomically."""
+    with atomic_writer(path) as fh:
+        json.dump(obj, fh, ensure_ascii=False, indent=indent)
+        fh.write("\n")
+    return Path(path)
 
 
 def _dumps(obj) -> str:
     return json.dumps(obj, ensure_ascii=False)
 
 
+def row_to_record(path: str | Path, line: int, row: dict[str, Any]) -> Record:
+    """One record from one row of a records file: Alpaca-style rows (any row with an
+    `instruction`, datagen's own output included) or a `messages` conversation."""
+    if "instruction" in row:
+        return _from_alpaca(path, line, row)[0]
+    if "messages" in row:
+        return _from_messages(path, line, row)[0]
+    raise DataError(path, line, "a record needs an 'instruction' (or 'messages')")
+
+
 def read_jsonl_records(path: str | Path) -> list[Record]:
     """Read JSONL written by datagen (or any Alpaca/messages JSONL) back into Records."""
     out: list[Record] = []
     for line, row in iter_json_rows(path):
-        if "instruction" in row:
-            out.extend(_from_alpaca(path, line, row))
+        if "instruction" not in row and "instances" in row:
+            out.extend(_from_self_instruct(path, line, row))
         else:
-            out.extend(_PARSERS[detect_format(row)](path, line, row))
+            out.append(row_to_record(path, line, row))
     return out

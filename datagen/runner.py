@@ -79,7 +79,7 @@ def format_summary(result: RunResult) -> str:
     if types:
         total = sum(types.values())
         share = types.get("classification", 0) / total
-        lines.append(f"  task types: " + ", ".join(f"{k} {v}" for k, v in types.most_common())
+        lines.append("  task types: " + ", ".join(f"{k} {v}" for k, v in types.most_common())
                      + f" (classification share {share:.0%})")
     if f["dropped"]:
         lines.append("  dropped:")

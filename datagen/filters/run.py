@@ -8,7 +8,7 @@ from typing import Any, Iterable
 
 from ..config import from_dict, merge
 from ..errors import DataError
-from ..io import _PARSERS, detect_format, iter_json_rows, read_records, write_jsonl
+from ..io import iter_json_rows, read_records, row_to_record, write_jsonl
 from ..records import Record
 from ..text import detect_lang
 from . import FilterConfig, build_chain, prepare
@@ -35,16 +35,6 @@ def filter_config(path: str | None = None, *, rouge=None, no_rouge=False, embed=
         cfg.embed = None
     cfg.__post_init__()
     return cfg
-
-
-def _row_record(path: Path, line: int, row: dict[str, Any]) -> Record:
-    if "instruction" in row:
-        kind = "alpaca"
-    else:
-        kind = detect_format(row)
-        if kind == "alpaca":
-            raise DataError(path, line, "a record needs an 'instruction' (or 'messages')")
-    return _PARSERS[kind](path, line, row)[0]
 
 
 def filter_rows(rows: Iterable[tuple[int, dict[str, Any], Record]], chain) -> tuple[list[dict], list[dict]]:
@@ -77,7 +67,7 @@ def filter_file(infile: str | Path, out: str | Path, *, rejects: str | Path | No
     infile = Path(infile)
     if not infile.is_file():
         raise DataError(infile, None, "file not found")
-    rows = [(line, row, _row_record(infile, line, row)) for line, row in iter_json_rows(infile)]
+    rows = [(line, row, row_to_record(infile, line, row)) for line, row in iter_json_rows(infile)]
     pool: list[Record] = []
     for p in against or []:
         pool.extend(read_records(p))

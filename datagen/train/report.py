@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -61,11 +59,9 @@ def plot_loss(train: list[dict], evals: list[dict], path: str | Path, title: str
 
 
 def write_report(report: dict[str, Any], path: str | Path) -> Path:
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    from ..io import write_json
+
+    return write_json(path, report)
 
 
 def format_report(report: dict[str, Any]) -> str:
