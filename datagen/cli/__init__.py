@@ -44,20 +44,9 @@ def main():
 
 
 def _register():
-    from . import llm_cmd, run_cmd
+    from . import datasets_cmd, filter_cmd, llm_cmd, report_cmd, run_cmd, train_cmd
 
-    for mod in (llm_cmd, run_cmd):
-        mod.register(main)
-    # areas that may not be present in every build register themselves when importable
-    import importlib
-
-    for name in ("filter_cmd", "datasets_cmd", "train_cmd", "report_cmd"):
-        try:
-            mod = importlib.import_module(f"{__name__}.{name}")
-        except ModuleNotFoundError as e:
-            if e.name != f"{__name__}.{name}":
-                raise
-            continue
+    for mod in (llm_cmd, run_cmd, filter_cmd, datasets_cmd, train_cmd, report_cmd):
         mod.register(main)
 
 

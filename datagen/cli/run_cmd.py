@@ -6,13 +6,9 @@ and shares the options and the execution path declared here.
 
 from __future__ import annotations
 
-import importlib
-
 import click
 
 from .common import llm_config_from_flags, llm_options, pop_llm_flags
-
-GENERATOR_MODULES = ("run_self_instruct", "run_self_qa", "run_self_kg")
 
 
 class RunGroup(click.Group):
@@ -108,13 +104,9 @@ def echo_result(result, settings) -> None:
 
 
 def register(group: click.Group) -> None:
-    for name in GENERATOR_MODULES:
-        try:
-            mod = importlib.import_module(f"{__package__}.{name}")
-        except ModuleNotFoundError as e:
-            if e.name != f"{__package__}.{name}":
-                raise
-            continue
+    from . import run_self_instruct, run_self_kg, run_self_qa
+
+    for mod in (run_self_instruct, run_self_qa, run_self_kg):
         mod.register(run_group)
     group.add_command(run_group)
 

@@ -231,14 +231,8 @@ class OpenAIChatClient:
                 bar.update(1)
                 return res
 
-            tasks = [asyncio.ensure_future(one(r)) for r in requests]
             try:
-                return await asyncio.gather(*tasks)
-            except BaseException:
-                for t in tasks:
-                    t.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
-                raise
+                return await _gather_or_cancel([one(r) for r in requests])
             finally:
                 bar.close()
 
@@ -255,14 +249,7 @@ class OpenAIChatClient:
 
         async def go(clients):
             sem = asyncio.Semaphore(self.concurrency)
-            tasks = [asyncio.ensure_future(self._choose(clients, sem, m, options, p)) for m, p in items]
-            try:
-                return await asyncio.gather(*tasks)
-            except BaseException:
-                for t in tasks:
-                    t.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
-                raise
+            return await _gather_or_cancel([self._choose(clients, sem, m, options, p) for m, p in items])
 
         return self._run(go) if items else []
 
@@ -344,6 +331,19 @@ def _usage(data: dict) -> tuple[int, int]:
     if not isinstance(usage, dict):
         return 0, 0
     return int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+
+
+async def _gather_or_cancel(coros) -> list:
+    """Run coroutines together; the first failure (a fatal HTTP error, Ctrl-C) cancels the
+    rest, so a run stops at once instead of finishing every request in flight."""
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    try:
+        return await asyncio.gather(*tasks)
+    except BaseException:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 def _first_token_scores(choice: dict, options) -> dict[str, float]:
