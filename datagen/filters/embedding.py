@@ -41,7 +41,9 @@ def load_encoder(model: str | None = None, batch_size: int = 64) -> Encoder:
     if st is None:
         import torch
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
 
+        hf_logging.disable_progress_bar()  # a weights-loading bar is noise in run output
         if torch.get_num_threads() > 2:
             torch.set_num_threads(1)
         st = _MODELS[key] = SentenceTransformer(key, device="cpu")
