@@ -93,11 +93,8 @@ def echo_result(result, settings) -> None:
 
     from ..runner import format_summary
 
-    click.echo(format_summary(result))
-    version = getattr(result, "version", None)
-    if settings.dataset and version:
-        click.echo(f"  published: {settings.dataset}@{version}")
-    elif settings.out and not settings.dataset:
+    click.echo(format_summary(result))  # a published version is named in its notes
+    if settings.out and not settings.dataset:
         out = Path(settings.out)
         rejects = settings.rejects or str(out.with_name(out.stem + ".rejects.jsonl"))
         click.echo(f"  wrote: {out} (rejects: {rejects})")
