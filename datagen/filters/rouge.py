@@ -37,6 +37,8 @@ _CJK_SEARCH = re.compile(f"[{CJK_CHAR}]").search
 _MAX_CHAR = 0x10FFFF
 _EMPTY = np.zeros(0, dtype=np.int32)
 _NO_POSTINGS = array("q")
+_UNREACHABLE = 1 << 62  # a need above any overlap bound
+_FULL_TABLE_MAX = 1 << 16  # longest window given a need table indexed by length
 PRIME_SAMPLE = 5000
 _POS_MASK = (1 << 20) - 1  # positions past this are stored clipped: a looser, still exact bound
 _ASCII_SPACE = str.maketrans({c: " " for c in map(chr, range(128)) if not (c.isdigit() or "a" <= c <= "z")})
@@ -132,6 +134,8 @@ class RougeIndex:
         self._need: dict[tuple[int, int], int] = {}
         self._window: dict[int, tuple[int, int, int]] = {}
         self._need_tables: dict[int, np.ndarray] = {}
+        self._need_full: dict[int, np.ndarray] = {}
+        self._arange = np.arange(0, dtype=np.int64)  # scratch: 0, 1, 2, ... sliced per query
         self._last: tuple[str, str] | None = None
         self.lcs_calls = 0  # how many LCS computations the bounds let through
 
@@ -263,37 +267,55 @@ class RougeIndex:
             self._need_tables[la] = tab
         return tab
 
+    def _need_by_len(self, la: int, lo: int, hi: int) -> np.ndarray:
+        """need(la, lb) indexed by lb for lb in [0, hi + 1]: _need_table inside [lo, hi],
+        a need no bound reaches (so the text is dropped) outside it."""
+        tab = self._need_full.get(la)
+        if tab is None:
+            tab = np.full(hi + 2, _UNREACHABLE, dtype=np.int64)
+            tab[lo:hi + 1] = self._need_table(la, lo, hi)
+            self._need_full[la] = tab
+        return tab
+
     def _candidates(self, seq: str, lo: int, hi: int, k_min: int) -> tuple[np.ndarray, np.ndarray]:
         """Indexed texts whose overlap bound reaches the LCS they need, with that need."""
         la = len(seq)
         keys = self._prefix(seq, la - k_min + 1)
         plists = list(map(self._postings.get, keys, repeat(_NO_POSTINGS)))
         packed = np.frombuffer(b"".join(plists), dtype=np.int64)
-        if not len(packed):
+        m = len(packed)
+        if not m:
             return _EMPTY, _EMPTY
-        pos_a = np.repeat(np.arange(len(plists)), np.fromiter(map(len, plists), dtype=np.int64, count=len(plists)))
         docs = packed >> 20
         # Per text: c shared prefix elements, and for any one of them at positions (i, j)
         # overlap <= c + what follows it on the shorter side. Sorting-free (linear): the
         # entry kept per text is whichever the scatter writes last (normally the last in
         # the candidate's order, the tightest); any entry gives a valid bound.
-        m = len(docs)
         if len(self._at) < len(self.texts):
             self._at = np.empty(2 * len(self.texts), dtype=np.int64)
-        at, entries = self._at, np.arange(m)
+        if len(self._arange) < m:
+            self._arange = np.arange(2 * m, dtype=np.int64)
+        at, entries = self._at, self._arange[:m]
         at[docs] = entries  # stale values elsewhere are never read
         rep = at[docs]  # for each entry, the one entry that represents its text
         e = np.flatnonzero(rep == entries)
-        shared = np.bincount(rep, minlength=m)[e]
+        shared = np.bincount(rep)[e]  # e holds values of rep, so bincount covers them
         ids = docs[e]
-        lens = self._lens[ids].astype(np.int64)
-        bound = shared + np.minimum(la - 1 - pos_a[e], lens - 1 - (packed[e] & _POS_MASK))
-        ok = (lens >= lo) & (lens <= hi)
-        ids, lens, bound = ids[ok], lens[ok], bound[ok]
-        if self.threshold == 0:
-            need = np.ones(len(ids), dtype=np.int64)
-        else:
-            need = self._need_table(la, lo, hi)[lens - lo]
+        lens = self._lens[ids]
+        # the probed key (query position) of each representative entry: no np.repeat
+        ends = np.fromiter(map(len, plists), dtype=np.int64, count=len(plists)).cumsum()
+        pos_a = ends.searchsorted(e, side="right")
+        bound = shared + np.minimum(la - 1 - pos_a, lens - 1 - (packed[e] & _POS_MASK))
+        if hi < _FULL_TABLE_MAX:
+            # need by length, with an unreachable need outside [lo, hi] (the length filter)
+            need = self._need_by_len(la, lo, hi)[np.minimum(lens, hi + 1)]
+        else:  # threshold 0 or tiny: windows too wide for a table by length
+            ok = (lens >= lo) & (lens <= hi)
+            ids, lens, bound = ids[ok], lens[ok], bound[ok]
+            if self.threshold == 0:
+                need = np.ones(len(ids), dtype=np.int64)
+            else:
+                need = self._need_table(la, lo, hi)[lens - lo]
         keep = bound >= need
         return ids[keep], need[keep]
 
@@ -319,7 +341,7 @@ class RougeIndex:
         if n < 8:
             lcs = [LCSseq.similarity(seq, seqs[d], score_cutoff=k) for d, k in zip(ids.tolist(), needs.tolist())]
         else:  # one C call for the whole candidate list
-            lcs = process.cdist([seq], [seqs[d] for d in ids.tolist()], scorer=LCSseq.similarity,
+            lcs = process.cdist([seq], list(map(seqs.__getitem__, ids.tolist())), scorer=LCSseq.similarity,
                                 score_cutoff=int(needs.min()), dtype=np.int32)[0]
         hits = np.flatnonzero(np.asarray(lcs) >= needs)
         best: tuple[float, int] | None = None
