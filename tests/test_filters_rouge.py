@@ -106,6 +106,29 @@ def test_need_table_matches_scalar_need():
             assert k_min == min(idx.need(la, lb) for lb in range(lo, hi + 1))
 
 
+
+def test_need_by_length_table_is_need_inside_window_and_unreachable_outside():
+    for t in (0.3, 0.7, 0.99):
+        idx = RougeIndex(t)
+        for la in list(range(1, 40)) + [137, 500]:
+            lo, hi, _ = idx.window(la)
+            if hi < lo:
+                continue
+            tab = idx._need_by_len(la, lo, hi)
+            assert len(tab) == hi + 2
+            for lb in range(hi + 2):
+                if lo <= lb <= hi:
+                    assert tab[lb] == idx.need(la, lb)
+                else:
+                    assert tab[lb] > 1 << 40  # no overlap bound reaches it
+
+
+@pytest.mark.parametrize("threshold", [0.001, 0.02])
+def test_tiny_thresholds_with_wide_windows_match_brute_force(threshold):
+    texts = _near_duplicate_texts(120, seed=5)
+    expected = _brute_force(texts, threshold)
+    assert [m is None for m in RougeIndex(threshold).dedup(texts)] == expected
+
 def _fast_rouge(texts):
     """rouge_l over pre-tokenized texts (the same LCS, fmeasure checked above), so the
     brute-force reference loops stay quick."""
