@@ -183,18 +183,11 @@ def apply_overrides(pipe: Pipeline, *, num=None, lang=None, seed=None, out=None,
     return pipe
 
 
-def _filter_lang(pipe: Pipeline, gen) -> str:
-    for cand in (getattr(pipe.generator, "lang", None), getattr(gen, "lang", None)):
-        if cand in ("en", "zh"):
-            return cand
-    dominant = getattr(gen, "dominant_lang", None)  # self-qa: the documents' main language
-    return dominant() if callable(dominant) else "en"
-
-
 def run(pipe: Pipeline, train: bool = True, progress: bool = True) -> PipelineResult:
     """Run the pipeline. With a dataset, the whole run (and training) holds its lock."""
     from contextlib import nullcontext
 
+    from .generators.base import run_language
     from .runner import RunSettings, execute
     from .store import DatasetStore
 
@@ -207,7 +200,7 @@ def run(pipe: Pipeline, train: bool = True, progress: bool = True) -> PipelineRe
     with lock:
         _, gen_cls = generator_classes(pipe.type)
         gen = gen_cls(pipe.generator)
-        lang = _filter_lang(pipe, gen)
+        lang = run_language(gen)
         settings = RunSettings(
             num=pipe.num, lang=lang, seed=getattr(pipe.generator, "seed", 0) or 0, out=pipe.out,
             rejects=pipe.rejects, dataset=pipe.dataset.name if pipe.dataset else None,

@@ -26,3 +26,25 @@ def test_run_into_a_file_says_where_records_and_rejects_went(tmp_path):
     assert res.exit_code == 0, res.output
     assert f"wrote: {out} (rejects: {tmp_path / 'kg.rejects.jsonl'})" in res.output
     assert out.is_file() and (tmp_path / "kg.rejects.jsonl").is_file()
+
+
+def test_run_language_pins_an_auto_generator_to_one_language(tmp_path):
+    """CLI and pipelines share one rule: flag, then the generator's own, then its inputs'
+    dominant language; an "auto" config is pinned so prompts match the filter chain."""
+    from datagen.generators.base import run_language
+    from datagen.generators.self_qa import SelfQAConfig, SelfQAGenerator
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "en.txt").write_text("Honeybees store nectar in wax cells and fan it until it thickens "
+                                 "into honey over several days of work in the hive.\n", encoding="utf-8")
+    (docs / "zh1.txt").write_text("蜜蜂把花蜜储存在蜂巢的蜡质巢房里，并不停扇动翅膀使水分蒸发，几天后花蜜就变成了蜂蜜。" * 2,
+                                  encoding="utf-8")
+    (docs / "zh2.txt").write_text("熊猫主要以竹子为食，每天要花十多个小时进食，成年熊猫一天可以吃掉十几公斤竹子。" * 2,
+                                  encoding="utf-8")
+    gen = SelfQAGenerator(SelfQAConfig(docs=str(docs)))
+    assert run_language(gen, "auto") == "zh" and gen.config.lang == "zh"
+    gen = SelfQAGenerator(SelfQAConfig(docs=str(docs)))
+    assert run_language(gen, "en") == "en" and gen.config.lang == "en"
+    gen = SelfQAGenerator(SelfQAConfig(docs=str(docs), lang="en"))
+    assert run_language(gen, None) == "en" and gen.config.lang == "en"

@@ -23,6 +23,7 @@ def self_kg_command(triples, mode, max_facts, templates, max_tokens, **kwargs):
     """Turn knowledge-graph facts into questions and answers (Self-KG)."""
     from ..config import from_dict
     from ..generators.self_kg import SelfKGConfig, SelfKGGenerator
+    from ..generators.base import run_language
     from ..runner import execute
 
     llm_cfg = llm_config_from_flags(**pop_llm_flags(kwargs))
@@ -34,9 +35,8 @@ def self_kg_command(triples, mode, max_facts, templates, max_tokens, **kwargs):
                                         templates=templates, max_tokens=max_tokens,
                                         seed=settings.seed), "self-kg")
     gen = SelfKGGenerator(cfg)
-    lang = settings.lang if settings.lang != "auto" else gen.dominant_lang()
-    cfg.lang = lang
-    result = execute(gen, settings, llm_cfg, filter_cfg, lang)
+    settings.lang = run_language(gen, settings.lang)
+    result = execute(gen, settings, llm_cfg, filter_cfg, settings.lang)
     echo_result(result, settings)
 
 

@@ -25,6 +25,7 @@ def self_qa_command(docs, text_field, chunk_chars, overlap, questions_per_chunk,
     """Ask questions about chunks of documents and answer them from the chunk (Self-QA)."""
     from ..config import from_dict
     from ..generators.self_qa import SelfQAConfig, SelfQAGenerator
+    from ..generators.base import run_language
     from ..runner import execute
 
     llm_cfg = llm_config_from_flags(**pop_llm_flags(kwargs))
@@ -34,10 +35,8 @@ def self_qa_command(docs, text_field, chunk_chars, overlap, questions_per_chunk,
                                         grounding=grounding, max_tokens=max_tokens,
                                         seed=settings.seed), "self-qa")
     gen = SelfQAGenerator(cfg)
-    # one language for prompts and the filter chain, so questions are not lost as "wrong_lang"
-    lang = settings.lang if settings.lang != "auto" else gen.dominant_lang()
-    cfg.lang = lang
-    result = execute(gen, settings, llm_cfg, filter_cfg, lang)
+    settings.lang = run_language(gen, settings.lang)
+    result = execute(gen, settings, llm_cfg, filter_cfg, settings.lang)
     echo_result(result, settings)
 
 

@@ -42,3 +42,21 @@ class Generator(Protocol):
     def generate(self, client: ChatClient, chain: FilterChain, num: int) -> Iterator[Outcome]:
         """Yield outcomes until `num` records are kept or the generator has to stop
         (then say why in report.stop_reason)."""
+
+
+def run_language(gen, requested: str | None = "auto") -> str:
+    """The one language of a run, so prompts and the filter chain agree.
+
+    `requested` (a flag) wins; then the generator config's; then the generator's own
+    (Self-Instruct detects it from its seeds); then its inputs' dominant language. A generator whose config says
+    "auto" is pinned to the result: otherwise, in a mixed folder, prompts written in each
+    chunk's own language would be dropped by the chain as `wrong_lang`."""
+    cfg = getattr(gen, "config", None)
+    candidates = (requested, getattr(cfg, "lang", None), getattr(gen, "lang", None))
+    lang = next((c for c in candidates if c in ("en", "zh")), None)
+    if lang is None:
+        dominant = getattr(gen, "dominant_lang", None)
+        lang = dominant() if callable(dominant) else "en"
+    if getattr(cfg, "lang", None) == "auto":
+        cfg.lang = lang
+    return lang
