@@ -41,6 +41,3 @@ def merge(base: T, **overrides: Any) -> T:
     changes = {k: v for k, v in overrides.items() if v is not None}
     return dataclasses.replace(base, **changes) if changes else base
 
-
-def to_dict(obj: Any) -> dict[str, Any]:
-    return dataclasses.asdict(obj)
