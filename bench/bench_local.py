@@ -17,7 +17,7 @@ OUT = Path(__file__).resolve().parent / "results" / "local.json"
 LOAD = """
 import time, json, sys
 t = time.perf_counter()
-from datagen.embedded import load_smollm2
+from datagen.llm.embedded import load_smollm2
 load_smollm2(threads=1)
 print(json.dumps({"seconds": time.perf_counter() - t}))
 """
@@ -30,7 +30,7 @@ def timed_load(model_dir: str) -> float:
 
 
 def main():
-    from datagen.embedded import model_cache_dir
+    from datagen.llm.embedded import model_cache_dir
 
     with tempfile.TemporaryDirectory() as tmp:
         cold = timed_load(tmp)  # includes GGUF dequantization + saving

@@ -21,7 +21,7 @@ CORPORA = Path(os.environ.get("DATAGEN_CORPORA", ROOT.parent / "shared" / "corpo
 
 
 def bench_parse() -> dict:
-    from datagen.generators.self_instruct_prompts import parse_labels, parse_numbered_list
+    from datagen.generators.self_instruct.prompts import parse_labels, parse_numbered_list
 
     seeds = [json.loads(line)["instruction"] for line in open(CORPORA / "self_instruct_seed_tasks.jsonl")]
     replies = ["\n".join(f"{i}. {t}" for i, t in enumerate(seeds[k:k + 8], 9)) for k in range(0, 168, 8)]
@@ -42,7 +42,7 @@ def bench_loop(num: int = 200) -> dict:
     from datagen.filters import FilterConfig, build_chain
     from datagen.generators.self_instruct import SelfInstructConfig, SelfInstructGenerator
     from datagen.llm import LLMConfig, make_client
-    from datagen.runner import run_generator
+    from datagen.run.runner import run_generator
     from stub_server import StubLLMServer
 
     fresh = [json.loads(line)["instruction"] for line in open(CORPORA / "self_instruct_user_oriented.jsonl")]

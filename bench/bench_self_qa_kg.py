@@ -30,7 +30,7 @@ def main():
     from click.testing import CliRunner
 
     from datagen.cli import main as cli
-    from datagen.docs import chunk_documents, read_documents
+    from datagen.io.documents import chunk_documents, read_documents
     from stub_server import StubLLMServer
 
     results = {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from datagen.docs import chunk_text, prose_ratio, read_documents, table_to_prose
+from datagen.io.documents import chunk_text, prose_ratio, read_documents, table_to_prose
 from datagen.errors import DataError
 
 MD = """# Tea

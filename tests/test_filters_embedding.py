@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from datagen.errors import ConfigError
-from datagen.filters import FilterConfig, build_chain, prepare
+from datagen.filters import FilterConfig, build_chain
 from datagen.filters.embedding import EmbeddingDedup, EmbeddingIndex, load_encoder
 from datagen.records import Record
 
@@ -74,8 +74,8 @@ def test_chain_runs_embedding_after_rouge(monkeypatch):
     chain = build_chain(FilterConfig(embed=0.9), "en")
     recs = [Record("Give three tips for staying healthy."), Record("Staying healthy: give three tips."),
             Record("Write a short poem about autumn leaves.")]
-    prepare(chain, recs)
-    verdicts = [chain.check(r) for r in recs]
+    verdicts = chain.check_many(recs)
+    assert enc.calls == [3]  # the batch is encoded in one call, not one per record
     assert [v.reason for v in verdicts] == [None, "embed_dup", None]
     assert verdicts[1].filter == "embedding" and "rouge_l" not in verdicts[1].detail
 

@@ -4,12 +4,12 @@ import pytest
 
 from datagen.config import from_dict
 from datagen.errors import ConfigError
-from datagen.filters import FilterConfig, build_chain, build_instance_chain, conflicting_instances
+from datagen.filters import FilterConfig, build_chain, build_instance_chain, conflicting_instances, funnel
 from datagen.records import Record
 
 
 def reasons(chain, texts):
-    return [chain.check(Record(t)).reason for t in texts]
+    return [v.reason for v in chain.check_many([Record(t) for t in texts])]
 
 
 def test_default_chain_drops_like_self_instruct():
@@ -28,8 +28,6 @@ def test_default_chain_drops_like_self_instruct():
     ])
     assert got == [None, "rouge_dup", "too_short", "too_long", "blacklist", "blacklist",
                    "write_program", "punct_start", "wrong_lang", None]
-    f = chain.funnel()
-    assert f["seen"] == 10 and f["kept"] == 2 and f["dropped"]["blacklist"] == 2
 
 
 def test_length_bounds_are_exclusive_like_self_instruct():
@@ -93,7 +91,7 @@ def test_pool_records_are_compared_but_not_counted():
     chain.add_many([Record("Give three tips for staying healthy.")] * 3)
     v = chain.check(Record("Give three tips for staying healthy!"))
     assert not v.kept and v.detail["rouge_l"] == 1.0
-    assert chain.funnel() == {"seen": 1, "kept": 0, "dropped": {"rouge_dup": 1}}
+    assert funnel([v]) == {"seen": 1, "kept": 0, "dropped": {"rouge_dup": 1}}
 
 
 def test_instance_chain():

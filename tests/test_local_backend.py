@@ -2,7 +2,7 @@
 
 import pytest
 
-from datagen.embedded import embedder_dir, smollm2_gguf
+from datagen.llm.embedded import embedder_dir, smollm2_gguf
 from datagen.llm import ChatRequest, LLMConfig, make_client
 
 pytestmark = pytest.mark.model

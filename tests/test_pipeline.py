@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from datagen import pipeline
+from datagen.run import pipeline
 from datagen.cli import main
 from datagen.errors import ConfigError
 from datagen.store import DatasetStore

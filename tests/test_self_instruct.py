@@ -14,7 +14,7 @@ from datagen.cli import main
 from datagen.filters import FilterConfig, build_chain
 from datagen.generators.self_instruct import SelfInstructConfig, SelfInstructGenerator
 from datagen.llm import LLMConfig, make_client
-from datagen.runner import format_summary, run_generator
+from datagen.run.runner import format_summary, run_generator
 from stub_server import Reply, StubLLMServer, chat_body
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -292,7 +292,7 @@ def test_config_rejects_unknown_and_bad_values():
 @pytest.mark.model
 def test_local_embedded_model_small_run(tmp_path):
     pytest.importorskip("torch")
-    from datagen.embedded import smollm2_gguf
+    from datagen.llm.embedded import smollm2_gguf
     from datagen.errors import ConfigError
 
     try:

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from datagen.generators import self_instruct_prompts as P
+from datagen.generators.self_instruct import prompts as P
 from datagen.prompts import load_prompt
 
 

@@ -14,9 +14,10 @@ from click.testing import CliRunner
 
 from datagen.cli import main
 from datagen.errors import DataError
-from datagen.generators.self_kg import qa_messages, verify
-from datagen.kg import (FactGroup, Triple, group_by_head, join_items, missing_tails, parse_qa,
-                        parse_templates, read_triples, relation_words, template_qa)
+from datagen.generators.self_kg.generator import qa_messages, verify
+from datagen.io.triples import Triple, read_triples
+from datagen.generators.self_kg.kg import (FactGroup, group_by_head, join_items, missing_tails, parse_qa,
+                        parse_templates, relation_words, template_qa)
 from datagen.prompts import load_prompt
 from datagen.store import DatasetStore
 

@@ -14,8 +14,9 @@ import pytest
 from datagen.errors import ConfigError, LockHeldError
 from datagen.llm import LLMConfig, make_client
 from datagen.records import Record
-from datagen.runner import RunSettings
-from datagen.store import DatasetStore, file_sha256, publish_run, split_ref
+from datagen.run.job import RunSettings
+from datagen.run.publish import publish_run
+from datagen.store import DatasetStore, file_sha256, split_ref
 from test_store_fakes import FakeConfig, FakeGenerator, responder
 
 
@@ -85,7 +86,7 @@ def test_crash_between_write_and_rename_leaves_no_version(tmp_path, monkeypatch)
     def killed(src, dst):
         raise KeyboardInterrupt("killed just before publishing")
 
-    monkeypatch.setattr("datagen.store.os.rename", killed)
+    monkeypatch.setattr("datagen.store.versions.os.rename", killed)
     with store.lock("demo"), pytest.raises(KeyboardInterrupt):
         store.publish("demo", recs("a b c"), [], {})
     monkeypatch.undo()
@@ -140,13 +141,34 @@ def test_second_writer_gets_lock_held_error(tmp_path, stub):
     assert in_thread(lambda: store.lock("demo").acquire().release()) is None  # free again
 
 
-def test_lock_is_reentrant_in_one_thread_and_released_by_the_outermost(tmp_path):
+def test_lock_is_taken_once_per_run(stub, tmp_path):
+    """One owner per run: a second take in the same process is refused like any other
+    writer's, and the owner hands its held lock to publish_run instead."""
     store = DatasetStore(tmp_path)
-    with store.lock("demo"):
-        with store.lock("demo"):
-            pass
+    with store.lock("demo") as lock:
+        assert lock.held
+        with pytest.raises(LockHeldError):
+            store.lock("demo").acquire()
         assert isinstance(in_thread(lambda: store.lock("demo").acquire()), LockHeldError)
+        stub.default = responder
+        cfg = llm(stub, tmp_path)
+        client = make_client(cfg)
+        try:
+            res = publish_run(FakeGenerator(), client, RunSettings(num=2, dataset="demo", store=str(tmp_path)),
+                              cfg, filter_cfg(), "en", lock=lock)
+        finally:
+            client.close()
+        assert res.version.version == "v0001"
+    assert not lock.held
     assert in_thread(lambda: store.lock("demo").acquire().release()) is None
+
+
+def test_publish_run_refuses_a_lock_it_was_not_given_held(tmp_path):
+    store = DatasetStore(tmp_path)
+    with pytest.raises(RuntimeError, match="held lock"):
+        publish_run(FakeGenerator(), None, RunSettings(num=2, dataset="demo", store=str(tmp_path)),
+                    LLMConfig(), filter_cfg(), "en", lock=store.lock("demo"))
+    assert store.versions("demo") == []
 
 
 def test_lock_held_by_another_process(tmp_path):

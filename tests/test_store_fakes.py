@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from datagen.filters.base import FilterChain, Verdict
-from datagen.generators.base import GenerationReport, Outcome
+from datagen.generators.base import Generator, GeneratorConfig, Outcome
 from datagen.llm.base import ChatRequest
 from datagen.records import Record
 
@@ -37,19 +37,18 @@ def responder(body: dict) -> str:
 
 
 @dataclass
-class FakeConfig:
-    seed: int = 0
+class FakeConfig(GeneratorConfig):
     repeat_every: int = 0  # every k-th request asks for the fixed (duplicate) reply
     crash_after: int = 0  # raise after this many requests (a simulated kill)
     batch: int = 1
 
 
-class FakeGenerator:
+class FakeGenerator(Generator):
     name = "fake"
+    config_cls = FakeConfig
 
     def __init__(self, config: FakeConfig | None = None):
-        self.config = config or FakeConfig()
-        self.report = GenerationReport()
+        super().__init__(config or FakeConfig())
 
     def requests(self, start: int, count: int) -> list[ChatRequest]:
         out = []

@@ -16,7 +16,7 @@ from datagen.train.model import resolve_base_model
 def tok():
     from transformers import AutoTokenizer
 
-    from datagen.embedded import smollm2_dir
+    from datagen.llm.embedded import smollm2_dir
 
     return AutoTokenizer.from_pretrained(smollm2_dir())
 

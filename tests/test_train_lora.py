@@ -18,7 +18,7 @@ def tiny_model(tmp_path_factory):
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    from datagen.embedded import smollm2_dir
+    from datagen.llm.embedded import smollm2_dir
 
     torch.set_num_threads(1)
     tok = AutoTokenizer.from_pretrained(smollm2_dir())

@@ -4,7 +4,7 @@ version, then a real LoRA run on it (tiny Llama). And the shipped train-tiny.yam
 import json
 from pathlib import Path
 
-from datagen import pipeline
+from datagen.run import pipeline
 from datagen.train import TrainConfig
 from test_pipeline import cli, docs, qa_responder, write_pipeline  # noqa: F401 (docs is a fixture)
 from test_train_lora import tiny_model  # noqa: F401 (fixture)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..llm import BACKENDS, LLMConfig
+from ..llm import BACKENDS, LLMConfig, with_overrides
 
 
 def llm_options(fn):
@@ -28,17 +28,7 @@ def llm_options(fn):
 
 def llm_config_from_flags(base: LLMConfig | None = None, **kw) -> LLMConfig:
     """Overlay the llm_options flags on `base` (YAML) — flags win where given."""
-    from ..config import merge
-
-    base = base or LLMConfig()
-    base_url = list(kw.pop("base_url", ()) or ()) or None
-    no_cache = kw.pop("no_cache", False)
-    backend = kw.get("backend")
-    if base_url and backend is None and base.backend == "local":
-        kw["backend"] = "openai"  # a base URL only makes sense for the openai backend
-    cfg = merge(base, base_url=base_url, cache=False if no_cache else None, **kw)
-    cfg.__post_init__()
-    return cfg
+    return with_overrides(base, **kw)
 
 
 LLM_FLAG_NAMES = ("backend", "base_url", "model", "concurrency", "timeout", "max_retries", "no_cache", "cache_path")

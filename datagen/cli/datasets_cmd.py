@@ -20,7 +20,7 @@ def datasets_group():
 def list_command(store):
     """List datasets with their latest version."""
     from ..store import DatasetStore
-    from ..store_view import format_list
+    from ..store.view import format_list
 
     click.echo(format_list(DatasetStore(store)))
 
@@ -32,7 +32,7 @@ def list_command(store):
 def show_command(ref, store, as_json):
     """Summarize the manifest of REF (NAME for the latest, or NAME@vN)."""
     from ..store import DatasetStore, file_sha256
-    from ..store_view import format_show
+    from ..store.view import format_show
 
     dv = DatasetStore(store).resolve(ref)
     if as_json:
@@ -49,7 +49,7 @@ def show_command(ref, store, as_json):
 def diff_command(ref_a, ref_b, store, examples):
     """Compare two versions: records added/removed and what changed in the manifest."""
     from ..store import DatasetStore
-    from ..store_view import diff_versions, format_diff
+    from ..store.view import diff_versions, format_diff
 
     s = DatasetStore(store)
     click.echo(format_diff(diff_versions(s.resolve(ref_a), s.resolve(ref_b)), examples))

@@ -11,7 +11,7 @@ from .common import pop_llm_flags
 
 def pipeline_command_for(path: str) -> click.Command:
     """A click command that runs the pipeline at `path` (RunGroup calls this)."""
-    from .run_cmd import run_options
+    from .run_shared import run_options
 
     @click.command(path)
     @run_options
@@ -20,8 +20,8 @@ def pipeline_command_for(path: str) -> click.Command:
                   help="Print the resolved pipeline (flags applied, no secrets) and exit.")
     def command(no_train, dry_run, **kwargs):
         """Run a YAML pipeline: generate, filter, publish a dataset version, train."""
-        from .. import pipeline
-        from ..runner import format_summary
+        from ..run import pipeline
+        from ..run.runner import format_summary
 
         llm_flags = pop_llm_flags(kwargs)
         pipe = pipeline.load(path)

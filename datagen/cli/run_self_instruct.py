@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from .run_cmd import echo_result, llm_config_from_flags, pop_llm_flags, pop_run_settings, run_options
+from .common import llm_config_from_flags, pop_llm_flags
+from .run_shared import echo_result, pop_run_settings, run_options
 
 
 @click.command("self-instruct")
@@ -26,7 +27,7 @@ def self_instruct_command(seeds, instances, batch, max_rounds, patience, tempera
     --num counts tasks (instructions with at least one kept instance)."""
     from ..config import merge
     from ..generators.self_instruct import SelfInstructConfig, SelfInstructGenerator
-    from ..runner import execute
+    from ..run.job import execute
 
     llm_cfg = llm_config_from_flags(**pop_llm_flags(kw))
     settings, filter_cfg = pop_run_settings(kw)

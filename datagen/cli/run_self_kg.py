@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from .common import llm_config_from_flags, pop_llm_flags
-from .run_cmd import echo_result, given, pop_run_settings, run_options
+from .run_shared import echo_result, given, pop_run_settings, run_options
 
 
 @click.command("self-kg")
@@ -24,7 +24,7 @@ def self_kg_command(triples, mode, max_facts, templates, max_tokens, **kwargs):
     from ..config import from_dict
     from ..generators.self_kg import SelfKGConfig, SelfKGGenerator
     from ..generators.base import run_language
-    from ..runner import execute
+    from ..run.job import execute
 
     llm_cfg = llm_config_from_flags(**pop_llm_flags(kwargs))
     # template questions differ in one entity name, so ROUGE/embedding dedup would keep one

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from .common import llm_config_from_flags, pop_llm_flags
-from .run_cmd import echo_result, given, pop_run_settings, run_options
+from .run_shared import echo_result, given, pop_run_settings, run_options
 
 @click.command("self-qa")
 @click.option("--docs", required=True, type=click.Path(),
@@ -26,7 +26,7 @@ def self_qa_command(docs, text_field, chunk_chars, overlap, questions_per_chunk,
     from ..config import from_dict
     from ..generators.self_qa import SelfQAConfig, SelfQAGenerator
     from ..generators.base import run_language
-    from ..runner import execute
+    from ..run.job import execute
 
     llm_cfg = llm_config_from_flags(**pop_llm_flags(kwargs))
     settings, filter_cfg = pop_run_settings(kwargs)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import ConfigError
-from .base import Filter, FilterChain, Verdict
+from .base import Filter, FilterChain, Verdict, funnel
 from .rules import (ZH_BLACKLIST, AsciiStart, Blacklist, EmptyOutput, EndsWithColon, ExactDuplicate,
                     InputEqualsOutput, LangConsistency, MaxLength, MinLength, PunctStart, WriteProgram,
                     conflicting_instances)
@@ -19,7 +19,7 @@ DEFAULT_BLACKLIST = ["image", "images", "graph", "graphs", "picture", "pictures"
                      "maps", "draw", "plot", "go to", "video", "audio", "music", "flowchart", "diagram"]
 LANGS = ("en", "zh")
 
-__all__ = ["FilterConfig", "build_chain", "build_instance_chain", "prepare", "FilterChain", "Filter", "Verdict",
+__all__ = ["FilterConfig", "build_chain", "build_instance_chain", "FilterChain", "Filter", "Verdict", "funnel",
            "conflicting_instances", "DEFAULT_BLACKLIST"]
 
 
@@ -100,12 +100,3 @@ def build_instance_chain(cfg: FilterConfig | None = None, lang: str = "en") -> F
     output, trailing colon, exact duplicates. Use `conflicting_instances` per task too."""
     _check_lang(lang)
     return FilterChain([EmptyOutput(), InputEqualsOutput(), EndsWithColon(), ExactDuplicate()])
-
-
-def prepare(chain: FilterChain, records) -> None:
-    """Let filters that batch (embedding encoding) see a batch of upcoming candidates
-    before they are checked one by one. Optional: check() works without it."""
-    records = list(records)
-    for f in chain.filters:
-        if hasattr(f, "prepare"):
-            f.prepare(records)

@@ -33,7 +33,7 @@ def load_encoder(model: str | None = None, batch_size: int = 64) -> Encoder:
             raise ConfigError(f"embedding model folder not found: {model} (give a local "
                               "sentence-transformers folder; nothing is downloaded)")
     else:
-        from ..embedded import embedder_dir
+        from ..llm.embedded import embedder_dir
 
         path = embedder_dir()
     key = str(path)

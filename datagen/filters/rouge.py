@@ -404,6 +404,13 @@ class RougeDedup:
         self.last_detail = {"most_similar": self.index.texts[idx], "rouge_l": round(score, 4)}
         return "rouge_dup"
 
+    def describe(self, record: Record) -> dict:
+        """The most similar kept instruction and its ROUGE-L, for a record about to be kept."""
+        if not len(self.index):
+            return {}
+        score, idx = self.index.most_similar(record.instruction)
+        return {"most_similar": self.index.texts[idx], "rouge_l": round(score, 4)} if idx >= 0 else {}
+
     def add(self, record: Record) -> None:
         self.index.add(record.instruction)
 

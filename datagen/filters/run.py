@@ -8,10 +8,11 @@ from typing import Any, Iterable
 
 from ..config import from_dict, merge
 from ..errors import DataError
-from ..io import iter_json_rows, read_records, row_to_record, write_jsonl
+from ..io import iter_json_rows, load_yaml, read_records, row_to_record, write_jsonl
 from ..records import Record
 from ..text import detect_lang
-from . import FilterConfig, build_chain, prepare
+from . import FilterConfig, build_chain
+from .base import funnel
 
 BATCH = 256  # candidates encoded per embedding batch
 
@@ -22,8 +23,6 @@ def filter_config(path: str | None = None, *, rouge=None, no_rouge=False, embed=
     overridden by flags."""
     data: dict[str, Any] = {}
     if path:
-        from ..pipeline import load_yaml
-
         data = load_yaml(path)
         if "filters" in data:
             data = data["filters"] or {}
@@ -37,17 +36,19 @@ def filter_config(path: str | None = None, *, rouge=None, no_rouge=False, embed=
     return cfg
 
 
-def filter_rows(rows: Iterable[tuple[int, dict[str, Any], Record]], chain) -> tuple[list[dict], list[dict]]:
-    """Run `chain` over (line, original row, record) in order. Returns the kept original
-    rows and reject rows {reason, filter, line, record, detail}."""
+def filter_rows(rows: Iterable[tuple[int, dict[str, Any], Record]], chain,
+                verdicts: list | None = None) -> tuple[list[dict], list[dict]]:
+    """Run `chain` over (line, original row, record) in order, a batch at a time. Returns
+    the kept original rows and reject rows {reason, filter, line, record, detail}; every
+    verdict is appended to `verdicts` when given (for the funnel)."""
     rows = list(rows)
     kept: list[dict] = []
     rejects: list[dict] = []
     for start in range(0, len(rows), BATCH):
         batch = rows[start: start + BATCH]
-        prepare(chain, [rec for _, _, rec in batch])
-        for line, row, rec in batch:
-            v = chain.check(rec)
+        for (line, row, rec), v in zip(batch, chain.check_many([rec for _, _, rec in batch])):
+            if verdicts is not None:
+                verdicts.append(v)
             if v.kept:
                 kept.append(row)
             else:
@@ -76,14 +77,15 @@ def filter_file(infile: str | Path, out: str | Path, *, rejects: str | Path | No
     chain = build_chain(cfg or FilterConfig(), lang)
     if pool:
         chain.add_many(pool)
-    kept, rej = filter_rows(rows, chain)
+    verdicts: list = []
+    kept, rej = filter_rows(rows, chain, verdicts)
     out = Path(out)
     rej_path = Path(rejects) if rejects else out.with_name(out.stem + ".rejects.jsonl")
     write_jsonl(rej_path, rej)
     write_jsonl(out, kept)
     return {
         "input": str(infile), "out": str(out), "rejects": str(rej_path), "lang": lang,
-        "pool": len(pool), "funnel": chain.funnel(), "seconds": round(time.perf_counter() - t0, 3),
+        "pool": len(pool), "funnel": funnel(verdicts), "seconds": round(time.perf_counter() - t0, 3),
     }
 
 

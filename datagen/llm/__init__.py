@@ -10,7 +10,7 @@ from ..errors import ConfigError
 from .base import ChatClient, ChatRequest, Choice, Completion, Usage, chat, match_option
 
 BACKENDS = ("local", "openai")
-__all__ = ["LLMConfig", "make_client", "ChatClient", "ChatRequest", "Choice", "Completion", "Usage", "chat",
+__all__ = ["LLMConfig", "make_client", "with_overrides", "ChatClient", "ChatRequest", "Choice", "Completion", "Usage", "chat",
            "match_option"]
 
 
@@ -55,6 +55,22 @@ class LLMConfig:
     def _env_base_urls(self) -> list[str]:
         env = os.environ.get("OPENAI_BASE_URL")
         return [env] if env and self.backend == "openai" else []
+
+
+def with_overrides(base: LLMConfig | None = None, **kw) -> LLMConfig:
+    """`base` (YAML) with command-line values laid over it where given (None: not given);
+    `base_url` is a sequence, `no_cache` a flag."""
+    from ..config import merge
+
+    base = base or LLMConfig()
+    base_url = list(kw.pop("base_url", ()) or ()) or None
+    no_cache = kw.pop("no_cache", False)
+    backend = kw.get("backend")
+    if base_url and backend is None and base.backend == "local":
+        kw["backend"] = "openai"  # a base URL only makes sense for the openai backend
+    cfg = merge(base, base_url=base_url, cache=False if no_cache else None, **kw)
+    cfg.__post_init__()
+    return cfg
 
 
 def make_client(cfg: LLMConfig) -> ChatClient:

@@ -34,7 +34,7 @@ class LocalChatClient:
 
     def __init__(self, model_path: str | None = None, cache: ResponseCache | None = None,
                  threads: int = 1, repetition_penalty: float = 1.1, batch_size: int = 8):
-        from ..embedded import SMOLLM2_NAME
+        from .embedded import SMOLLM2_NAME
 
         self.model_path = model_path
         self.model = Path(model_path).name if model_path else SMOLLM2_NAME
@@ -50,7 +50,7 @@ class LocalChatClient:
 
     def _load(self):
         if self._model is None:
-            from ..embedded import load_smollm2
+            from .embedded import load_smollm2
 
             self._model, self._tok = load_smollm2(threads=self.threads, path=self.model_path)
             if self._tok.pad_token_id is None:

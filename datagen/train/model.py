@@ -26,7 +26,7 @@ class BaseModel:
 def resolve_base_model(spec: str) -> BaseModel:
     """'embedded' -> the cached SmolLM2 folder; a folder with config.json; or a .gguf file."""
     if spec == "embedded":
-        from ..embedded import smollm2_dir
+        from ..llm.embedded import smollm2_dir
 
         return BaseModel(spec, smollm2_dir())
     path = Path(spec).expanduser()

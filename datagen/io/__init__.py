@@ -19,8 +19,8 @@ from typing import IO, Any, Iterable, Iterator
 
 import jsonlines
 
-from .errors import DataError
-from .records import Record
+from ..errors import DataError
+from ..records import Record
 
 FORMATS = ("auto", "self-instruct", "alpaca", "messages", "text")
 ROLES = {"system", "user", "assistant"}
@@ -300,3 +300,21 @@ def read_jsonl_records(path: str | Path) -> list[Record]:
         else:
             out.append(row_to_record(path, line, row))
     return out
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """A YAML mapping (pipelines, filter configs) with safe_load; DataError names the file and line."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, None, "pipeline file not found")
+    try:
+        data = yaml.safe_load(read_text(path))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise DataError(path, mark.line + 1 if mark else None, f"invalid YAML: {problem}") from None
+    if not isinstance(data, dict):
+        raise DataError(path, None, "a pipeline must be a mapping with generator/llm/filters/dataset sections")
+    return data

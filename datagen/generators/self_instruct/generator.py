@@ -11,29 +11,26 @@ produce conversations with as many user turns as a sampled seed has.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
-import random
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
-from ..errors import ConfigError
-from ..filters.base import FilterChain, Verdict
-from ..llm.base import ChatClient, ChatRequest, Choice, Completion
-from ..records import Record
-from . import self_instruct_prompts as P
-from .base import GenerationReport, Outcome
+from ...errors import ConfigError
+from ...filters.base import FilterChain, Verdict
+from ...llm.base import ChatClient, ChatRequest, Choice, Completion
+from ...records import Record
+from . import prompts as P
+from ..base import GenerationReport, Generator, GeneratorConfig, Outcome
+from .tasks import Seed, Task, tokens
 
 NAME = "self-instruct"
 
 
 @dataclass
-class SelfInstructConfig:
+class SelfInstructConfig(GeneratorConfig):
     """Self-Instruct settings (YAML `generator:` section; CLI flags override)."""
 
     seeds: list[str] = field(default_factory=list)  # seed files (self-instruct, alpaca, messages, text)
-    lang: str = "auto"  # auto: detected from the seeds
     instances: int = 3  # instances per instruction, at most
     batch: int = 4  # bootstrap prompts per round
     max_rounds: int | None = None  # default: enough for --num with room for drops
@@ -50,14 +47,12 @@ class SelfInstructConfig:
     multi_turn: bool = True  # follow the shape of multi-turn seeds
     calibrate: bool = False  # contextual calibration of classification scores (see classify)
     clf_shots: int = 3  # labelled seeds of each kind shown to the classifier
-    seed: int = 0
 
     def __post_init__(self):
+        super().__post_init__()
         if isinstance(self.seeds, str):
             self.seeds = [self.seeds]
         self.seeds = list(self.seeds or [])
-        if self.lang not in ("auto", "en", "zh"):
-            raise ConfigError(f"self-instruct: lang must be auto, en or zh, got {self.lang!r}")
         for name in ("instances", "batch", "patience", "prompt_examples", "max_tokens",
                      "instance_max_tokens", "answer_max_tokens"):
             v = getattr(self, name)
@@ -69,75 +64,46 @@ class SelfInstructConfig:
             raise ConfigError("self-instruct: machine_examples must be at least 0 and below prompt_examples")
 
 
-@dataclass
-class _Seed:
-    id: str
-    instruction: str
-    is_clf: bool | None
-    turns: int
-
-
-@dataclass
-class _Task:
-    id: str
-    instruction: str
-    round: int
-    examples: list[str]
-    similarity: dict
-    tokens: list[int]  # [prompt, completion] spent on this task so far
-    task_type: str | None = None
-    turns: int = 1
-
-
-def _tokens(comps: Sequence[Completion]) -> tuple[int, int]:
-    """Usage of one request: its first completion carries the prompt tokens."""
-    if not comps:
-        return 0, 0
-    return comps[0].prompt_tokens, sum(c.completion_tokens for c in comps)
-
-
-class SelfInstructGenerator:
+class SelfInstructGenerator(Generator):
     name = NAME
+    config_cls = SelfInstructConfig
+    summary = "Bootstrap new tasks from seed tasks (Self-Instruct)."
+    required = ("seeds",)
 
     def __init__(self, config: SelfInstructConfig, seed_records: Sequence[Record] | None = None):
-        from ..io import read_records
-        from ..text import detect_lang
+        from ...io import read_records
+        from ...text import detect_lang
 
-        self.config = config
+        super().__init__(config)
         records = list(seed_records or [])
         for path in config.seeds:
             records.extend(read_records(path))
         if not records:
             raise ConfigError("self-instruct needs seed tasks: --seeds FILE.jsonl")
         self.seeds = self._unique_seeds(records)
-        self.lang = config.lang if config.lang != "auto" else detect_lang(s.instruction for s in self.seeds)
+        self._dominant = detect_lang(s.instruction for s in self.seeds)
         self.report = GenerationReport(inputs=list(config.seeds))
         self.report.prompt_templates = P.template_shas(self.lang)
 
     @staticmethod
-    def _unique_seeds(records: Sequence[Record]) -> list[_Seed]:
+    def _unique_seeds(records: Sequence[Record]) -> list[Seed]:
         """One seed per instruction (a self-instruct seed row reads as one record per instance)."""
-        out: dict[str, _Seed] = {}
+        out: dict[str, Seed] = {}
         for r in records:
             key = r.instruction.strip()
             if not key or key in out:
                 continue
             tt = r.meta.get("task_type")
             turns = sum(m.get("role") == "user" for m in r.messages) if r.messages else 1
-            out[key] = _Seed(id=str(r.meta.get("task_id") or r.id), instruction=key,
+            out[key] = Seed(id=str(r.meta.get("task_id") or r.id), instruction=key,
                              is_clf=None if tt is None else tt == "classification", turns=max(1, turns))
         return list(out.values())
 
-    # -- helpers ----------------------------------------------------------------------
-    def _seed(self, *parts) -> int:
-        """A deterministic per-request seed, so a re-run sends identical requests (cache hits)."""
-        h = hashlib.sha256(json.dumps([self.config.seed, *parts], ensure_ascii=False).encode()).hexdigest()
-        return int(h[:8], 16) % (2**31)
+    def dominant_lang(self) -> str:
+        return self._dominant
 
-    def _rng(self, *parts) -> random.Random:
-        return random.Random(self._seed(*parts))
-
-    def _meta(self, client: ChatClient, task: _Task | None, **extra) -> dict:
+    # -- helpers shared with the instance stage -------------------------------------------
+    def meta(self, client: ChatClient, task: Task | None, **extra) -> dict:
         meta = {"generator": NAME, "lang": self.lang, "model": client.model, "source": "machine"}
         if task is not None:
             meta.update(task_id=task.id, round=task.round, prompt_examples=list(task.examples))
@@ -147,18 +113,14 @@ class SelfInstructGenerator:
         meta.update(extra)
         return meta
 
-    def _reject(self, record: Record, reason: str, stage: str, filter: str | None = None,
+    def reject(self, record: Record, reason: str, stage: str, filter: str | None = None,
                 detail: dict | None = None) -> Outcome:
-        self._count(f"dropped_{stage}")
         return Outcome(record, Verdict(False, reason, filter or stage, dict(detail or {})), stage)
-
-    def _count(self, key: str, n: int = 1) -> None:
-        self.report.counts[key] = self.report.counts.get(key, 0) + n
 
     # -- the loop ---------------------------------------------------------------------
     def generate(self, client: ChatClient, chain: FilterChain, num: int) -> Iterator[Outcome]:
         """Yield an Outcome per candidate until `num` tasks have at least one kept instance."""
-        from ..filters import FilterConfig, build_instance_chain
+        from ...filters import FilterConfig, build_instance_chain
 
         cfg = self.config
         self.instance_chain = build_instance_chain(FilterConfig(), self.lang)
@@ -171,20 +133,20 @@ class SelfInstructGenerator:
             need = num - done
             if need <= 0:
                 break
-            self._count("rounds")
-            tasks: list[_Task] = []
+            self.report.count("rounds")
+            tasks: list[Task] = []
             yield from self._bootstrap(client, chain, rnd, need, tasks)
             yield from self._classify(client, tasks)
             kept_tasks = 0
             for task, outcomes in self._instances(client, tasks):
                 if done >= num:
-                    self._count("surplus_tasks")
+                    self.report.count("surplus_tasks")
                     continue
                 if any(o.verdict.kept for o in outcomes):
                     done += 1
                     kept_tasks += 1
                     self.machine.append((task.id, task.instruction))
-                    self._count(f"tasks_{task.task_type}")
+                    self.report.count(f"tasks_{task.task_type}")
                 yield from outcomes
             stale = 0 if kept_tasks else stale + 1
             if done >= num:
@@ -215,7 +177,7 @@ class SelfInstructGenerator:
     # -- 1. instruction bootstrap -----------------------------------------------------
     def _examples(self, rnd: int, i: int) -> list[tuple[str, str]]:
         cfg = self.config
-        rng = self._rng("examples", rnd, i)
+        rng = self.rng("examples", rnd, i)
         k_machine = min(cfg.machine_examples, len(self.machine))
         k_seed = min(cfg.prompt_examples - k_machine, len(self.seeds))
         picked = [(s.id, s.instruction) for s in rng.sample(self.seeds, k_seed)]
@@ -224,7 +186,7 @@ class SelfInstructGenerator:
         return picked
 
     def _bootstrap(self, client: ChatClient, chain: FilterChain, rnd: int, need: int,
-                   tasks: list[_Task]) -> Iterator[Outcome]:
+                   tasks: list[Task]) -> Iterator[Outcome]:
         cfg = self.config
         prompts, reqs = [], []
         for i in range(cfg.batch):
@@ -233,52 +195,40 @@ class SelfInstructGenerator:
             prompts.append([eid for eid, _ in examples])
             reqs.append(ChatRequest.make(messages, temperature=cfg.temperature, top_p=cfg.top_p,
                                          max_tokens=cfg.max_tokens, prefill=prefill,
-                                         seed=self._seed("bootstrap", rnd, i)))
+                                         seed=self.request_seed("bootstrap", rnd, i)))
         # candidates beyond what this round can use are not checked: they would only
         # crowd the pool with tasks that never get instances
         cap = need + max(1, need // 2)
+        cands: list[tuple[Record, list[str], list[int]]] = []
         for example_ids, comps in zip(prompts, client.chat_many(reqs, desc=f"round {rnd}: instructions")):
-            self._count("bootstrap_requests")
+            self.report.count("bootstrap_requests")
             for comp in comps:
                 items, cut = P.parse_numbered_list(comp.text, truncated=comp.finish_reason == "length")
-                self._count("candidates", len(items) + (cut is not None))
-                p_tok, c_tok = _tokens([comp])
+                self.report.count("candidates", len(items) + (cut is not None))
+                p_tok, c_tok = tokens([comp])
                 share = [p_tok // max(1, len(items)), c_tok // max(1, len(items))]
                 base = {"generator": NAME, "round": rnd, "prompt_examples": example_ids}
                 if cut is not None:
-                    yield self._reject(Record(instruction=cut, meta=dict(base)), "truncated_item", "instruction",
-                                       "length_limit")
-                for item in items:
-                    if len(tasks) >= cap:
-                        self._count("unused_candidates")
-                        continue
-                    rec = Record(instruction=item, meta=dict(base))
-                    verdict = chain.check(rec, keep=False)
-                    if not verdict.kept:
-                        yield Outcome(rec, verdict, "instruction")
-                        continue
-                    sim = self._nearest(chain, item, verdict.detail)
-                    chain.add(rec)
-                    tasks.append(_Task(id="si-" + rec.content_id()[:10], instruction=item, round=rnd,
-                                       examples=example_ids, similarity=sim, tokens=list(share)))
-
-    @staticmethod
-    def _nearest(chain: FilterChain, text: str, detail: dict) -> dict:
-        """Most similar pooled instruction and its ROUGE-L (asked before the text joins the pool)."""
-        if "most_similar" in detail:
-            return {k: detail[k] for k in ("most_similar", "rouge_l") if k in detail}
-        for f in chain.filters:
-            index = getattr(f, "index", None)
-            if index is not None and hasattr(index, "most_similar") and len(index):
-                score, idx = index.most_similar(text)
-                if idx >= 0:
-                    return {"most_similar": index.texts[idx], "rouge_l": round(score, 4)}
-        return {}
+                    yield self.reject(Record(instruction=cut, meta=dict(base)), "truncated_item", "instruction",
+                                      "length_limit")
+                cands.extend((Record(instruction=item, meta=dict(base)), example_ids, share) for item in items)
+        # the round's candidates in one batch, in order; each kept one joins the pools
+        # before the next is checked, and the most similar kept instruction is recorded
+        verdicts = chain.check_many([rec for rec, _, _ in cands], describe=True, limit=cap)
+        for (rec, example_ids, share), verdict in zip(cands, verdicts):
+            if verdict is None:
+                self.report.count("unused_candidates")
+            elif not verdict.kept:
+                yield Outcome(rec, verdict, "instruction")
+            else:
+                sim = {k: verdict.detail[k] for k in ("most_similar", "rouge_l") if k in verdict.detail}
+                tasks.append(Task(id="si-" + rec.content_id()[:10], instruction=rec.instruction, round=rnd,
+                                  examples=example_ids, similarity=sim, tokens=list(share)))
 
     # -- 2. classification identification ---------------------------------------------
     def _clf_examples(self) -> list[tuple[str, bool]]:
         """Labelled seeds as few-shot examples (balanced), when there are both kinds."""
-        rng, k = self._rng("clf-examples"), self.config.clf_shots
+        rng, k = self.rng("clf-examples"), self.config.clf_shots
         yes = [s.instruction for s in self.seeds if s.is_clf is True]
         no = [s.instruction for s in self.seeds if s.is_clf is False]
         if not yes or not no:
@@ -317,43 +267,42 @@ class SelfInstructGenerator:
             out.append(ch)
         return out
 
-    def _classify(self, client: ChatClient, tasks: list[_Task]) -> Iterator[Outcome]:
+    def _classify(self, client: ChatClient, tasks: list[Task]) -> Iterator[Outcome]:
         if not tasks:
             return
         choices = self.classify(client, [t.instruction for t in tasks])
         unanswered = []
         for task, choice in zip(tasks, choices):
-            self._count("classified")
+            self.report.count("classified")
             if choice.option is None:
                 unanswered.append(task)
-                rec = Record(instruction=task.instruction, meta=self._meta(client, task))
-                yield self._reject(rec, "clf_unanswered", "classify", "classify",
+                rec = Record(instruction=task.instruction, meta=self.meta(client, task))
+                yield self.reject(rec, "clf_unanswered", "classify", "classify",
                                    {"raw": choice.raw[:200], "options": list(P.CLF_OPTIONS)})
                 continue
             task.task_type = "classification" if choice.option == P.CLF_OPTIONS[0] else "generation"
-            self._count(f"classified_{task.task_type}")
+            self.report.count(f"classified_{task.task_type}")
         for t in unanswered:
             tasks.remove(t)
 
     # -- 3. instance generation ---------------------------------------------------------
-    def _instances(self, client: ChatClient, tasks: list[_Task]) -> Iterator[tuple[_Task, list[Outcome]]]:
+    def _instances(self, client: ChatClient, tasks: list[Task]) -> Iterator[tuple[Task, list[Outcome]]]:
         """(task, outcomes of its instances) for each task, in order."""
-        from .self_instruct_instances import InstanceBuilder
+        from .instances import InstanceBuilder
 
         builder = InstanceBuilder(self, client)
         drafts = builder.build(tasks)
         for task in tasks:
             yield task, self._filter_task(client, task, drafts.get(task.id, ([], [])))
 
-    def _filter_task(self, client: ChatClient, task: _Task, drafts) -> list[Outcome]:
+    def _filter_task(self, client: ChatClient, task: Task, drafts) -> list[Outcome]:
         """Instance rules, then the per-task rules (identical inputs, different outputs)."""
-        from ..filters import conflicting_instances
+        from ...filters import conflicting_instances
 
         candidates, rejects = drafts
         outcomes: list[Outcome] = list(rejects)
         passed: list[Record] = []
-        for rec in candidates:
-            v = self.instance_chain.check(rec, keep=False)
+        for rec, v in zip(candidates, self.instance_chain.check_many(candidates, keep=False)):
             if v.kept:
                 passed.append(rec)
             else:

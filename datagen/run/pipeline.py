@@ -15,20 +15,15 @@ run of the same pipeline exits with code 3 instead of racing the first.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import from_dict
-from .errors import ConfigError, DataError
+from ..config import from_dict
+from ..errors import ConfigError
+from ..generators import REGISTRY, get_generator
+from ..io import load_yaml  # noqa: F401  (re-exported: pipeline.load_yaml)
 
-# type -> (module under datagen.generators, config class, generator class); imported lazily
-GENERATORS = {
-    "self-instruct": ("self_instruct", "SelfInstructConfig", "SelfInstructGenerator"),
-    "self-qa": ("self_qa", "SelfQAConfig", "SelfQAGenerator"),
-    "self-kg": ("self_kg", "SelfKGConfig", "SelfKGGenerator"),
-}
 SECTIONS = ("generator", "llm", "filters", "dataset", "out", "rejects", "train")
 
 
@@ -74,43 +69,25 @@ class PipelineResult:
 
 
 def generator_classes(type_: str):
-    if type_ not in GENERATORS:
-        raise ConfigError(f"generator.type: unknown generator '{type_}' (choose from {', '.join(GENERATORS)})")
-    mod_name, cfg_name, gen_name = GENERATORS[type_]
-    mod = importlib.import_module(f"datagen.generators.{mod_name}")
-    return getattr(mod, cfg_name), getattr(mod, gen_name)
-
-
-def load_yaml(path: str | Path) -> dict[str, Any]:
-    import yaml
-
-    from .io import read_text
-
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(path, None, "pipeline file not found")
+    """(config class, generator class) of a registered generator."""
     try:
-        data = yaml.safe_load(read_text(path))
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise DataError(path, mark.line + 1 if mark else None, f"invalid YAML: {problem}") from None
-    if not isinstance(data, dict):
-        raise DataError(path, None, "a pipeline must be a mapping with generator/llm/filters/dataset sections")
-    return data
+        gen_cls = get_generator(type_)
+    except ConfigError as e:
+        raise ConfigError(f"generator.type: {e}") from None
+    return gen_cls.config_cls, gen_cls
 
 
 def parse(data: dict[str, Any], source: str = "pipeline") -> Pipeline:
     """Build a Pipeline from a mapping; ConfigError names the unknown or bad key."""
-    from .filters import FilterConfig
-    from .llm import LLMConfig
+    from ..filters import FilterConfig
+    from ..llm import LLMConfig
 
     unknown = sorted(set(data) - set(SECTIONS))
     if unknown:
         raise ConfigError(f"{source}: unknown section '{unknown[0]}' (allowed: {', '.join(SECTIONS)})")
     gen = data.get("generator")
     if not isinstance(gen, dict) or not gen.get("type"):
-        raise ConfigError(f"{source}: generator.type is required ({', '.join(GENERATORS)})")
+        raise ConfigError(f"{source}: generator.type is required ({', '.join(REGISTRY)})")
     gen = dict(gen)
     type_ = gen.pop("type")
     num = gen.pop("num", 20)
@@ -131,7 +108,7 @@ def parse(data: dict[str, Any], source: str = "pipeline") -> Pipeline:
         pipe.dataset = from_dict(DatasetSection, _section({"dataset": ds}, "dataset", source),
                                  f"{source}: dataset")
     if data.get("train") is not None:
-        from .train.config import TrainConfig
+        from ..train.config import TrainConfig
 
         pipe.train = from_dict(TrainConfig, _section(data, "train", source), f"{source}: train")
     return pipe
@@ -154,7 +131,7 @@ def apply_overrides(pipe: Pipeline, *, num=None, lang=None, seed=None, out=None,
                     store=None, rouge=None, embed=None, no_embed=False, embed_model=None,
                     llm_flags: dict | None = None) -> Pipeline:
     """Flags win over the file (None means "not given")."""
-    from .config import merge
+    from ..config import merge
 
     if num is not None:
         pipe.num = num
@@ -167,9 +144,9 @@ def apply_overrides(pipe: Pipeline, *, num=None, lang=None, seed=None, out=None,
     if no_embed:
         pipe.filters = dataclasses.replace(pipe.filters, embed=None)
     if llm_flags:
-        from .cli.common import llm_config_from_flags
+        from ..llm import with_overrides
 
-        pipe.llm = llm_config_from_flags(pipe.llm, **llm_flags)
+        pipe.llm = with_overrides(pipe.llm, **llm_flags)
     if out is not None:
         pipe.out, pipe.dataset = out, None if dataset is None else pipe.dataset
     if rejects is not None:
@@ -187,26 +164,26 @@ def run(pipe: Pipeline, train: bool = True, progress: bool = True) -> PipelineRe
     """Run the pipeline. With a dataset, the whole run (and training) holds its lock."""
     from contextlib import nullcontext
 
-    from .generators.base import run_language
-    from .runner import RunSettings, execute
-    from .store import DatasetStore
+    from ..generators import run_language
+    from .job import RunSettings, execute
+    from ..store import DatasetStore
 
     if pipe.dataset is None and not pipe.out:
         raise ConfigError(f"{pipe.source}: say where the data goes: a dataset: section (or --dataset NAME), "
                           "or out: FILE.jsonl")
     if pipe.train is not None and train and pipe.dataset is None and not pipe.out:
         raise ConfigError(f"{pipe.source}: the train stage needs the data written somewhere")
-    lock = DatasetStore(pipe.dataset.store).lock(pipe.dataset.name) if pipe.dataset else nullcontext()
-    with lock:
+    lock = DatasetStore(pipe.dataset.store).lock(pipe.dataset.name) if pipe.dataset else None
+    with lock if lock is not None else nullcontext():
         _, gen_cls = generator_classes(pipe.type)
         gen = gen_cls(pipe.generator)
         lang = run_language(gen)
         settings = RunSettings(
-            num=pipe.num, lang=lang, seed=getattr(pipe.generator, "seed", 0) or 0, out=pipe.out,
+            num=pipe.num, lang=lang, seed=pipe.generator.seed, out=pipe.out,
             rejects=pipe.rejects, dataset=pipe.dataset.name if pipe.dataset else None,
             store=pipe.dataset.store if pipe.dataset else None,
         )
-        result = execute(gen, settings, pipe.llm, pipe.filters, lang)
+        result = execute(gen, settings, pipe.llm, pipe.filters, lang, lock=lock)
         out = PipelineResult(run=result)
         if pipe.train is None or not train:
             return out
@@ -214,7 +191,7 @@ def run(pipe: Pipeline, train: bool = True, progress: bool = True) -> PipelineRe
         if tcfg is None:
             out.notes.append("training skipped: no new dataset version")
             return out
-        from .train import train as train_fn
+        from ..train import train as train_fn
 
         out.train_report = train_fn(tcfg, progress=progress)
     return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
-from ..prompts import Prompt, load_prompt
+from ...prompts import Prompt, load_prompt
 
 TEMPLATES = (
     "self_instruct_bootstrap", "self_instruct_clf", "self_instruct_clf_example", "self_instruct_clf_examples",
@@ -218,7 +218,7 @@ def parse_followup(text: str) -> str:
 
 
 def _label_ok(label: str) -> bool:
-    from ..text import length_units
+    from ...text import length_units
 
     return 0 < length_units(label) <= 8 and len(label) <= 60
 

@@ -1,6 +1,6 @@
 """Self-QA (Zhang & Yang 2023): instruction data from documents, without seed tasks.
 
-1. Documents are split into chunks (datagen.docs).
+1. Documents are split into chunks (datagen.io.documents).
 2. Knowledge-guided instruction generation: per chunk the model writes questions
    answerable from the chunk alone, phrased for a reader who never sees it.
 3. Reading comprehension: each question is answered with its chunk as context.
@@ -18,14 +18,14 @@ import re
 from dataclasses import dataclass
 from typing import Iterator
 
-from ..docs import Chunk, chunk_documents, prose_ratio, read_documents
-from ..errors import ConfigError, DataError
-from ..filters.base import FilterChain, Verdict
-from ..llm.base import ChatClient, ChatRequest
-from ..prompts import load_prompt
-from ..records import Record
-from ..text import CJK_CHAR, detect_lang
-from .base import GenerationReport, Outcome
+from ...io.documents import Chunk, chunk_documents, prose_ratio, read_documents
+from ...errors import ConfigError, DataError
+from ...filters.base import FilterChain, Verdict
+from ...llm.base import ChatClient, ChatRequest
+from ...prompts import load_prompt
+from ...records import Record
+from ...text import CJK_CHAR, detect_lang
+from ..base import Generator, GeneratorConfig, Outcome
 
 FILTER = "self_qa"
 
@@ -163,7 +163,7 @@ def stable_seed(*parts) -> int:
 # ---- the generator ---------------------------------------------------------------------
 
 @dataclass
-class SelfQAConfig:
+class SelfQAConfig(GeneratorConfig):
     """Self-QA settings (YAML `generator:` section; flags override)."""
 
     docs: str = ""  # a file or folder of .txt/.md/.jsonl/.csv/.tsv
@@ -180,14 +180,11 @@ class SelfQAConfig:
     answer_temperature: float = 0.3
     max_tokens: int = 384
     batch: int = 8  # chunks per round of requests
-    lang: str = "auto"  # en / zh; auto: each chunk's own language
-    seed: int = 0
 
     def __post_init__(self):
+        super().__post_init__()
         if not self.docs:
             raise ConfigError("self-qa needs documents: --docs PATH (a file or a folder)")
-        if self.lang not in ("auto", "en", "zh"):
-            raise ConfigError(f"self-qa: lang must be auto, en or zh, got {self.lang!r}")
         if not 0 <= self.grounding <= 1:
             raise ConfigError("self-qa: grounding must be between 0 and 1")
         if self.chunk_chars < 100 or not 0 <= self.overlap < self.chunk_chars // 2:
@@ -196,12 +193,14 @@ class SelfQAConfig:
             raise ConfigError("self-qa: questions_per_chunk and batch must be at least 1")
 
 
-class SelfQAGenerator:
+class SelfQAGenerator(Generator):
     name = "self-qa"
+    config_cls = SelfQAConfig
+    summary = "Questions from document chunks, answered from the same chunk (Self-QA)."
+    required = ("docs",)
 
     def __init__(self, config: SelfQAConfig):
-        self.config = config
-        self.report = GenerationReport()
+        super().__init__(config)
         # read now, so a bad file fails before any model is loaded or call is paid for
         self.documents = read_documents(config.docs, config.text_field)
         all_chunks = chunk_documents(self.documents, config.chunk_chars, config.overlap)
@@ -232,7 +231,7 @@ class SelfQAGenerator:
 
     def _embed_score(self, answer: str, chunk: str) -> float:
         if self._encode is None:
-            from ..filters.embedding import load_encoder
+            from ...filters.embedding import load_encoder
 
             self._encode = load_encoder(self.config.embed_model)
         a, c = self._encode([answer, chunk])
@@ -277,6 +276,7 @@ class SelfQAGenerator:
             reqs = [ChatRequest.make(answer_messages(c, q, lang), temperature=cfg.answer_temperature,
                                      max_tokens=cfg.max_tokens, seed=stable_seed(cfg.seed, c.ref, q))
                     for c, lang, q in pending]
+            answered: list[Record] = []
             for (c, lang, q), comps in zip(pending, client.chat_many(reqs, desc="self-qa answers")):
                 counts["answers"] += 1
                 answer, reason = clean_answer(comps[0].text, cut_off=comps[0].finish_reason == "length")
@@ -294,14 +294,15 @@ class SelfQAGenerator:
                 record = Record(instruction=q, output=answer, meta=meta)
                 if reason:
                     yield Outcome(record, Verdict(False, reason, FILTER, detail), stage="answer")
-                    continue
-                if kept >= num:
+                else:
+                    answered.append(record)
+            # the round's answered questions through the chain in one batch
+            for record, verdict in zip(answered, chain.check_many(answered, limit=num - kept)):
+                if verdict is None:
                     counts["surplus"] = counts.get("surplus", 0) + 1  # answered, not needed
                     continue
-                verdict = chain.check(record)
                 yield Outcome(record, verdict, stage="instruction")
-                if verdict.kept:
-                    kept += 1
+                kept += verdict.kept
         counts["kept"] = kept
         if kept >= num:
             self.report.stop_reason = f"reached --num {num}"

@@ -9,27 +9,24 @@ dataset: a per-dataset flock, LockHeldError (exit 3) for the second.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
 import re
 import shutil
-import socket
 import stat
 import tempfile
-import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
 import jsonlines
 
-from . import __version__
-from .errors import ConfigError, DataError, LockHeldError
-from .io import iter_json_rows, read_jsonl_records
-from .records import Record
+from .. import __version__
+from ..errors import ConfigError, DataError, LockHeldError
+from ..io import iter_json_rows, read_jsonl_records
+from ..records import Record
+from .lock import DatasetLock, _now
 
 DEFAULT_ROOT = "datasets"
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -136,77 +133,7 @@ def _write_json_synced(path: Path, obj: Any) -> None:
         os.fsync(fh.fileno())
 
 
-class DatasetLock:
-    """An exclusive, non-blocking flock on `<root>/<name>/.lock`.
 
-    flock dies with the process, so a SIGKILLed run never leaves a stale lock behind.
-    The file is never deleted: unlinking a lock file races with a waiting locker.
-    Re-entrant within one thread, so a pipeline can hold the lock from generation through
-    training while publish_run takes it again inside."""
-
-    _held: dict[tuple[str, int], list[int]] = {}  # (lock path, thread) -> [depth, fd]
-    _guard = threading.Lock()
-
-    def __init__(self, path: Path, name: str):
-        self.path, self.name = path, name
-        self._key: tuple[str, int] | None = None
-
-    def acquire(self) -> "DatasetLock":
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        key = (str(self.path.resolve()), threading.get_ident())
-        with self._guard:
-            if key in self._held:
-                self._held[key][0] += 1
-                self._key = key
-                return self
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _read_holder(fd)
-            os.close(fd)
-            raise LockHeldError(
-                f"dataset '{self.name}' is being written by another run{holder}; "
-                "try again when it has finished"
-            ) from None
-        os.ftruncate(fd, 0)
-        info = {"pid": os.getpid(), "host": socket.gethostname(), "since": _now()}
-        os.pwrite(fd, json.dumps(info).encode(), 0)
-        self._key = key
-        with self._guard:
-            self._held[key] = [1, fd]
-        return self
-
-    def release(self) -> None:
-        if self._key is None:
-            return
-        with self._guard:
-            entry = self._held[self._key]
-            entry[0] -= 1
-            if entry[0] == 0:
-                del self._held[self._key]
-        self._key = None
-        if entry[0] == 0:
-            fcntl.flock(entry[1], fcntl.LOCK_UN)
-            os.close(entry[1])
-
-    def __enter__(self) -> "DatasetLock":
-        return self.acquire()
-
-    def __exit__(self, *exc) -> None:
-        self.release()
-
-
-def _read_holder(fd: int) -> str:
-    try:
-        info = json.loads(os.pread(fd, 4096, 0) or b"{}")
-        return f" (pid {info['pid']} on {info['host']}, since {info['since']})"
-    except (ValueError, KeyError, OSError):
-        return ""
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 class DatasetStore:
@@ -318,6 +245,3 @@ class DatasetStore:
             raise
         return self._load(name, version)
 
-
-# publish_run lives beside the store (it needs the runner); re-exported as the contract says
-from .store_run import PublishedRun, publish_run  # noqa: E402,F401

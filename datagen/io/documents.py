@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from .errors import DataError
-from .io import iter_json_rows, read_text
-from .text import CJK_RE
+from ..errors import DataError
+from . import iter_json_rows, read_text
+from ..text import CJK_RE
 
 TEXT_SUFFIXES = (".txt", ".md", ".markdown", ".text")
 ROW_SUFFIXES = (".jsonl", ".json")

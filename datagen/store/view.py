@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .store import DatasetStore, DatasetVersion
+from .versions import DatasetStore, DatasetVersion
 
 
 def list_rows(store: DatasetStore) -> list[dict[str, Any]]:

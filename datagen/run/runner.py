@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .generators.base import GenerationReport, Generator
-from .filters.base import FilterChain
-from .io import write_jsonl
-from .llm.base import ChatClient
-from .records import Record
+from ..generators.base import GenerationReport, Generator
+from ..filters.base import FilterChain
+from ..io import write_jsonl
+from ..llm.base import ChatClient
+from ..records import Record
 
 
 @dataclass
@@ -95,42 +95,3 @@ def format_summary(result: RunResult) -> str:
     for note in result.report.notes:
         lines.append(f"  note: {note}")
     return "\n".join(lines)
-
-
-@dataclass
-class RunSettings:
-    """Everything a `datagen run` needs besides the generator's own inputs."""
-
-    num: int = 20
-    lang: str = "auto"
-    seed: int = 0
-    out: str | None = None
-    rejects: str | None = None
-    dataset: str | None = None
-    store: str | None = None
-
-
-def execute(gen: Generator, settings: RunSettings, llm_cfg, filter_cfg, lang: str) -> RunResult:
-    """Build client and filter chain, run `gen`, and write or publish the result.
-
-    With `settings.dataset`, the store publishes a new version (deduplicated against its
-    parent); otherwise the records go to `settings.out`."""
-    from .errors import ConfigError
-    from .filters import build_chain
-    from .llm import make_client
-
-    if not settings.dataset and not settings.out:
-        raise ConfigError("say where the data goes: --dataset NAME (a versioned dataset) or --out FILE.jsonl")
-    client = make_client(llm_cfg)
-    try:
-        if settings.dataset:
-            from .store import publish_run
-
-            return publish_run(gen, client, settings, llm_cfg, filter_cfg, lang)
-        chain = build_chain(filter_cfg, lang)
-        result = run_generator(gen, client, chain, settings.num)
-        result.llm = llm_cfg.public()
-        write_result(result, settings.out, settings.rejects)
-        return result
-    finally:
-        client.close()

@@ -11,31 +11,40 @@ Requests of the same step are sent together (chat_many), across all of the round
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
-from ..llm.base import ChatClient, ChatRequest
-from ..records import Record
-from . import self_instruct_prompts as P
-from .base import Outcome
-
-if TYPE_CHECKING:
-    from .self_instruct import SelfInstructGenerator, _Task
-
+from ...llm.base import ChatClient, ChatRequest
+from ...records import Record
+from . import prompts as P
+from ..base import Outcome
+from .tasks import Task, tokens
 
 def _tokens(comps) -> list[int]:
-    if not comps:
-        return [0, 0]
-    return [comps[0].prompt_tokens, sum(c.completion_tokens for c in comps)]
+    return list(tokens(comps))
+
+
+class SelfInstructLike(Protocol):
+    """What the instance stage uses of the generator that owns it."""
+
+    config: Any
+    lang: str
+    seeds: list
+
+    def meta(self, client: ChatClient, task: Task | None, **extra) -> dict: ...
+    def reject(self, record: Record, reason: str, stage: str, filter: str | None = None,
+               detail: dict | None = None) -> Outcome: ...
+    def request_seed(self, *parts) -> int: ...
+    def rng(self, *parts): ...
 
 
 class InstanceBuilder:
-    def __init__(self, gen: "SelfInstructGenerator", client: ChatClient):
+    def __init__(self, gen: SelfInstructLike, client: ChatClient):
         self.gen, self.client = gen, client
         self.cfg, self.lang = gen.config, gen.lang
         self.stops = P.STOPS[gen.lang]
         self.out: dict[str, tuple[list[Record], list[Outcome]]] = {}
 
-    def build(self, tasks: list["_Task"]) -> dict[str, tuple[list[Record], list[Outcome]]]:
+    def build(self, tasks: list[Task]) -> dict[str, tuple[list[Record], list[Outcome]]]:
         """{task id: (candidate records, rejects)}; candidates still face the instance rules."""
         for t in tasks:
             self.out[t.id] = ([], [])
@@ -45,7 +54,7 @@ class InstanceBuilder:
 
     # -- helpers ----------------------------------------------------------------------
     def _record(self, task, input: str = "", output: str = "", tokens=(0, 0), **meta) -> Record:
-        m = self.gen._meta(self.client, task, **meta)
+        m = self.gen.meta(self.client, task, **meta)
         m["prompt_templates"] = self._templates(task, input, m.get("turns", 1))
         m["_tokens"] = list(tokens)  # this record's own calls; the generator turns it into usage
         return Record(instruction=task.instruction, input=input, output=output, meta=m)
@@ -63,7 +72,7 @@ class InstanceBuilder:
         return {P.template(n, self.lang).ref: P.template(n, self.lang).sha for n in names}
 
     def _drop(self, task, rec: Record, reason: str, detail: dict | None = None) -> None:
-        self.out[task.id][1].append(self.gen._reject(rec, reason, "instance", "instance_gen", detail))
+        self.out[task.id][1].append(self.gen.reject(rec, reason, "instance", "instance_gen", detail))
 
     def _keep(self, task, rec: Record) -> None:
         self.out[task.id][0].append(rec)
@@ -75,7 +84,7 @@ class InstanceBuilder:
     def _classification(self, tasks) -> None:
         cfg = self.cfg
         reqs = [ChatRequest.make(P.labels_prompt(t.instruction, cfg.instances, self.lang), temperature=0.0,
-                                 max_tokens=96, stop=self.stops["labels"], seed=self.gen._seed("labels", t.id)) for t in tasks]
+                                 max_tokens=96, stop=self.stops["labels"], seed=self.gen.request_seed("labels", t.id)) for t in tasks]
         jobs = []
         for task, comps in zip(tasks, self._chat(reqs, "class labels")):
             comp = comps[0]
@@ -90,7 +99,7 @@ class InstanceBuilder:
         reqs = [ChatRequest.make(P.clf_input_prompt(t.instruction, label, self.lang),
                                  temperature=cfg.instance_temperature, top_p=cfg.top_p,
                                  max_tokens=cfg.instance_max_tokens, stop=self.stops["clf_input"],
-                                 seed=self.gen._seed("clf-input", t.id, label))
+                                 seed=self.gen.request_seed("clf-input", t.id, label))
                 for t, label, _ in jobs]
         for (task, label, labels), comps in zip(jobs, self._chat(reqs, "inputs per label")):
             comp = comps[0]
@@ -108,11 +117,11 @@ class InstanceBuilder:
         cfg = self.cfg
         shapes = [s.turns for s in self.gen.seeds]
         for t in tasks:
-            t.turns = self.gen._rng("turns", t.id).choice(shapes) if cfg.multi_turn else 1
+            t.turns = self.gen.rng("turns", t.id).choice(shapes) if cfg.multi_turn else 1
         reqs = [ChatRequest.make(P.input_prompt(t.instruction, self.lang), n=cfg.instances,
                                  temperature=cfg.instance_temperature, top_p=cfg.top_p,
                                  max_tokens=cfg.instance_max_tokens, stop=self.stops["input"],
-                                 seed=self.gen._seed("input", t.id))
+                                 seed=self.gen.request_seed("input", t.id))
                 for t in tasks]
         jobs: list[tuple[object, str]] = []
         for task, comps in zip(tasks, self._chat(reqs, "instance inputs")):
@@ -135,7 +144,7 @@ class InstanceBuilder:
         while alive:
             reqs = [ChatRequest.make(convs[j], temperature=cfg.answer_temperature, top_p=cfg.top_p,
                                      max_tokens=cfg.answer_max_tokens,
-                                     seed=self.gen._seed("answer", jobs[j][0].id, jobs[j][1], turn))
+                                     seed=self.gen.request_seed("answer", jobs[j][0].id, jobs[j][1], turn))
                     for j in alive]
             still = []
             for j, comps in zip(alive, self._chat(reqs, f"answers (turn {turn})")):
@@ -163,7 +172,7 @@ class InstanceBuilder:
         cfg = self.cfg
         reqs = [ChatRequest.make(P.followup_prompt(convs[j], self.lang), temperature=cfg.instance_temperature,
                                  top_p=cfg.top_p, max_tokens=cfg.instance_max_tokens, stop=self.stops["followup"],
-                                 seed=self.gen._seed("followup", jobs[j][0].id, jobs[j][1], turn))
+                                 seed=self.gen.request_seed("followup", jobs[j][0].id, jobs[j][1], turn))
                 for j in alive]
         nxt = []
         for j, comps in zip(alive, self._chat(reqs, f"follow-ups (turn {turn + 1})")):

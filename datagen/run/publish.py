@@ -14,12 +14,13 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
-from .records import Record
+from ..records import Record
 from .runner import RunResult, run_generator
-from .store import DatasetStore, DatasetVersion, check_name, file_sha256, version_number
+from ..store import DatasetLock, DatasetStore, DatasetVersion, check_name, file_sha256, version_number
 
 SECRET_KEY_RE = re.compile(r"(^|_)(api_?key|secret|password|passwd|token|auth|authorization|credentials?)$", re.I)
 
@@ -95,20 +96,6 @@ def version_seed(base: int | None, version: str) -> int:
     return int(base or 0) + version_number(version) - 1
 
 
-def _apply_version_seed(gen, settings, version: str) -> int:
-    """Set the generator's seed for this version and return it. The base is the seed the
-    generator was configured with (YAML/--seed), else the run settings' seed."""
-    cfg = getattr(gen, "config", None)
-    holder = cfg if cfg is not None and hasattr(cfg, "seed") else gen if hasattr(gen, "seed") else None
-    base = getattr(holder, "seed", None) if holder is not None else None
-    if base is None:
-        base = getattr(settings, "seed", 0)
-    seed = version_seed(base, version)
-    if holder is not None:
-        holder.seed = seed
-    return seed
-
-
 def hash_inputs(paths) -> dict[str, str]:
     out = {}
     for p in paths or []:
@@ -124,7 +111,7 @@ def build_manifest(gen, client, result: RunResult, settings, llm_cfg, filter_cfg
     secrets = {os.environ[k] for k in (getattr(llm_cfg, "api_key_env", None), "OPENAI_API_KEY")
                if k and os.environ.get(k)}
     config = {
-        "generator": _plain(getattr(gen, "config", None)),
+        "generator": _plain(gen.config),
         "llm": llm_cfg.public(),
         "filters": _plain(filter_cfg),
         "run": {**_plain(settings), "seed": seed, "lang": lang},
@@ -147,20 +134,25 @@ def build_manifest(gen, client, result: RunResult, settings, llm_cfg, filter_cfg
     }, secrets)
 
 
-def publish_run(gen, client, settings, llm_cfg, filter_cfg, lang: str, chain=None) -> PublishedRun:
+def publish_run(gen, client, settings, llm_cfg, filter_cfg, lang: str, chain=None,
+                lock: DatasetLock | None = None) -> PublishedRun:
     """Run `gen` against the latest version of `settings.dataset` and publish
-    parent + new records as the next version. Holds the dataset lock throughout."""
+    parent + new records as the next version, under the dataset lock: `lock` when the
+    caller already holds it (a pipeline holds it through training), else taken here."""
     store = DatasetStore(settings.store)
     name = check_name(settings.dataset)
-    with store.lock(name):
+    if lock is not None and not (lock.held and lock.name == name):
+        raise RuntimeError(f"publish_run needs the held lock of dataset '{name}'")
+    with (nullcontext() if lock is not None else store.lock(name)):
         store.clean_temp(name)
         parent = store.latest(name)
         parent_records = parent.records() if parent else []
         version = store.next_version(name)
-        seed = _apply_version_seed(gen, settings, version)
+        seed = version_seed(gen.seed, version)
+        gen.reseed(seed)
 
         if chain is None:
-            from .filters import build_chain
+            from ..filters import build_chain
 
             chain = build_chain(filter_cfg, lang)
         exact = ParentDuplicate()

@@ -16,17 +16,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from ..errors import ConfigError
-from ..filters.base import FilterChain, Verdict
-from ..io import read_text
-from ..kg import (FactGroup, format_facts, group_by_head, join_items, missing_tails, parse_qa,
-                  parse_templates, read_triples, template_qa)
-from ..llm.base import ChatClient, ChatRequest
-from ..prompts import load_prompt
-from ..records import Record
-from ..text import detect_lang
-from .base import GenerationReport, Outcome
-from .self_qa import stable_seed
+from ...errors import ConfigError
+from ...filters.base import FilterChain, Verdict
+from ...io import read_text
+from ...io.triples import read_triples
+from .kg import (FactGroup, format_facts, group_by_head, join_items, missing_tails, parse_qa,
+                 parse_templates, template_qa)
+from ...llm.base import ChatClient, ChatRequest
+from ...prompts import load_prompt
+from ...records import Record
+from ...text import detect_lang
+from ..base import Generator, GeneratorConfig, Outcome
+from ..self_qa.generator import stable_seed
 
 FILTER = "self_kg"
 MODES = ("llm", "template")
@@ -53,7 +54,7 @@ def verify(question: str, answer: str, group: FactGroup, fuzzy: int = 90) -> tup
 
 
 @dataclass
-class SelfKGConfig:
+class SelfKGConfig(GeneratorConfig):
     """Self-KG settings (YAML `generator:` section; flags override)."""
 
     triples: str = ""  # a file or folder: JSONL/JSON/CSV/TSV triples or entity records
@@ -65,28 +66,27 @@ class SelfKGConfig:
     temperature: float = 0.7
     max_tokens: int = 256
     batch: int = 16  # groups per round of requests
-    lang: str = "auto"  # en / zh; auto: each group's own language
-    seed: int = 0
 
     def __post_init__(self):
+        super().__post_init__()
         if not self.triples:
             raise ConfigError("self-kg needs a knowledge graph: --triples PATH")
         if self.mode not in MODES:
             raise ConfigError(f"self-kg: mode must be one of {', '.join(MODES)}, got {self.mode!r}")
-        if self.lang not in ("auto", "en", "zh"):
-            raise ConfigError(f"self-kg: lang must be auto, en or zh, got {self.lang!r}")
         if self.max_facts < 1 or self.max_tails < 1 or self.batch < 1:
             raise ConfigError("self-kg: max_facts, max_tails and batch must be at least 1")
         if not 0 <= self.fuzzy <= 100:
             raise ConfigError("self-kg: fuzzy must be between 0 and 100")
 
 
-class SelfKGGenerator:
+class SelfKGGenerator(Generator):
     name = "self-kg"
+    config_cls = SelfKGConfig
+    summary = "Question/answer pairs from knowledge-graph triples (Self-KG, as HuaTuo)."
+    required = ("triples",)
 
     def __init__(self, config: SelfKGConfig):
-        self.config = config
-        self.report = GenerationReport()
+        super().__init__(config)
         self.triples = read_triples(config.triples)  # fail on bad input before any model loads
         root = Path(config.triples)
         self.report.inputs = sorted({t.source.rsplit(":", 1)[0] for t in self.triples}) or [str(root)]
@@ -137,6 +137,7 @@ class SelfKGGenerator:
         while pos < len(groups) and kept < num:
             batch = groups[pos: pos + (len(groups) if cfg.mode == "template" else max(1, min(cfg.batch, num - kept)))]
             pos += len(batch)
+            pending: list[Record] = []
             for group, lang, reply in self._pairs(client, batch):
                 meta = self._meta(group, lang)
                 question, answer, raw = reply
@@ -149,17 +150,28 @@ class SelfKGGenerator:
                 if reason:
                     yield Outcome(record, Verdict(False, reason, FILTER, detail), stage="verify")
                     continue
-                if kept >= num:
-                    break
-                verdict = chain.check(record)
-                yield Outcome(record, verdict, stage="instruction")
-                kept += verdict.kept
+                pending.append(record)
+                if len(pending) >= num - kept:  # enough to reach --num if all pass: check them
+                    kept += yield from self._check(chain, pending)
+                    if kept >= num:
+                        break
+            kept += yield from self._check(chain, pending)
         counts["kept"] = kept
         if kept >= num:
             self.report.stop_reason = f"reached --num {num}"
         else:
             self.report.stop_reason = (f"used every fact group once ({len(groups)} groups from "
                                        f"{counts['triples']} triples) and kept {kept} of {num}")
+
+    @staticmethod
+    def _check(chain: FilterChain, pending: list[Record]):
+        """Pass the verified pairs through the chain in one batch; returns how many were kept."""
+        kept = 0
+        for record, verdict in zip(pending, chain.check_many(pending)):
+            yield Outcome(record, verdict, stage="instruction")
+            kept += verdict.kept
+        pending.clear()
+        return kept
 
     def _pairs(self, client: ChatClient, batch: list[FactGroup]):
         """(group, lang, (question or None, answer, raw reply)) per group, from templates or the model."""

@@ -1,0 +1,1 @@
+"""One run: generate -> filter -> write or publish (runner, publish), and YAML pipelines."""
