@@ -55,7 +55,7 @@ def test_filter_drops_paraphrase_and_batches_encoding():
     enc = BagOfWords()
     f = EmbeddingDedup(0.9, encoder=enc)
     f.add_many([Record("give three tips for staying healthy"), Record("describe the water cycle")])
-    assert enc.calls == [2]
+    assert enc.calls == []  # the pool is encoded on first use, not when it is handed over
     cands = [Record("staying healthy: give three tips"), Record("write a poem about autumn leaves")]
     f.prepare(cands)
     assert enc.calls == [2, 2]
@@ -78,6 +78,33 @@ def test_chain_runs_embedding_after_rouge(monkeypatch):
     assert enc.calls == [3]  # the batch is encoded in one call, not one per record
     assert [v.reason for v in verdicts] == [None, "embed_dup", None]
     assert verdicts[1].filter == "embedding" and "rouge_l" not in verdicts[1].detail
+
+
+def test_warm_up_loads_in_the_background(monkeypatch):
+    import threading
+    import time
+
+    loaded = threading.Event()
+
+    def slow_load(model=None, batch_size=64):
+        time.sleep(0.3)
+        loaded.set()
+        return BagOfWords()
+
+    monkeypatch.setattr("datagen.filters.embedding.load_encoder", slow_load)
+    f = EmbeddingDedup(0.9)
+    t0 = time.perf_counter()
+    f.warm_up()
+    assert time.perf_counter() - t0 < 0.2 and not loaded.is_set()  # returned at once
+    assert f.check(Record("describe the water cycle")) is None  # waits for the load
+    assert loaded.is_set()
+
+
+def test_a_failed_background_load_raises_where_the_encoder_is_used(monkeypatch, tmp_path):
+    f = EmbeddingDedup(0.9, model=str(tmp_path / "nope"))
+    f.warm_up()
+    with pytest.raises(ConfigError, match="not found"):
+        f.check(Record("describe the water cycle"))
 
 
 def test_missing_model_folder_is_a_config_error(tmp_path):

@@ -141,7 +141,7 @@ def test_record_meta_and_rejects():
 
 def test_machine_examples_join_later_prompts():
     with StubLLMServer(Script()) as stub:
-        gen, result = run(stub, num=50, batch=1, max_rounds=2, patience=5)
+        gen, result = run(stub, num=50, batch=1, max_rounds=2, patience=5, strict_rounds=True)
     second = [r for r in result.rejects if r["record"]["meta"].get("round") == 2]
     assert second, "round 2 produced candidates"
     assert sum(e.startswith("si-") for e in second[0]["record"]["meta"]["prompt_examples"]) == 2

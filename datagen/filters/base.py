@@ -7,6 +7,7 @@ A filter has `name` and `check(record) -> reason | None`. Optional members:
   chain adds every record it keeps, so later candidates are compared with it.
 - `prepare(records)`: a stateful filter that can do the expensive part of its checks
   for a whole batch at once (the embedding filter encodes them in one call).
+- `warm_up()`: start loading a model in the background (the runner calls it first).
 - `describe(record) -> dict`: what to record in meta about a kept record (e.g. its most
   similar kept instruction), asked just before the record joins the pool.
 - `last_detail`: a dict describing the last decision (shown with rejects).
@@ -62,6 +63,12 @@ class FilterChain:
 
     def __init__(self, filters: Iterable[Filter]):
         self.filters = list(filters)
+
+    def warm_up(self) -> None:
+        """Let filters with a model start loading it in the background now."""
+        for f in self.filters:
+            if hasattr(f, "warm_up"):
+                f.warm_up()
 
     def add(self, record: Record) -> None:
         """Add a record to the pools (seeds, parent version) without checking it."""

@@ -10,6 +10,8 @@ product: ~40 MB and a few ms per query at 100k texts.
 
 from __future__ import annotations
 
+import os
+import threading
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
@@ -20,6 +22,14 @@ from ..records import Record
 Encoder = Callable[[Sequence[str]], np.ndarray]
 
 _MODELS: dict[str, object] = {}
+
+
+def encoder_threads() -> int:
+    """Torch threads for encoding: $DATAGEN_EMBED_THREADS, else half the cores."""
+    env = os.environ.get("DATAGEN_EMBED_THREADS")
+    if env and env.isdigit() and int(env) > 0:
+        return int(env)
+    return max(1, (os.cpu_count() or 2) // 2)
 
 
 def load_encoder(model: str | None = None, batch_size: int = 64) -> Encoder:
@@ -44,8 +54,9 @@ def load_encoder(model: str | None = None, batch_size: int = 64) -> Encoder:
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # a weights-loading bar is noise in run output
-        if torch.get_num_threads() > 2:
-            torch.set_num_threads(1)
+        # encoding shares the box with the request loop (and a local server, often): half
+        # the cores, one on a 2-core VM, where 2 threads were 6.8x slower per text under load
+        torch.set_num_threads(min(torch.get_num_threads(), encoder_threads()))
         st = _MODELS[key] = SentenceTransformer(key, device="cpu")
 
     def encode(texts: Sequence[str]) -> np.ndarray:
@@ -97,7 +108,9 @@ class EmbeddingDedup:
     """Drops an instruction whose embedding cosine with a kept one exceeds the threshold.
 
     Encodes lazily and in batches: `prepare(records)` encodes a batch of candidates in one
-    call (generators produce candidates in batches), and `add_many` encodes pools."""
+    call (the chain's check_many hands it a round at once), and pools given to `add_many`
+    are encoded on first use, so a run's first requests go out while `warm_up()` loads
+    the model in a background thread."""
 
     name = "embedding"
 
@@ -108,16 +121,45 @@ class EmbeddingDedup:
         self._encoder = encoder
         self.texts: list[str] = []
         self._cache: dict[str, np.ndarray] = {}
+        self._pool: list[str] = []  # added with add_many, not yet encoded
+        self._loading: threading.Thread | None = None
+        self._load_error: BaseException | None = None
         self.last_detail: dict = {}
+
+    def warm_up(self) -> None:
+        """Start loading the model in the background (the first encode waits for it)."""
+        if self._encoder is not None or self._loading is not None:
+            return
+
+        def load():
+            try:
+                self._encoder = load_encoder(self.model)
+            except BaseException as e:  # noqa: BLE001 - re-raised where the encoder is used
+                self._load_error = e
+
+        self._loading = threading.Thread(target=load, name="datagen-embed-load", daemon=True)
+        self._loading.start()
 
     @property
     def encoder(self) -> Encoder:
+        if self._loading is not None:
+            self._loading.join()
+            self._loading = None
+            if self._load_error is not None:
+                err, self._load_error = self._load_error, None
+                raise err
         if self._encoder is None:
             self._encoder = load_encoder(self.model)
         return self._encoder
 
+    def _flush_pool(self) -> None:
+        if self._pool:
+            texts, self._pool = self._pool, []
+            self._add_texts(texts)
+
     def prepare(self, records: Iterable[Record | str]) -> None:
         """Encode upcoming candidates in one batch (optional; check() encodes if needed)."""
+        self._flush_pool()
         texts = [r.instruction if isinstance(r, Record) else r for r in records]
         todo = list(dict.fromkeys(t for t in texts if t not in self._cache))
         if len(self._cache) > 20000:
@@ -132,6 +174,7 @@ class EmbeddingDedup:
         return v
 
     def check(self, record: Record) -> str | None:
+        self._flush_pool()
         self.last_detail = {}
         m = self.index.match(self._vec(record.instruction))
         if m is None:
@@ -142,13 +185,17 @@ class EmbeddingDedup:
         return "embed_dup"
 
     def add(self, record: Record) -> None:
+        self._flush_pool()
         text = record.instruction
         self.index.add(self._vec(text))
         self._cache.pop(text, None)
         self.texts.append(text)
 
     def add_many(self, records: Iterable[Record]) -> None:
-        texts = [r.instruction for r in records]
+        """Pool records; they are encoded (in one call) when the filter is next used."""
+        self._pool.extend(r.instruction for r in records)
+
+    def _add_texts(self, texts: list[str]) -> None:
         if not texts:
             return
         known = [t for t in texts if t in self._cache]

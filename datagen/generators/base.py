@@ -16,6 +16,7 @@ import dataclasses
 import hashlib
 import json
 import random
+import threading
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Iterator
 
@@ -25,6 +26,7 @@ from ..llm.base import ChatClient
 from ..records import Record
 
 LANGS = ("en", "zh")
+_COUNT_LOCK = threading.Lock()
 
 
 @dataclass
@@ -47,7 +49,8 @@ class GenerationReport:
     inputs: list[str] = field(default_factory=list)  # input files (hashed into manifests)
 
     def count(self, key: str, n: int = 1) -> None:
-        self.counts[key] = self.counts.get(key, 0) + n
+        with _COUNT_LOCK:  # pipelined rounds count from worker threads
+            self.counts[key] = self.counts.get(key, 0) + n
 
 
 @dataclass

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from dataclasses import dataclass, field, asdict
 from typing import Protocol, Sequence, runtime_checkable
 
@@ -68,6 +69,33 @@ class Usage:
     completion_tokens: int = 0
     retries: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    # throughput: when the first request went out, requests in flight now and at most,
+    # and the integral of in-flight over time (its mean over a run = in-flight seconds / run seconds)
+    first_sent: float | None = field(default=None, repr=False, compare=False)
+    in_flight: int = field(default=0, repr=False, compare=False)
+    peak_in_flight: int = field(default=0, repr=False, compare=False)
+    in_flight_seconds: float = field(default=0.0, repr=False, compare=False)
+    _since: float = field(default=0.0, repr=False, compare=False)
+
+    def sent(self) -> None:
+        """A request went out (call `returned()` when it is back)."""
+        with self._lock:
+            now = time.perf_counter()
+            if self.first_sent is None:
+                self.first_sent = now
+            self._tick(now)
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+
+    def returned(self) -> None:
+        with self._lock:
+            self._tick(time.perf_counter())
+            self.in_flight -= 1
+
+    def _tick(self, now: float) -> None:
+        if self.in_flight:
+            self.in_flight_seconds += self.in_flight * (now - self._since)
+        self._since = now
 
     def add(self, completions: Sequence[Completion], cached: bool = False, retries: int = 0):
         with self._lock:

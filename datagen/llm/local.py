@@ -128,7 +128,14 @@ class LocalChatClient:
         batches = [idx[k:k + self.batch_size] for idx in todo.values() for k in range(0, len(idx), self.batch_size)]
         bar = tqdm(total=sum(len(b) for b in batches), desc=desc, disable=None if desc else True, leave=False)
         for batch in batches:
-            for i, comps in zip(batch, self._generate([requests[i] for i in batch])):
+            for _ in batch:
+                self.usage.sent()
+            try:
+                done = self._generate([requests[i] for i in batch])
+            finally:
+                for _ in batch:
+                    self.usage.returned()
+            for i, comps in zip(batch, done):
                 if keys[i]:
                     self.cache.put(keys[i], comps)
                 self.usage.add(comps)

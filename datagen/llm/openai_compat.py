@@ -114,8 +114,10 @@ class OpenAIChatClient:
         self.usage = Usage()
         self._rr = itertools.count()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
         self._clients: list | None = None
-        self._run_lock = threading.Lock()  # one loop: calls from several threads take turns
+        self._sem: asyncio.Semaphore | None = None
+        self._start_lock = threading.Lock()
         _LIVE.add(self)
 
     def __repr__(self) -> str:  # never shows the key
@@ -148,7 +150,11 @@ class OpenAIChatClient:
                     with att:
                         idx = (start + attempt) % len(clients)
                         attempt += 1
-                        data = await clients[idx].post("/chat/completions", body=body, cast_to=dict)
+                        self.usage.sent()
+                        try:
+                            data = await clients[idx].post("/chat/completions", body=body, cast_to=dict)
+                        finally:
+                            self.usage.returned()
                         _check_response(data)
                         return data, attempt - 1
             except Exception as exc:  # noqa: BLE001 - every failure becomes one LLMError
@@ -156,23 +162,35 @@ class OpenAIChatClient:
                 why = "gave up after retries" if _retryable(exc) else "not retried"
                 raise LLMError(f"LLM call failed ({why}): {_fatal_message(exc, self.base_urls[idx])}") from None
 
-    def _run(self, coro_factory):
-        with self._run_lock:
+    def _start(self) -> asyncio.AbstractEventLoop:
+        """One event loop in a background thread for the client's life: calls from any
+        thread (pipelined stages of a generator) share it, its connections, and one
+        semaphore, so `concurrency` caps the requests in flight across all of them."""
+        with self._start_lock:
             if self._loop is None:
-                self._loop = asyncio.new_event_loop()
-            loop = self._loop
-            if self._clients is None:
-                self._clients = loop.run_until_complete(self._make_clients())
-            task = loop.create_task(coro_factory(self._clients))
-            try:
-                return loop.run_until_complete(task)
-            except BaseException:
-                # Ctrl-C lands here with the task still pending: cancel it so no request
-                # keeps running behind the caller's back
-                task.cancel()
-                with contextlib.suppress(BaseException):
-                    loop.run_until_complete(task)
-                raise
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(target=loop.run_forever, name="datagen-llm", daemon=True)
+                thread.start()
+
+                async def setup():
+                    return await self._make_clients(), asyncio.Semaphore(self.concurrency)
+
+                self._clients, self._sem = asyncio.run_coroutine_threadsafe(setup(), loop).result()
+                self._loop, self._thread = loop, thread
+            return self._loop
+
+    def _run(self, coro_factory):
+        loop = self._start()
+        fut = asyncio.run_coroutine_threadsafe(coro_factory(self._clients), loop)
+        try:
+            return fut.result()
+        except BaseException:
+            # Ctrl-C lands here with the task still pending: cancel it and wait for the
+            # cancellation, so no request keeps running behind the caller's back
+            fut.cancel()
+            with contextlib.suppress(BaseException):
+                fut.result(timeout=10)
+            raise
 
     # -- chat -----------------------------------------------------------------------
     async def _complete(self, clients, sem, req: ChatRequest) -> list[Completion]:
@@ -223,7 +241,7 @@ class OpenAIChatClient:
         async def go(clients):
             from tqdm.auto import tqdm
 
-            sem = asyncio.Semaphore(self.concurrency)
+            sem = self._sem
             bar = tqdm(total=len(requests), desc=desc, disable=None if desc else True, leave=False)
 
             async def one(req):
@@ -248,8 +266,7 @@ class OpenAIChatClient:
         items = list(items)
 
         async def go(clients):
-            sem = asyncio.Semaphore(self.concurrency)
-            return await _gather_or_cancel([self._choose(clients, sem, m, options, p) for m, p in items])
+            return await _gather_or_cancel([self._choose(clients, self._sem, m, options, p) for m, p in items])
 
         return self._run(go) if items else []
 
@@ -280,16 +297,22 @@ class OpenAIChatClient:
         return result
 
     def close(self) -> None:
-        with self._run_lock:
-            if self._loop is not None:
-                if self._clients:
-                    for c in self._clients:
-                        with contextlib.suppress(Exception):
-                            self._loop.run_until_complete(c.close())
+        with self._start_lock:
+            loop, thread, clients = self._loop, self._thread, self._clients
+            self._loop = self._thread = self._clients = self._sem = None
+        if loop is not None:
+            async def shutdown():
+                for c in clients or []:
+                    with contextlib.suppress(Exception):
+                        await c.close()
                 with contextlib.suppress(Exception):
-                    self._loop.run_until_complete(self._loop.shutdown_asyncgens())
-                self._loop.close()
-            self._loop, self._clients = None, None
+                    await loop.shutdown_asyncgens()
+
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(shutdown(), loop).result(timeout=10)
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout=10)
+            loop.close()
         if self.cache:
             self.cache.close()
 

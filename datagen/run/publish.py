@@ -129,7 +129,7 @@ def build_manifest(gen, client, result: RunResult, settings, llm_cfg, filter_cfg
         "counts": {"added": added},
         "funnel": result.funnel,
         "usage": dict(result.usage),
-        "run": {"seconds": result.seconds, "stop_reason": report.stop_reason,
+        "run": {"seconds": result.seconds, "throughput": dict(result.throughput), "stop_reason": report.stop_reason,
                 "notes": list(report.notes), "counts": dict(report.counts)},
     }, secrets)
 

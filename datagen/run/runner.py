@@ -24,6 +24,7 @@ class RunResult:
     report: GenerationReport = field(default_factory=GenerationReport)
     seconds: float = 0.0
     llm: dict[str, Any] = field(default_factory=dict)
+    throughput: dict[str, float] = field(default_factory=dict)
 
     @property
     def funnel(self) -> dict[str, Any]:
@@ -51,6 +52,7 @@ def run_generator(gen: Generator, client: ChatClient, chain: FilterChain, num: i
     """Drive `gen` until it stops; keep what it kept, and every drop with its reason."""
     result = RunResult(generator=gen.name)
     t0 = time.perf_counter()
+    chain.warm_up()  # models load while the first requests are in flight
     for outcome in gen.generate(client, chain, num):
         if outcome.verdict.kept:
             result.kept.append(outcome.record)
@@ -58,8 +60,21 @@ def run_generator(gen: Generator, client: ChatClient, chain: FilterChain, num: i
             result.rejects.append(reject_row(outcome))
     result.seconds = round(time.perf_counter() - t0, 3)
     result.usage = client.usage.as_dict()
+    result.throughput = throughput(client.usage, t0, result.seconds)
     result.report = gen.report
     return result
+
+
+def throughput(usage, t0: float, seconds: float) -> dict[str, float]:
+    """Requests/s, mean and peak requests in flight, and seconds to the first request."""
+    if not usage.requests or seconds <= 0:
+        return {}
+    out = {"requests_per_s": round(usage.requests / seconds, 2),
+           "mean_in_flight": round(usage.in_flight_seconds / seconds, 2),
+           "peak_in_flight": usage.peak_in_flight}
+    if usage.first_sent is not None:
+        out["first_request_s"] = round(usage.first_sent - t0, 3)
+    return out
 
 
 def write_result(result: RunResult, out: str | Path, rejects: str | Path | None = None) -> tuple[Path, Path]:
@@ -90,6 +105,14 @@ def format_summary(result: RunResult) -> str:
         lines.append(f"  llm: {u.get('requests', 0)} calls ({u.get('cached', 0)} cached, "
                      f"{u.get('retries', 0)} retries), tokens {u.get('prompt_tokens', 0)} in / "
                      f"{u.get('completion_tokens', 0)} out")
+    t = result.throughput
+    if t:
+        line = f"  throughput: {t['requests_per_s']:.1f} req/s"
+        if t.get("mean_in_flight"):
+            line += f", mean in-flight {t['mean_in_flight']:.1f} (peak {t['peak_in_flight']})"
+        if "first_request_s" in t:
+            line += f", first request after {t['first_request_s']:.1f}s"
+        lines.append(line)
     if result.report.stop_reason:
         lines.append(f"  stopped: {result.report.stop_reason}")
     for note in result.report.notes:

@@ -21,6 +21,7 @@ from ...llm.base import ChatClient, ChatRequest, Choice, Completion
 from ...records import Record
 from . import prompts as P
 from ..base import GenerationReport, Generator, GeneratorConfig, Outcome
+from ..rounds import RoundPipeline
 from .tasks import Seed, Task, tokens
 
 NAME = "self-instruct"
@@ -47,13 +48,15 @@ class SelfInstructConfig(GeneratorConfig):
     multi_turn: bool = True  # follow the shape of multi-turn seeds
     calibrate: bool = False  # contextual calibration of classification scores (see classify)
     clf_shots: int = 3  # labelled seeds of each kind shown to the classifier
+    rounds_in_flight: int = 3  # rounds pipelined at once (openai backend; see generators/rounds.py)
+    strict_rounds: bool = False  # one round at a time, each seeing every earlier round's tasks
 
     def __post_init__(self):
         super().__post_init__()
         if isinstance(self.seeds, str):
             self.seeds = [self.seeds]
         self.seeds = list(self.seeds or [])
-        for name in ("instances", "batch", "patience", "prompt_examples", "max_tokens",
+        for name in ("instances", "batch", "patience", "prompt_examples", "max_tokens", "rounds_in_flight",
                      "instance_max_tokens", "answer_max_tokens"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -119,47 +122,92 @@ class SelfInstructGenerator(Generator):
 
     # -- the loop ---------------------------------------------------------------------
     def generate(self, client: ChatClient, chain: FilterChain, num: int) -> Iterator[Outcome]:
-        """Yield an Outcome per candidate until `num` tasks have at least one kept instance."""
+        """Yield an Outcome per candidate until `num` tasks have at least one kept instance.
+
+        Rounds are pipelined (see generators/rounds.py): up to `rounds_in_flight` rounds
+        are in flight, each planned from the tasks kept when it starts. `strict_rounds`
+        (and the local backend, where the model is the bottleneck) runs them one by one."""
         from ...filters import FilterConfig, build_instance_chain
 
         cfg = self.config
         self.instance_chain = build_instance_chain(FilterConfig(), self.lang)
         chain.add_many([Record(instruction=s.instruction, id=s.id) for s in self.seeds])
         self.machine: list[tuple[str, str]] = []  # (task id, instruction) of tasks with kept records
-        done = stale = 0
         max_rounds = cfg.max_rounds or max(20, 4 * math.ceil(num / cfg.batch))
+        depth = 1 if cfg.strict_rounds or client.backend == "local" else cfg.rounds_in_flight
+        st = {"done": 0, "stale": 0, "planned": 0, "finished": 0, "kept_per_round": []}
         self.report.stop_reason = ""
-        for rnd in range(1, max_rounds + 1):
-            need = num - done
-            if need <= 0:
-                break
+
+        def plan():
+            if st["planned"] >= max_rounds or st["done"] >= num or st["stale"] >= cfg.patience:
+                return None
+            running = st["planned"] - st["finished"]
+            per_round = st["kept_per_round"]
+            # what the rounds already in flight are likely to keep, from the finished ones
+            expected = running * (sum(per_round) / len(per_round) if per_round else 0)
+            need = math.ceil(num - st["done"] - expected)
+            if need <= 0 and running:
+                return None
+            st["planned"] += 1
+            return max(1, need), list(self.machine)
+
+        def work(rnd, args, turn):
+            need, machine = args
+            return self._round(client, chain, rnd, need, machine, turn)
+
+        def finish(rnd, result):
+            pre, tasks, drafts = result
+            st["finished"] = rnd
             self.report.count("rounds")
-            tasks: list[Task] = []
-            yield from self._bootstrap(client, chain, rnd, need, tasks)
-            yield from self._classify(client, tasks)
+            yield from pre
             kept_tasks = 0
-            for task, outcomes in self._instances(client, tasks):
-                if done >= num:
+            for task in tasks:
+                outcomes = self._filter_task(client, task, drafts.get(task.id, ([], [])))
+                if st["done"] >= num:
                     self.report.count("surplus_tasks")
                     continue
                 if any(o.verdict.kept for o in outcomes):
-                    done += 1
+                    st["done"] += 1
                     kept_tasks += 1
                     self.machine.append((task.id, task.instruction))
                     self.report.count(f"tasks_{task.task_type}")
                 yield from outcomes
-            stale = 0 if kept_tasks else stale + 1
-            if done >= num:
-                self.report.stop_reason = f"kept {done} tasks (--num {num}) after {rnd} rounds"
-                break
-            if stale >= cfg.patience:
-                self.report.stop_reason = (f"no new task kept in {stale} rounds in a row (patience "
+            st["kept_per_round"].append(kept_tasks)
+            st["stale"] = 0 if kept_tasks else st["stale"] + 1
+            if st["done"] >= num and not self.report.stop_reason:
+                self.report.stop_reason = f"kept {st['done']} tasks (--num {num}) after {rnd} rounds"
+
+        def stop():
+            return st["done"] >= num or st["stale"] >= cfg.patience
+
+        yield from RoundPipeline(depth).run(plan, work, finish, stop)
+        if st["planned"] > st["finished"]:
+            self.report.counts["abandoned_rounds"] = st["planned"] - st["finished"]
+        done = st["done"]
+        if not self.report.stop_reason:
+            if st["stale"] >= cfg.patience:
+                self.report.stop_reason = (f"no new task kept in {st['stale']} rounds in a row (patience "
                                            f"{cfg.patience}); kept {done} of {num} tasks")
-                break
-        else:
-            self.report.stop_reason = f"round limit {max_rounds} reached; kept {done} of {num} tasks"
+            else:
+                self.report.stop_reason = f"round limit {max_rounds} reached; kept {done} of {num} tasks"
         self.report.counts["tasks"] = done
         self._explain_types()
+
+    def _round(self, client: ChatClient, chain: FilterChain, rnd: int, need: int, machine, turn):
+        """One round's requests: bootstrap, (in round order) the pool check, classify,
+        instances. Returns (outcomes so far, accepted tasks, instance drafts per task)."""
+        from .instances import InstanceBuilder
+
+        tasks: list[Task] = []
+        prompts, replies = self._bootstrap_requests(client, rnd, machine)
+        turn.check()
+        with turn:
+            pre = list(self._bootstrap_filter(chain, rnd, need, prompts, replies, tasks))
+        turn.check()
+        pre += list(self._classify(client, tasks))
+        turn.check()
+        drafts = InstanceBuilder(self, client).build(tasks)
+        return pre, tasks, drafts
 
     def _explain_types(self) -> None:
         c = self.report.counts
@@ -175,32 +223,36 @@ class SelfInstructGenerator(Generator):
                                          f"but none kept an instance (see rejects, stage 'instance')")
 
     # -- 1. instruction bootstrap -----------------------------------------------------
-    def _examples(self, rnd: int, i: int) -> list[tuple[str, str]]:
+    def _examples(self, rnd: int, i: int, machine: list[tuple[str, str]]) -> list[tuple[str, str]]:
         cfg = self.config
         rng = self.rng("examples", rnd, i)
-        k_machine = min(cfg.machine_examples, len(self.machine))
+        k_machine = min(cfg.machine_examples, len(machine))
         k_seed = min(cfg.prompt_examples - k_machine, len(self.seeds))
         picked = [(s.id, s.instruction) for s in rng.sample(self.seeds, k_seed)]
-        picked += rng.sample(self.machine, k_machine)
+        picked += rng.sample(machine, k_machine)
         rng.shuffle(picked)
         return picked
 
-    def _bootstrap(self, client: ChatClient, chain: FilterChain, rnd: int, need: int,
-                   tasks: list[Task]) -> Iterator[Outcome]:
+    def _bootstrap_requests(self, client: ChatClient, rnd: int, machine) -> tuple[list, list]:
+        """Send the round's bootstrap prompts; (example ids per prompt, completions per prompt)."""
         cfg = self.config
         prompts, reqs = [], []
         for i in range(cfg.batch):
-            examples = self._examples(rnd, i)
+            examples = self._examples(rnd, i, machine)
             messages, prefill = P.bootstrap_prompt([t for _, t in examples], self.lang)
             prompts.append([eid for eid, _ in examples])
             reqs.append(ChatRequest.make(messages, temperature=cfg.temperature, top_p=cfg.top_p,
                                          max_tokens=cfg.max_tokens, prefill=prefill,
                                          seed=self.request_seed("bootstrap", rnd, i)))
+        return prompts, client.chat_many(reqs, desc=f"round {rnd}: instructions")
+
+    def _bootstrap_filter(self, chain: FilterChain, rnd: int, need: int, prompts, replies,
+                          tasks: list[Task]) -> Iterator[Outcome]:
         # candidates beyond what this round can use are not checked: they would only
         # crowd the pool with tasks that never get instances
         cap = need + max(1, need // 2)
         cands: list[tuple[Record, list[str], list[int]]] = []
-        for example_ids, comps in zip(prompts, client.chat_many(reqs, desc=f"round {rnd}: instructions")):
+        for example_ids, comps in zip(prompts, replies):
             self.report.count("bootstrap_requests")
             for comp in comps:
                 items, cut = P.parse_numbered_list(comp.text, truncated=comp.finish_reason == "length")
@@ -285,16 +337,7 @@ class SelfInstructGenerator(Generator):
         for t in unanswered:
             tasks.remove(t)
 
-    # -- 3. instance generation ---------------------------------------------------------
-    def _instances(self, client: ChatClient, tasks: list[Task]) -> Iterator[tuple[Task, list[Outcome]]]:
-        """(task, outcomes of its instances) for each task, in order."""
-        from .instances import InstanceBuilder
-
-        builder = InstanceBuilder(self, client)
-        drafts = builder.build(tasks)
-        for task in tasks:
-            yield task, self._filter_task(client, task, drafts.get(task.id, ([], [])))
-
+    # -- 3. instance rules, per task ----------------------------------------------------
     def _filter_task(self, client: ChatClient, task: Task, drafts) -> list[Outcome]:
         """Instance rules, then the per-task rules (identical inputs, different outputs)."""
         from ...filters import conflicting_instances
