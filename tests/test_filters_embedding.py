@@ -92,6 +92,7 @@ def test_warm_up_loads_in_the_background(monkeypatch):
         return BagOfWords()
 
     monkeypatch.setattr("datagen.filters.embedding.load_encoder", slow_load)
+    monkeypatch.setenv("DATAGEN_EMBED_INPROCESS", "1")
     f = EmbeddingDedup(0.9)
     t0 = time.perf_counter()
     f.warm_up()
@@ -101,10 +102,31 @@ def test_warm_up_loads_in_the_background(monkeypatch):
 
 
 def test_a_failed_background_load_raises_where_the_encoder_is_used(monkeypatch, tmp_path):
+    monkeypatch.setenv("DATAGEN_EMBED_INPROCESS", "1")
     f = EmbeddingDedup(0.9, model=str(tmp_path / "nope"))
     f.warm_up()
     with pytest.raises(ConfigError, match="not found"):
         f.check(Record("describe the water cycle"))
+
+
+def test_a_missing_model_folder_fails_before_any_process_starts(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        EmbeddingDedup(0.9, model=str(tmp_path / "nope")).warm_up()
+
+
+@pytest.mark.model
+def test_encoder_process_gives_the_in_process_vectors():
+    from datagen.filters.encoder_process import EncoderProcess
+
+    texts = ["What are three tips for staying healthy?", "Describe the water cycle.", "写一首诗"]
+    child = EncoderProcess()
+    try:
+        assert np.allclose(child(texts), load_encoder()(texts), atol=1e-5)
+        f = EmbeddingDedup(0.85)
+        f.warm_up()
+        assert f.check(Record("Give me three tips to stay healthy.")) is None
+    finally:
+        child.close()
 
 
 def test_missing_model_folder_is_a_config_error(tmp_path):

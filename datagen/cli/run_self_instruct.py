@@ -19,8 +19,11 @@ from .run_shared import echo_result, pop_run_settings, run_options
 @click.option("--temperature", type=float, default=None, help="Sampling temperature for new instructions.")
 @click.option("--single-turn", is_flag=True, default=False,
               help="Make single-turn data even from multi-turn seeds.")
+@click.option("--strict-rounds", is_flag=True, default=False,
+              help="One round at a time (no pipelining): each round sees every earlier round's tasks.")
 @run_options
-def self_instruct_command(seeds, instances, batch, max_rounds, patience, temperature, single_turn, **kw):
+def self_instruct_command(seeds, instances, batch, max_rounds, patience, temperature, single_turn, strict_rounds,
+                          **kw):
     """Bootstrap new tasks from SEEDS with Self-Instruct: new instructions, classification
     or not, instances (output-first for classification), filtered inside the loop.
 
@@ -33,7 +36,7 @@ def self_instruct_command(seeds, instances, batch, max_rounds, patience, tempera
     settings, filter_cfg = pop_run_settings(kw)
     gen_cfg = merge(SelfInstructConfig(), seeds=list(seeds), lang=settings.lang, instances=instances, batch=batch,
                     max_rounds=max_rounds, patience=patience, temperature=temperature, seed=settings.seed,
-                    multi_turn=False if single_turn else None)
+                    multi_turn=False if single_turn else None, strict_rounds=True if strict_rounds else None)
     gen_cfg.__post_init__()
     gen = SelfInstructGenerator(gen_cfg)
     settings.lang = gen.lang

@@ -7,6 +7,8 @@ A filter has `name` and `check(record) -> reason | None`. Optional members:
   chain adds every record it keeps, so later candidates are compared with it.
 - `prepare(records)`: a stateful filter that can do the expensive part of its checks
   for a whole batch at once (the embedding filter encodes them in one call).
+- `deferred = True`: a model-backed check a pipelined generator may run after the cheap
+  ones, when the candidate's other work is already under way (embedding dedup).
 - `warm_up()`: start loading a model in the background (the runner calls it first).
 - `describe(record) -> dict`: what to record in meta about a kept record (e.g. its most
   similar kept instruction), asked just before the record joins the pool.
@@ -63,6 +65,13 @@ class FilterChain:
 
     def __init__(self, filters: Iterable[Filter]):
         self.filters = list(filters)
+
+    def split_deferred(self) -> tuple["FilterChain", "FilterChain"]:
+        """(cheap, deferred): the filters marked `deferred = True` (model-backed checks
+        that may lag behind the requests) apart from the rest, each in chain order. Both
+        share the filter objects, so pools stay one."""
+        late = [f for f in self.filters if getattr(f, "deferred", False)]
+        return FilterChain([f for f in self.filters if f not in late]), FilterChain(late)
 
     def warm_up(self) -> None:
         """Let filters with a model start loading it in the background now."""

@@ -32,9 +32,8 @@ def encoder_threads() -> int:
     return max(1, (os.cpu_count() or 2) // 2)
 
 
-def load_encoder(model: str | None = None, batch_size: int = 64) -> Encoder:
-    """A function texts -> normalized float32 embeddings, from the embedded MiniLM or the
-    sentence-transformers folder `model`. Models are loaded once per process."""
+def check_model_path(model: str | None):
+    """The model folder: `model`, or the embedded MiniLM; ConfigError when it is missing."""
     from pathlib import Path
 
     if model:
@@ -42,11 +41,16 @@ def load_encoder(model: str | None = None, batch_size: int = 64) -> Encoder:
         if not path.exists():
             raise ConfigError(f"embedding model folder not found: {model} (give a local "
                               "sentence-transformers folder; nothing is downloaded)")
-    else:
-        from ..llm.embedded import embedder_dir
+        return path
+    from ..llm.embedded import embedder_dir
 
-        path = embedder_dir()
-    key = str(path)
+    return embedder_dir()
+
+
+def load_encoder(model: str | None = None, batch_size: int = 64) -> Encoder:
+    """A function texts -> normalized float32 embeddings, from the embedded MiniLM or the
+    sentence-transformers folder `model`. Models are loaded once per process."""
+    key = str(check_model_path(model))
     st = _MODELS.get(key)
     if st is None:
         import torch
@@ -113,6 +117,7 @@ class EmbeddingDedup:
     the model in a background thread."""
 
     name = "embedding"
+    deferred = True  # pipelined rounds check it when a round finishes, off the request path
 
     def __init__(self, threshold: float = 0.95, model: str | None = None,
                  encoder: Encoder | None = None):
@@ -127,8 +132,16 @@ class EmbeddingDedup:
         self.last_detail: dict = {}
 
     def warm_up(self) -> None:
-        """Start loading the model in the background (the first encode waits for it)."""
+        """Start loading the model now, in the background (the first encode waits for it):
+        in a child process (encoder_process.py), so the import never holds this process's
+        GIL; in a thread with DATAGEN_EMBED_INPROCESS=1."""
         if self._encoder is not None or self._loading is not None:
+            return
+        if os.environ.get("DATAGEN_EMBED_INPROCESS") != "1":
+            from .encoder_process import EncoderProcess
+
+            check_model_path(self.model)  # a bad folder fails now, in this process
+            self._encoder = EncoderProcess(self.model)
             return
 
         def load():

@@ -48,7 +48,7 @@ class SelfInstructConfig(GeneratorConfig):
     multi_turn: bool = True  # follow the shape of multi-turn seeds
     calibrate: bool = False  # contextual calibration of classification scores (see classify)
     clf_shots: int = 3  # labelled seeds of each kind shown to the classifier
-    rounds_in_flight: int = 3  # rounds pipelined at once (openai backend; see generators/rounds.py)
+    rounds_in_flight: int = 8  # rounds pipelined at once (openai backend; see generators/rounds.py)
     strict_rounds: bool = False  # one round at a time, each seeing every earlier round's tasks
 
     def __post_init__(self):
@@ -135,6 +135,9 @@ class SelfInstructGenerator(Generator):
         self.machine: list[tuple[str, str]] = []  # (task id, instruction) of tasks with kept records
         max_rounds = cfg.max_rounds or max(20, 4 * math.ceil(num / cfg.batch))
         depth = 1 if cfg.strict_rounds or client.backend == "local" else cfg.rounds_in_flight
+        # pipelined: model-backed filters (embedding dedup) run when a round finishes, so
+        # encoding (and loading the encoder) never holds up the requests of the rounds in flight
+        early, late = chain.split_deferred() if depth > 1 else (chain, FilterChain([]))
         st = {"done": 0, "stale": 0, "planned": 0, "finished": 0, "kept_per_round": []}
         self.report.stop_reason = ""
 
@@ -143,8 +146,9 @@ class SelfInstructGenerator(Generator):
                 return None
             running = st["planned"] - st["finished"]
             per_round = st["kept_per_round"]
-            # what the rounds already in flight are likely to keep, from the finished ones
-            expected = running * (sum(per_round) / len(per_round) if per_round else 0)
+            # what the rounds already in flight are likely to keep: as the finished ones did,
+            # or, before any has finished, a few tasks per bootstrap prompt
+            expected = running * (sum(per_round) / len(per_round) if per_round else 3 * cfg.batch)
             need = math.ceil(num - st["done"] - expected)
             if need <= 0 and running:
                 return None
@@ -153,13 +157,19 @@ class SelfInstructGenerator(Generator):
 
         def work(rnd, args, turn):
             need, machine = args
-            return self._round(client, chain, rnd, need, machine, turn)
+            return self._round(client, early, rnd, need, machine, turn)
 
         def finish(rnd, result):
             pre, tasks, drafts = result
             st["finished"] = rnd
             self.report.count("rounds")
             yield from pre
+            if late.filters and tasks:
+                recs = [Record(instruction=t.instruction, meta={"generator": NAME, "round": t.round,
+                                                                "prompt_examples": t.examples}) for t in tasks]
+                verdicts = late.check_many(recs)
+                yield from (Outcome(r, v, "instruction") for r, v in zip(recs, verdicts) if not v.kept)
+                tasks = [t for t, v in zip(tasks, verdicts) if v.kept]
             kept_tasks = 0
             for task in tasks:
                 outcomes = self._filter_task(client, task, drafts.get(task.id, ([], [])))

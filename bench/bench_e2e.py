@@ -1,0 +1,151 @@
+"""End to end: `datagen run self-instruct --num 200` against a loopback endpoint that
+answers each prompt kind sensibly after 200 ms, concurrency 32, embedding dedup ON.
+
+The ideal is 32 / 0.2 s = 160 requests/s; the score is the run's achieved requests/s
+(over the generator's run, model loading included) divided by that (target >= 0.7).
+Time to first request is measured by the server from the CLI process's start (target
+< 3 s). Pipelined rounds (the default) and --strict-rounds are run interleaved, each
+as a fresh `datagen` process. Writes bench/results/e2e.json.
+
+    python bench/bench_e2e.py [--num 200] [--repeats 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+SYLLABLES = ["ka", "lo", "mi", "nu", "pe", "ra", "si", "tu", "ve", "zo", "bi", "do", "fu", "ge", "ha", "jo"]
+VERBS = ["Write", "Describe", "Explain", "Summarize", "List", "Compare", "Suggest", "Outline", "Plan", "Draft"]
+
+
+def word(rng: random.Random) -> str:
+    return "".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 4)))
+
+
+def reply_for(body: dict) -> str:
+    """A sensible answer per prompt kind (the same routing the tests use)."""
+    from test_self_instruct import kind
+
+    user = [m["content"] for m in body["messages"] if m["role"] == "user"][-1]
+    rng = random.Random(repr(body.get("seed")) + user[-300:])
+    k = kind(user)
+    if k == "bootstrap":
+        return " " + "\n".join(f"{i}. {rng.choice(VERBS)} " + " ".join(word(rng) for _ in range(8)) + "."
+                               for i in range(9, 17))
+    if k == "clf":
+        return "Yes" if rng.random() < 0.2 else "No"
+    if k == "labels":
+        return "positive\nnegative"
+    if k in ("clf_input", "input"):
+        return " ".join(word(rng) for _ in range(12)) + "."
+    if k == "followup":
+        return "Can you say more about " + word(rng) + "?"
+    return "Here is a full answer: " + " ".join(word(rng) for _ in range(30)) + "."
+
+
+def _serve(delay: float, urls, stop, log) -> None:
+    from stub_server import Reply, StubLLMServer, chat_body
+
+    def respond(body):
+        log.put(time.time())
+        return Reply(body=chat_body(reply_for(body), prompt_tokens=200, completion_tokens=60), delay=delay)
+
+    with StubLLMServer(default=respond) as server:
+        urls.put(server.url)
+        stop.wait()
+
+
+def one_run(url: str, num: int, concurrency: int, strict: bool, log) -> dict:
+    while not log.empty():
+        log.get()
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "-c", "from datagen.cli import main; main()", "run", "self-instruct",
+               "--seeds", str(ROOT / "seeds" / "self_instruct_en.jsonl"), "--num", str(num),
+               "--backend", "openai", "--base-url", url, "--model", "stub", "--concurrency", str(concurrency),
+               "--no-cache", "--dataset", "e2e", "--store", tmp]
+        if strict:
+            cmd.append("--strict-rounds")
+        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        t_start = time.time()
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
+        wall = time.time() - t_start
+        if proc.returncode != 0:
+            raise RuntimeError(f"datagen failed ({proc.returncode}): {proc.stderr[-2000:]}")
+        manifest = json.loads(next(Path(tmp, "e2e").glob("v*/manifest.json")).read_text())
+    stamps = []
+    while not log.empty():
+        stamps.append(log.get())
+    run = manifest["run"]
+    t = run.get("throughput", {})
+    return {
+        "mode": "strict" if strict else "pipelined",
+        "wall_s": round(wall, 2),
+        "run_s": run["seconds"],
+        "requests": manifest["usage"]["requests"],
+        "req_per_s": t.get("requests_per_s"),
+        "mean_in_flight": t.get("mean_in_flight"),
+        "peak_in_flight": t.get("peak_in_flight"),
+        "first_request_from_process_start_s": round(min(stamps) - t_start, 2) if stamps else None,
+        "tasks": manifest["run"]["counts"].get("tasks"),
+        "records": manifest["counts"]["records"],
+        "dropped": manifest["funnel"]["dropped"],
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--num", type=int, default=200)
+    ap.add_argument("--concurrency", type=int, default=32)
+    ap.add_argument("--delay", type=float, default=0.2)
+    ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "e2e.json"))
+    args = ap.parse_args()
+    ctx = mp.get_context("spawn")
+    urls, stop, log = ctx.Queue(), ctx.Event(), ctx.Queue()
+    server = ctx.Process(target=_serve, args=(args.delay, urls, stop, log), daemon=True)
+    server.start()
+    runs = []
+    try:
+        url = urls.get(timeout=60)
+        for _ in range(args.repeats):
+            for strict in (False, True):  # interleaved: both modes see the same load
+                runs.append(one_run(url, args.num, args.concurrency, strict, log))
+                print(json.dumps(runs[-1]), flush=True)
+    finally:
+        stop.set()
+        server.join(timeout=10)
+    ideal = args.concurrency / args.delay
+    piped = [r for r in runs if r["mode"] == "pipelined"]
+    best = max(piped, key=lambda r: r["req_per_s"] or 0)
+    ratio = (best["req_per_s"] or 0) / ideal
+    result = {
+        "name": "e2e_self_instruct",
+        "num": args.num, "concurrency": args.concurrency, "delay_s": args.delay, "embedding_dedup": True,
+        "ideal_req_per_s": ideal,
+        "ratio": round(ratio, 3), "target_ratio": 0.7, "pass_ratio": ratio >= 0.7,
+        "first_request_s": best["first_request_from_process_start_s"], "target_first_request_s": 3.0,
+        "pass_first_request": (best["first_request_from_process_start_s"] or 99) < 3.0,
+        "runs": runs,
+        "load_avg_1m": round(os.getloadavg()[0], 2), "cpus": os.cpu_count(),
+    }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps({k: v for k, v in result.items() if k != "runs"}))
+
+
+if __name__ == "__main__":
+    main()
