@@ -9,8 +9,8 @@ import sys
 from .errors import ConfigError
 
 EXTRAS = {
-    "train": ("peft", "trl", "accelerate", "gguf", "matplotlib"),
-    "report": ("matplotlib", "jinja2", "jieba"),
+    "train": ("peft", "trl", "accelerate", "matplotlib"),  # matplotlib: the loss curve
+    "report": ("matplotlib", "jieba"),
 }
 
 
