@@ -102,10 +102,10 @@ def test_unreachable_server_is_one_line_and_exit_2(stub):
 
 def test_bad_flag_values_are_usage_errors():
     res = invoke("llm", "hi", "--backend", "nope")
-    assert res.exit_code == 2 and "Invalid value for '--backend'" in res.stderr
+    assert res.exit_code == 2 and one_line_error(res) == "error: --backend: 'nope' is not one of 'local', 'openai'"
     res = invoke("llm", "hi", "--base-url", "http://127.0.0.1:9/v1", "--concurrency", "0")
     assert res.exit_code == 2
-    assert one_line_error(res) == "error: concurrency must be at least 1"
+    assert one_line_error(res) == "error: --concurrency: must be at least 1, got 0"
 
 
 def test_console_script_in_a_subprocess(stub):

@@ -94,7 +94,7 @@ def base_data(**over):
     (base_data(train={"base_model": "embedded", "lr": 1}), "train: unknown key 'lr'"),
     (base_data(generator={"type": "self-magic"}), "unknown generator 'self-magic'"),
     (base_data(generator={"triples": "x"}), "generator.type is required"),
-    (base_data(generator={"type": "self-kg", "num": 0}), "generator.num must be a positive integer"),
+    (base_data(generator={"type": "self-kg", "num": 0}), "generator.num: must be at least 1, got 0"),
 ])
 def test_unknown_and_bad_keys_are_named(data, key):
     with pytest.raises(ConfigError, match=re.escape(key)):

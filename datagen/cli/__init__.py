@@ -25,8 +25,11 @@ class DatagenGroup(click.Group):
         except click.exceptions.Abort:
             click.echo("aborted", err=True)
             sys.exit(130)
+        except click.UsageError as e:
+            click.echo(f"error: {usage_message(e)}", err=True)
+            sys.exit(e.exit_code)
         except click.ClickException as e:
-            e.show()
+            click.echo(f"error: {' '.join(e.format_message().split())}", err=True)
             sys.exit(e.exit_code)
         except click.exceptions.Exit as e:
             sys.exit(e.exit_code)
@@ -35,6 +38,24 @@ class DatagenGroup(click.Group):
         # non-standalone click returns a command's return value (or an Exit's code); a
         # value some command happens to return must not become the exit status
         sys.exit(rv if type(rv) is int else 0)
+
+
+def usage_message(e: click.UsageError) -> str:
+    """One line for a click usage error, naming the option and the value:
+    `--lang: 'xx' is not one of 'auto', 'en', 'zh'` (no Usage/Try lines)."""
+    if isinstance(e, click.MissingParameter) and e.param is not None:
+        return f"{_param_name(e.param)}: missing (required)"
+    if isinstance(e, click.BadParameter) and e.param is not None:
+        message = e.message
+        return f"{_param_name(e.param)}: {' '.join(message.split()).rstrip('.')}"
+    message = " ".join(e.format_message().split()).rstrip(".")
+    return message[:1].lower() + message[1:]
+
+
+def _param_name(param: click.Parameter) -> str:
+    if isinstance(param, click.Option):
+        return param.opts[0]
+    return param.human_readable_name
 
 
 @click.group(cls=DatagenGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -4,22 +4,23 @@ from __future__ import annotations
 
 import click
 
-from .common import llm_config_from_flags, llm_options, pop_llm_flags
+from .common import add_options, llm_config_from, llm_option_set
+
+LLM_OPTIONS = llm_option_set()
 
 
 @click.command("llm")
 @click.argument("prompt")
 @click.option("--system", default=None, help="System message.")
-@click.option("--max-tokens", type=int, default=128, show_default=True)
-@click.option("--temperature", type=float, default=0.0, show_default=True)
+@click.option("--max-tokens", type=click.IntRange(min=1), default=128, show_default=True)
+@click.option("--temperature", type=click.FloatRange(min=0), default=0.0, show_default=True)
 @click.option("--choose", "options", default=None, help="Comma-separated options: answer with one of them.")
 @click.option("--usage", "show_usage", is_flag=True, help="Print token usage to stderr.")
-@llm_options
 def llm_command(prompt, system, max_tokens, temperature, options, show_usage, **kwargs):
     """Print one completion of PROMPT from the configured backend."""
     from ..llm import chat, make_client
 
-    cfg = llm_config_from_flags(**pop_llm_flags(kwargs))
+    cfg = llm_config_from(LLM_OPTIONS, kwargs)
     client = make_client(cfg)
     messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
     try:
@@ -33,6 +34,9 @@ def llm_command(prompt, system, max_tokens, temperature, options, show_usage, **
             click.echo(f"usage: {client.usage.as_dict()}", err=True)
     finally:
         client.close()
+
+
+add_options(llm_command, LLM_OPTIONS)
 
 
 def register(group: click.Group) -> None:

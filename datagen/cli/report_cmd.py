@@ -26,8 +26,10 @@ def report_command(ref, store, data, compare, out, seeds, rouge_sample, samples,
     """Describe a dataset version: counts next to Self-Instruct's, lengths, ROUGE-L
     overlap, leading verbs, the filter funnel, token usage and a random sample."""
     from ..errors import ConfigError
+    from ..extras import require_extra
     from ..report import ReportOptions, load_jsonl, load_version, write_report
 
+    require_extra("report")
     given = [bool(ref), bool(data), bool(compare)]
     if sum(given) != 1:
         raise ConfigError("say what to report on: NAME[@vN], --data FILE.jsonl, or --compare A B")

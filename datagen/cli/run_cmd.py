@@ -1,28 +1,99 @@
 """`datagen run GENERATOR ...` and `datagen run PIPELINE.yaml`.
 
-Each generator's command lives in its own module (run_self_instruct, run_self_qa, ...)
-and shares the options and the execution path declared here.
+There is no module per generator: `datagen run NAME` is built, when asked for, from
+`datagen.generators.REGISTRY` — the generator's config dataclass gives its flags (field
+metadata: help, flag, choices), its `required` fields are required options, and the run,
+filter and LLM options are shared. Registering a generator is all it takes to get a
+command.
 """
 
 from __future__ import annotations
 
 import click
 
+from .common import add_options
+from .run_shared import RunOptions, echo_result, filter_config, run_settings
+
+# fields every generator has that the shared run options set (--lang, --seed)
+_SHARED_FIELDS = ("lang", "seed")
+
+
+def generator_command(name: str, gen_cls) -> click.Command:
+    """The `datagen run NAME` command of generator class `gen_cls`."""
+    from .options import OptionSet
+
+    gen_opts = OptionSet(gen_cls.config_cls, "gen", skip=_SHARED_FIELDS, required=tuple(gen_cls.required))
+    shared = RunOptions()
+
+    def callback(**kwargs):
+        run_generator_flags(name, gen_cls, gen_opts, shared, kwargs)
+
+    summary = gen_cls.summary or f"Run the {name} generator."
+    cmd = click.Command(name, callback=callback, short_help=summary,
+                        help=f"{summary}\n\nEvery generator flag is a key of the YAML `generator:` section.")
+    return add_options(cmd, gen_opts, *shared.sets)
+
+
+def run_generator_flags(name, gen_cls, gen_opts, shared: RunOptions, kwargs: dict) -> None:
+    """Build the configs from the flags, run the generator, print the summary."""
+    from ..config import Origin, from_dict
+    from ..generators import run_language
+    from ..run.job import execute
+    from .common import llm_config_from
+
+    llm_cfg = llm_config_from(shared.llm, kwargs)
+    settings, given_run = run_settings(shared, kwargs)
+    values = gen_opts.take(kwargs)
+    values["seed"] = settings.seed
+    if "lang" in given_run:
+        values["lang"] = settings.lang
+    flags = {**gen_opts.flags, "seed": "--seed", "lang": "--lang"}
+    cfg = from_dict(gen_cls.config_cls, values, "", origin=Origin(flags=flags))
+    filter_cfg = filter_config(shared, kwargs, cfg.filter_defaults())
+    gen = gen_cls(cfg)
+    settings.lang = run_language(gen, settings.lang)
+    result = execute(gen, settings, llm_cfg, filter_cfg, settings.lang)
+    echo_result(result, settings)
+
+
+def _is_pipeline(name: str | None) -> bool:
+    return bool(name) and name.endswith((".yaml", ".yml"))
 
 
 class RunGroup(click.Group):
-    """A group whose argument may also be a YAML pipeline file."""
+    """`datagen run`: a registered generator's name, or a YAML pipeline file. Commands
+    are built from the registry when asked for, so entries added after import count."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._built: dict[str, tuple[object, click.Command]] = {}
+
+    def list_commands(self, ctx):
+        from ..generators import REGISTRY
+
+        return list(dict.fromkeys([*REGISTRY, *self.commands]))
 
     def get_command(self, ctx, cmd_name):
-        if cmd_name.endswith((".yaml", ".yml")):
+        if _is_pipeline(cmd_name):
             from .pipeline_cmd import pipeline_command_for
 
             return pipeline_command_for(cmd_name)
-        return super().get_command(ctx, cmd_name)
+        if cmd_name in self.commands:
+            return self.commands[cmd_name]
+        from ..generators import REGISTRY, get_generator
+
+        entry = REGISTRY.get(cmd_name)
+        if entry is None:
+            return None
+        built = self._built.get(cmd_name)
+        if built is None or built[0] is not entry:  # re-registered: build it again
+            built = (entry, generator_command(cmd_name, get_generator(cmd_name)))
+            self._built[cmd_name] = built
+        return built[1]
 
     def resolve_command(self, ctx, args):
         cmd_name = args[0] if args else None
-        if cmd_name and cmd_name.endswith((".yaml", ".yml")):
+        if _is_pipeline(cmd_name):
             return cmd_name, self.get_command(ctx, cmd_name), args[1:]
         return super().resolve_command(ctx, args)
 
@@ -34,11 +105,7 @@ def run_group():
 
 
 def register(group: click.Group) -> None:
-    from . import run_self_instruct, run_self_kg, run_self_qa
-
-    for mod in (run_self_instruct, run_self_qa, run_self_kg):
-        mod.register(run_group)
     group.add_command(run_group)
 
 
-__all__ = ["run_group", "register"]
+__all__ = ["run_group", "register", "generator_command", "RunGroup"]

@@ -31,16 +31,25 @@ class FilterConfig:
     Self-Instruct does with ROUGE-L > 0.7. Lengths are words, or characters for Chinese:
     an instruction needs more than `min_len` and at most `max_len`."""
 
-    rouge: float | None = 0.7
-    embed: float | None = 0.95
-    embed_model: str | None = None
-    min_len: int = 3
-    max_len: int = 150
-    blacklist: list[str] = field(default_factory=lambda: list(DEFAULT_BLACKLIST))
-    punct_start: bool = True
-    ascii_start: bool = False
-    write_program: bool = True
-    lang_consistency: bool = True
+    rouge: float | None = field(default=0.7, metadata={
+        "help": "Drop when ROUGE-L with a kept or pool instruction is above this.", "min": 0, "max": 1,
+        "off_flag": "--no-rouge"})
+    embed: float | None = field(default=0.95, metadata={
+        "help": "Drop when embedding cosine with a kept or pool instruction is above this.", "min": 0, "max": 1,
+        "off_flag": "--no-embed"})
+    embed_model: str | None = field(default=None, metadata={
+        "help": "Local sentence-transformers folder (default: embedded MiniLM)."})
+    min_len: int = field(default=3, metadata={"help": "Drop instructions of at most this many words.", "min": 0})
+    max_len: int = field(default=150, metadata={"help": "Drop instructions of more than this many words.", "min": 0})
+    blacklist: list[str] = field(default_factory=lambda: list(DEFAULT_BLACKLIST), metadata={
+        "help": "Drop instructions containing one of these words.", "cli": False})
+    punct_start: bool = field(default=True, metadata={"help": "Drop instructions starting with punctuation.",
+                                                      "cli": False})
+    ascii_start: bool = field(default=False, metadata={"help": "Drop English instructions not starting with a "
+                                                       "letter or digit.", "cli": False})
+    write_program: bool = field(default=True, metadata={"help": "Drop 'write a program' tasks.", "cli": False})
+    lang_consistency: bool = field(default=True, metadata={"help": "Drop text not in the run's language.",
+                                                           "cli": False})
 
     def __post_init__(self):
         for name in ("rouge", "embed"):

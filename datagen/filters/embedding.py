@@ -12,63 +12,13 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Callable, Iterable, Sequence
+from typing import Iterable
 
 import numpy as np
 
-from ..errors import ConfigError
 from ..records import Record
 
-Encoder = Callable[[Sequence[str]], np.ndarray]
-
-_MODELS: dict[str, object] = {}
-
-
-def encoder_threads() -> int:
-    """Torch threads for encoding: $DATAGEN_EMBED_THREADS, else half the cores."""
-    env = os.environ.get("DATAGEN_EMBED_THREADS")
-    if env and env.isdigit() and int(env) > 0:
-        return int(env)
-    return max(1, (os.cpu_count() or 2) // 2)
-
-
-def check_model_path(model: str | None):
-    """The model folder: `model`, or the embedded MiniLM; ConfigError when it is missing."""
-    from pathlib import Path
-
-    if model:
-        path = Path(model).expanduser()
-        if not path.exists():
-            raise ConfigError(f"embedding model folder not found: {model} (give a local "
-                              "sentence-transformers folder; nothing is downloaded)")
-        return path
-    from ..llm.embedded import embedder_dir
-
-    return embedder_dir()
-
-
-def load_encoder(model: str | None = None, batch_size: int = 64) -> Encoder:
-    """A function texts -> normalized float32 embeddings, from the embedded MiniLM or the
-    sentence-transformers folder `model`. Models are loaded once per process."""
-    key = str(check_model_path(model))
-    st = _MODELS.get(key)
-    if st is None:
-        import torch
-        from sentence_transformers import SentenceTransformer
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()  # a weights-loading bar is noise in run output
-        # encoding shares the box with the request loop (and a local server, often): half
-        # the cores, one on a 2-core VM, where 2 threads were 6.8x slower per text under load
-        torch.set_num_threads(min(torch.get_num_threads(), encoder_threads()))
-        st = _MODELS[key] = SentenceTransformer(key, device="cpu")
-
-    def encode(texts: Sequence[str]) -> np.ndarray:
-        vecs = st.encode(list(texts), batch_size=batch_size, normalize_embeddings=True,
-                         convert_to_numpy=True, show_progress_bar=False)
-        return np.asarray(vecs, dtype=np.float32).reshape(len(texts), -1)
-
-    return encode
+from .encoder import Encoder, check_model_path, encoder_threads, load_encoder  # noqa: F401 (re-exported)
 
 
 class EmbeddingIndex:

@@ -18,7 +18,7 @@ import numpy as np
 
 
 def _serve(conn, model: str | None, batch_size: int) -> None:
-    from .embedding import load_encoder
+    from .encoder import load_encoder
 
     try:
         encode = load_encoder(model, batch_size)

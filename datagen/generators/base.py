@@ -63,8 +63,16 @@ class GeneratorConfig:
     seed: int = field(default=0, metadata={"help": "Random seed for sampling (a refresh adds the version number)."})
 
     def __post_init__(self):
+        from ..config import validate
+
         if self.lang not in ("auto",) + LANGS:
             raise ConfigError(f"lang must be auto, en or zh, got {self.lang!r}")
+        validate(self)  # every field's min/max/choices, as declared in its metadata
+
+    def filter_defaults(self) -> dict:
+        """FilterConfig values this config wants instead of the defaults on the command
+        line (flags still win), e.g. no near-duplicate dedup for template questions."""
+        return {}
 
 
 class Generator:

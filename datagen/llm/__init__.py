@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from ..errors import ConfigError
 from .base import ChatClient, ChatRequest, Choice, Completion, Usage, chat, match_option
 
 BACKENDS = ("local", "openai")
@@ -16,26 +15,35 @@ __all__ = ["LLMConfig", "make_client", "with_overrides", "ChatClient", "ChatRequ
 
 @dataclass
 class LLMConfig:
-    backend: str = "local"
-    base_url: list[str] = field(default_factory=list)
-    model: str | None = None
-    api_key_env: str = "OPENAI_API_KEY"  # the key itself is read from the environment, never stored
-    concurrency: int = 8
-    timeout: float = 120.0
-    max_retries: int = 6
-    logprobs: bool = True
-    cache: bool = True
-    cache_path: str | None = None
-    threads: int = 1  # torch threads for the local backend: 1 is steadiest on small VMs
+    """The LLM backend (YAML `llm:` section; the --backend/--base-url/... flags)."""
+
+    backend: str = field(default="local", metadata={
+        "help": "local = embedded SmolLM2 (offline); openai = any OpenAI-compatible server.",
+        "choices": BACKENDS})
+    base_url: list[str] = field(default_factory=list, metadata={
+        "help": "OpenAI-compatible endpoint; repeat to spread requests over replicas.", "str_ok": True})
+    model: str | None = field(default=None, metadata={
+        "help": "Model name (openai) or local model folder (local)."})
+    # the key itself is read from the environment, never stored
+    api_key_env: str = field(default="OPENAI_API_KEY", metadata={
+        "help": "Environment variable holding the API key.", "cli": False})
+    concurrency: int = field(default=8, metadata={"help": "Requests in flight at once (openai).", "min": 1})
+    timeout: float = field(default=120.0, metadata={"help": "Seconds per request (openai).", "gt": 0})
+    max_retries: int = field(default=6, metadata={"help": "Retries on 429/5xx/timeouts.", "min": 0})
+    logprobs: bool = field(default=True, metadata={
+        "help": "Ask for log-probabilities (fixed-choice answers).", "cli": False})
+    cache: bool = field(default=True, metadata={"help": "Use the response cache.", "flag": "--cache/--no-cache"})
+    cache_path: str | None = field(default=None, metadata={"help": "Response cache file (sqlite)."})
+    # 1 is steadiest on small VMs
+    threads: int = field(default=1, metadata={"help": "torch CPU threads for the local backend.", "min": 1})
 
     def __post_init__(self):
+        from ..config import validate
+
         if isinstance(self.base_url, str):
             self.base_url = [self.base_url]
         self.base_url = list(self.base_url or [])
-        if self.backend not in BACKENDS:
-            raise ConfigError(f"unknown backend '{self.backend}' (choose from {', '.join(BACKENDS)})")
-        if self.concurrency < 1:
-            raise ConfigError("concurrency must be at least 1")
+        validate(self)  # backend, concurrency, timeout, ... against their metadata
 
     def resolved_model(self) -> str:
         if self.model:
@@ -68,7 +76,8 @@ def with_overrides(base: LLMConfig | None = None, **kw) -> LLMConfig:
     backend = kw.get("backend")
     if base_url and backend is None and base.backend == "local":
         kw["backend"] = "openai"  # a base URL only makes sense for the openai backend
-    cfg = merge(base, base_url=base_url, cache=False if no_cache else None, **kw)
+    cache = False if no_cache else kw.pop("cache", None)
+    cfg = merge(base, base_url=base_url, cache=cache, **kw)
     cfg.__post_init__()
     return cfg
 

@@ -3,23 +3,36 @@ write the records to a file or publish them as a dataset version."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..generators.base import Generator
 from .runner import RunResult, run_generator, write_result
 
 
+LANG_CHOICES = ("auto", "en", "zh")
+
+
 @dataclass
 class RunSettings:
-    """Everything a `datagen run` needs besides the generator's own inputs."""
+    """Everything a `datagen run` needs besides the generator's own inputs; each field is
+    a `datagen run` flag."""
 
-    num: int = 20
-    lang: str = "auto"
-    seed: int = 0
-    out: str | None = None
-    rejects: str | None = None
-    dataset: str | None = None
-    store: str | None = None
+    num: int = field(default=20, metadata={"help": "How many records to keep.", "min": 1})
+    lang: str = field(default="auto", metadata={
+        "help": "Prompt language (auto: detected from the inputs).", "choices": LANG_CHOICES})
+    seed: int = field(default=0, metadata={"help": "Random seed for sampling."})
+    out: str | None = field(default=None, metadata={
+        "help": "Write kept records to this JSONL (rejects beside it).", "path": "file"})
+    rejects: str | None = field(default=None, metadata={"help": "Rejects JSONL path.", "path": "file"})
+    dataset: str | None = field(default=None, metadata={
+        "help": "Publish a new version of this dataset in the store."})
+    store: str | None = field(default=None, metadata={
+        "help": "Dataset store root (default ./datasets, or $DATAGEN_STORE).", "path": "dir"})
+
+    def __post_init__(self):
+        from ..config import validate
+
+        validate(self)
 
 
 def execute(gen: Generator, settings: RunSettings, llm_cfg, filter_cfg, lang: str, lock=None) -> RunResult:

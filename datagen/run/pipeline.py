@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import from_dict
+from ..config import Origin, check_values, from_dict, yaml_key_lines
 from ..errors import ConfigError
 from ..generators import REGISTRY, get_generator
 from ..io import load_yaml  # noqa: F401  (re-exported: pipeline.load_yaml)
@@ -29,8 +29,8 @@ SECTIONS = ("generator", "llm", "filters", "dataset", "out", "rejects", "train")
 
 @dataclass
 class DatasetSection:
-    name: str
-    store: str | None = None  # None: $DATAGEN_STORE or ./datasets
+    name: str = field(metadata={"help": "Dataset name in the store."})
+    store: str | None = field(default=None, metadata={"help": "Store root (default $DATAGEN_STORE or ./datasets)."})
 
 
 @dataclass
@@ -77,76 +77,88 @@ def generator_classes(type_: str):
     return gen_cls.config_cls, gen_cls
 
 
-def parse(data: dict[str, Any], source: str = "pipeline") -> Pipeline:
-    """Build a Pipeline from a mapping; ConfigError names the unknown or bad key."""
+def parse(data: dict[str, Any], source: str = "pipeline", lines: dict | None = None) -> Pipeline:
+    """Build a Pipeline from a mapping; ConfigError names the file, the line (with
+    `lines`, see config.yaml_key_lines) and the unknown or bad key."""
     from ..filters import FilterConfig
     from ..llm import LLMConfig
+    from .job import RunSettings
 
-    unknown = sorted(set(data) - set(SECTIONS))
+    origin = Origin(file=source, keys=lines or {})
+    unknown = [k for k in data if k not in SECTIONS]
     if unknown:
-        raise ConfigError(f"{source}: unknown section '{unknown[0]}' (allowed: {', '.join(SECTIONS)})")
+        raise origin.error("", f"unknown section '{unknown[0]}' (allowed: {', '.join(SECTIONS)})", key=unknown[0])
     gen = data.get("generator")
+    gorigin = origin.child("generator")
     if not isinstance(gen, dict) or not gen.get("type"):
-        raise ConfigError(f"{source}: generator.type is required ({', '.join(REGISTRY)})")
+        raise gorigin.error("", f"generator.type is required ({', '.join(REGISTRY)})")
     gen = dict(gen)
     type_ = gen.pop("type")
-    num = gen.pop("num", 20)
-    if isinstance(num, bool) or not isinstance(num, int) or num < 1:
-        raise ConfigError(f"{source}: generator.num must be a positive integer, got {num!r}")
-    cfg_cls, _ = generator_classes(type_)
+    num = check_values(RunSettings, {"num": gen.pop("num", 20)}, "generator", gorigin)["num"]
+    try:
+        cfg_cls, _ = generator_classes(str(type_))
+    except ConfigError as e:
+        raise gorigin.error("", str(e), key="type") from None
+    top = check_values(Pipeline, {k: data.get(k) for k in ("out", "rejects")}, "", origin)
     pipe = Pipeline(
         type=type_, num=num, source=source,
-        generator=from_dict(cfg_cls, gen, f"{source}: generator"),
-        llm=from_dict(LLMConfig, _section(data, "llm", source), f"{source}: llm"),
-        filters=from_dict(FilterConfig, _section(data, "filters", source), f"{source}: filters"),
-        out=data.get("out"), rejects=data.get("rejects"),
+        generator=from_dict(cfg_cls, gen, "generator", origin=gorigin),
+        llm=from_dict(LLMConfig, _section(data, "llm", origin), "llm", origin=origin.child("llm")),
+        filters=from_dict(FilterConfig, _section(data, "filters", origin), "filters",
+                          origin=origin.child("filters")),
+        out=top["out"], rejects=top["rejects"],
     )
     if data.get("dataset") is not None:
         ds = data["dataset"]
         if isinstance(ds, str):
             ds = {"name": ds}
-        pipe.dataset = from_dict(DatasetSection, _section({"dataset": ds}, "dataset", source),
-                                 f"{source}: dataset")
+        pipe.dataset = from_dict(DatasetSection, _section({"dataset": ds}, "dataset", origin), "dataset",
+                                 origin=origin.child("dataset"))
     if data.get("train") is not None:
         from ..train.config import TrainConfig
 
-        pipe.train = from_dict(TrainConfig, _section(data, "train", source), f"{source}: train")
+        pipe.train = from_dict(TrainConfig, _section(data, "train", origin), "train", origin=origin.child("train"))
     return pipe
 
 
-def _section(data, key, source) -> dict[str, Any]:
+def _section(data, key, origin: Origin) -> dict[str, Any]:
     val = data.get(key)
     if val is None:
         return {}
     if not isinstance(val, dict):
-        raise ConfigError(f"{source}: section '{key}' must be a mapping")
+        raise origin.error("", f"section '{key}' must be a mapping", key=key)
     return val
 
 
 def load(path: str | Path) -> Pipeline:
-    return parse(load_yaml(path), source=str(path))
+    """Parse the pipeline file at `path`; errors name the file and the line of the key."""
+    from ..io import read_text
+
+    data = load_yaml(path)
+    return parse(data, source=str(path), lines=yaml_key_lines(read_text(path)))
 
 
-def apply_overrides(pipe: Pipeline, *, num=None, lang=None, seed=None, out=None, rejects=None, dataset=None,
-                    store=None, rouge=None, embed=None, no_embed=False, embed_model=None,
-                    llm_flags: dict | None = None) -> Pipeline:
-    """Flags win over the file (None means "not given")."""
-    from ..config import merge
-
-    if num is not None:
-        pipe.num = num
-    gen_over = {k: v for k, v in (("lang", lang), ("seed", seed)) if v is not None}
+def apply_overrides(pipe: Pipeline, run: dict | None = None, filters: dict | None = None,
+                    llm: dict | None = None) -> Pipeline:
+    """Flags win over the file. Each dict holds only the flags that were given, checked
+    already: `run` RunSettings fields, `filters` FilterConfig fields (None turns a
+    filter off), `llm` LLMConfig fields."""
+    run = dict(run or {})
+    if "num" in run:
+        pipe.num = run.pop("num")
+    gen_over = {k: run.pop(k) for k in ("lang", "seed") if k in run}
     for k in gen_over:
         if not hasattr(pipe.generator, k):
             raise ConfigError(f"--{k} does not apply to the {pipe.type} generator")
-    pipe.generator = merge(pipe.generator, **gen_over)
-    pipe.filters = merge(pipe.filters, rouge=rouge, embed=embed, embed_model=embed_model)
-    if no_embed:
-        pipe.filters = dataclasses.replace(pipe.filters, embed=None)
-    if llm_flags:
+    if gen_over:
+        pipe.generator = dataclasses.replace(pipe.generator, **gen_over)
+    if filters:
+        pipe.filters = dataclasses.replace(pipe.filters, **filters)
+    if llm:
         from ..llm import with_overrides
 
-        pipe.llm = with_overrides(pipe.llm, **llm_flags)
+        pipe.llm = with_overrides(pipe.llm, **llm)
+    out, rejects, dataset, store = (run.get(k) for k in ("out", "rejects", "dataset", "store"))
     if out is not None:
         pipe.out, pipe.dataset = out, None if dataset is None else pipe.dataset
     if rejects is not None:
@@ -191,7 +203,10 @@ def run(pipe: Pipeline, train: bool = True, progress: bool = True) -> PipelineRe
         if tcfg is None:
             out.notes.append("training skipped: no new dataset version")
             return out
+        from ..extras import require_extra
         from ..train import train as train_fn
+
+        require_extra("train", f"{pipe.source}: the train: stage")
 
         out.train_report = train_fn(tcfg, progress=progress)
     return out

@@ -13,59 +13,65 @@ from ..errors import ConfigError
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 
 
+def _opt(default, help_: str, **meta):
+    """A field with its help (and flag/limits): the YAML key and the `datagen train` flag."""
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"help": help_, **meta})
+    return field(default=default, metadata={"help": help_, **meta})
+
+
 @dataclass
 class TrainConfig:
+    """Every knob of a LoRA run (YAML `train:` section; `datagen train` flags)."""
+
     # what to train on: a store ref NAME[@vN] under `store`, or a JSONL file
-    dataset: str | None = None
-    store: str | None = None  # None: $DATAGEN_STORE or ./datasets
-    data: str | None = None
-    # the base model: a local folder (config.json + weights), a .gguf file, or "embedded"
-    base_model: str = "embedded"
-    out: str = "adapters/run"
-    overwrite: bool = False
+    dataset: str | None = _opt(None, "Dataset version to train on: NAME or NAME@vN.")
+    store: str | None = _opt(None, "Dataset store root (default ./datasets, or $DATAGEN_STORE).", path="dir")
+    data: str | None = _opt(None, "Train on a JSONL file instead of a store version.", path="file")
+    base_model: str = _opt("embedded", "Local model folder, a .gguf file, or 'embedded' (SmolLM2-135M).")
+    out: str = _opt("adapters/run", "Output folder for the adapter, train_report.json and loss_curve.png.")
+    overwrite: bool = _opt(False, "Replace a non-empty --out (only once the new run is done).")
     # schedule
-    epochs: float = 3.0
-    max_steps: int | None = None  # when set, wins over epochs
-    batch_size: int = 4
-    grad_accum: int = 1
-    learning_rate: float = 2e-4
-    lr_scheduler: str = "cosine"
-    warmup_ratio: float = 0.03
-    weight_decay: float = 0.0
-    max_length: int = 1024
-    packing: bool = False
-    eval_fraction: float = 0.1
-    eval_steps: int | None = None  # default: about 10 evaluations per run
-    logging_steps: int = 10
-    save_steps: int | None = None  # checkpoints under OUT/checkpoints when set
-    seed: int = 42
-    system: str | None = None  # system message put before every record's conversation
-    # LoRA
-    lora_r: int = 8
-    lora_alpha: int = 16
-    lora_dropout: float = 0.05
-    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "v_proj"])
+    epochs: float = _opt(3.0, "Passes over the data.", gt=0)
+    max_steps: int | None = _opt(None, "Optimizer steps; wins over --epochs.", min=1)
+    batch_size: int = _opt(4, "Per-device batch size.", min=1)
+    grad_accum: int = _opt(1, "Gradient accumulation steps.", min=1)
+    learning_rate: float = _opt(2e-4, "Learning rate.", flag="--lr", gt=0)
+    lr_scheduler: str = _opt("cosine", "Learning-rate schedule (a transformers scheduler name).")
+    warmup_ratio: float = _opt(0.03, "Share of steps spent warming up the learning rate.", min=0, max=1)
+    weight_decay: float = _opt(0.0, "AdamW weight decay.", min=0)
+    max_length: int = _opt(1024, "Token cut-off per example.", min=1)
+    packing: bool = _opt(False, "Pack examples into max-length rows.")
+    eval_fraction: float = _opt(0.1, "Held-out share of records.", min=0)
+    eval_steps: int | None = _opt(None, "Evaluate every N steps (default: about 10 times a run).", min=1)
+    logging_steps: int = _opt(10, "Log train loss every N steps.", min=1)
+    save_steps: int | None = _opt(None, "Write checkpoints every N steps under OUT/checkpoints.", min=1)
+    seed: int = _opt(42, "Seed for split, LoRA init and shuffling.")
+    system: str | None = _opt(None, "System message before every conversation.")
+    # LoRA (HuaTuo's settings by default)
+    lora_r: int = _opt(8, "LoRA rank.", min=1)
+    lora_alpha: int = _opt(16, "LoRA alpha.", min=1)
+    lora_dropout: float = _opt(0.05, "LoRA dropout.", min=0, max=1)
+    target_modules: list[str] = _opt(["q_proj", "v_proj"], "Modules to adapt (comma-separated or repeated).",
+                                     str_ok=True)
     # hardware
-    precision: str = "auto"  # auto = bf16 if the GPU has it, fp16 on older GPUs, fp32 on CPU
-    gradient_checkpointing: bool | None = None  # None = on with CUDA, off on CPU
-    load_in_4bit: bool = False  # QLoRA: needs bitsandbytes and a CUDA GPU
-    threads: int | None = None  # torch CPU threads (None leaves torch's default)
-    merge: bool = False  # also write OUT/merged: base + adapter folded into one model
+    precision: str = _opt("auto", "auto: bf16 on GPUs that have it, fp16 on older GPUs, fp32 on CPU.",
+                          choices=PRECISIONS)
+    gradient_checkpointing: bool | None = _opt(None, "Trade compute for memory (default: on with CUDA).")
+    load_in_4bit: bool = _opt(False, "QLoRA: 4-bit base (needs bitsandbytes and a GPU).")
+    threads: int | None = _opt(None, "torch CPU threads (default: torch's own).", min=1)
+    merge: bool = _opt(False, "Also write OUT/merged: the base with the adapter folded in.")
 
     def __post_init__(self):
-        if isinstance(self.target_modules, str):
-            self.target_modules = [m.strip() for m in self.target_modules.split(",") if m.strip()]
+        from ..config import validate
+
+        modules = [self.target_modules] if isinstance(self.target_modules, str) else self.target_modules or []
+        self.target_modules = [m.strip() for item in modules for m in str(item).split(",") if m.strip()]
         if self.precision not in PRECISIONS:
             raise ConfigError(f"train: precision must be one of {', '.join(PRECISIONS)}, got '{self.precision}'")
         if not 0.0 <= self.eval_fraction < 1.0:
             raise ConfigError("train: eval_fraction must be in [0, 1)")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise ConfigError("train: max_steps must be at least 1")
-        if self.epochs <= 0:
-            raise ConfigError("train: epochs must be positive")
-        for name in ("batch_size", "grad_accum", "max_length", "lora_r", "logging_steps"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"train: {name} must be at least 1")
+        validate(self)  # the per-field limits in the metadata above
         if not self.target_modules:
             raise ConfigError("train: target_modules must name at least one module (e.g. q_proj, v_proj)")
         if self.dataset and self.data:

@@ -31,38 +31,46 @@ NAME = "self-instruct"
 class SelfInstructConfig(GeneratorConfig):
     """Self-Instruct settings (YAML `generator:` section; CLI flags override)."""
 
-    seeds: list[str] = field(default_factory=list)  # seed files (self-instruct, alpaca, messages, text)
-    instances: int = 3  # instances per instruction, at most
-    batch: int = 4  # bootstrap prompts per round
-    max_rounds: int | None = None  # default: enough for --num with room for drops
-    patience: int = 5  # stop after this many rounds in a row without a new task
-    prompt_examples: int = 8
-    machine_examples: int = 2  # of prompt_examples, taken from tasks generated so far
-    temperature: float = 0.8  # bootstrap sampling
-    top_p: float = 0.95
-    max_tokens: int = 256
-    instance_temperature: float = 0.8
-    instance_max_tokens: int = 128
-    answer_temperature: float = 0.3
-    answer_max_tokens: int = 256
-    multi_turn: bool = True  # follow the shape of multi-turn seeds
-    calibrate: bool = False  # contextual calibration of classification scores (see classify)
-    clf_shots: int = 3  # labelled seeds of each kind shown to the classifier
-    rounds_in_flight: int = 8  # rounds pipelined at once (openai backend; see generators/rounds.py)
-    strict_rounds: bool = False  # one round at a time, each seeing every earlier round's tasks
+    seeds: list[str] = field(default_factory=list, metadata={
+        "help": "Seed tasks (Self-Instruct JSONL, Alpaca, messages or .txt); repeat for several files.",
+        "path": "file", "str_ok": True})
+    instances: int = field(default=3, metadata={"help": "Instances per instruction, at most.", "min": 1})
+    batch: int = field(default=4, metadata={"help": "Bootstrap prompts sent per round.", "min": 1})
+    max_rounds: int | None = field(default=None, metadata={
+        "help": "Stop after this many rounds (default: enough for --num with room for drops).", "min": 1})
+    patience: int = field(default=5, metadata={
+        "help": "Stop after this many rounds in a row without a new task.", "min": 1})
+    prompt_examples: int = field(default=8, metadata={"help": "Example tasks per bootstrap prompt.", "min": 1})
+    machine_examples: int = field(default=2, metadata={
+        "help": "Of the prompt examples, how many are tasks generated so far.", "min": 0})
+    temperature: float = field(default=0.8, metadata={
+        "help": "Sampling temperature for new instructions.", "min": 0})
+    top_p: float = field(default=0.95, metadata={"help": "Nucleus sampling for new instructions.",
+                                                 "min": 0, "max": 1})
+    max_tokens: int = field(default=256, metadata={"help": "Max tokens per bootstrap reply.", "min": 1})
+    instance_temperature: float = field(default=0.8, metadata={"help": "Sampling temperature for instances.",
+                                                               "min": 0})
+    instance_max_tokens: int = field(default=128, metadata={"help": "Max tokens per instance reply.", "min": 1})
+    answer_temperature: float = field(default=0.3, metadata={
+        "help": "Sampling temperature for multi-turn answers.", "min": 0})
+    answer_max_tokens: int = field(default=256, metadata={"help": "Max tokens per multi-turn answer.", "min": 1})
+    multi_turn: bool = field(default=True, metadata={
+        "help": "Follow the shape of multi-turn seeds (--single-turn: single-turn data from any seeds).",
+        "flag": "--multi-turn/--single-turn"})
+    calibrate: bool = field(default=False, metadata={
+        "help": "Contextual calibration of the classification scores."})
+    clf_shots: int = field(default=3, metadata={
+        "help": "Labelled seeds of each kind shown to the classifier.", "min": 0})
+    rounds_in_flight: int = field(default=8, metadata={
+        "help": "Rounds pipelined at once (openai backend; see generators/rounds.py).", "min": 1})
+    strict_rounds: bool = field(default=False, metadata={
+        "help": "One round at a time, each seeing every earlier round's tasks.", "flag": "--strict-rounds"})
 
     def __post_init__(self):
-        super().__post_init__()
         if isinstance(self.seeds, str):
             self.seeds = [self.seeds]
         self.seeds = list(self.seeds or [])
-        for name in ("instances", "batch", "patience", "prompt_examples", "max_tokens", "rounds_in_flight",
-                     "instance_max_tokens", "answer_max_tokens"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ConfigError(f"self-instruct: {name} must be a positive integer, got {v!r}")
-        if self.max_rounds is not None and (not isinstance(self.max_rounds, int) or self.max_rounds < 1):
-            raise ConfigError(f"self-instruct: max_rounds must be a positive integer, got {self.max_rounds!r}")
+        super().__post_init__()  # the per-field limits in the metadata above
         if not 0 <= self.machine_examples < self.prompt_examples:
             raise ConfigError("self-instruct: machine_examples must be at least 0 and below prompt_examples")
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
@@ -57,15 +57,22 @@ def verify(question: str, answer: str, group: FactGroup, fuzzy: int = 90) -> tup
 class SelfKGConfig(GeneratorConfig):
     """Self-KG settings (YAML `generator:` section; flags override)."""
 
-    triples: str = ""  # a file or folder: JSONL/JSON/CSV/TSV triples or entity records
-    mode: str = "llm"  # llm | template (no model calls)
-    max_facts: int = 3  # relations per question (llm mode): 1..max_facts, drawn per group
-    max_tails: int = 8  # a longer list of values is split: the answer must name each one
-    templates: str | None = None  # a templates file replacing prompts/<lang>/self_kg_templates.txt
-    fuzzy: int = 90  # rapidfuzz partial_ratio accepted as a mention of a long tail; 100 = exact
-    temperature: float = 0.7
-    max_tokens: int = 256
-    batch: int = 16  # groups per round of requests
+    triples: str = field(default="", metadata={
+        "help": "Triples: JSONL/JSON {head, relation, tail}, CSV/TSV with those columns, or HuaTuo-style "
+                "entity records {\"中心词\": ..., relation: [values]}; or a folder of them."})
+    mode: str = field(default="llm", metadata={
+        "help": "llm: the model writes each pair; template: relation templates, no model.", "choices": MODES})
+    max_facts: int = field(default=3, metadata={
+        "help": "Relations per question in llm mode: 1..N, each with all its values.", "min": 1})
+    max_tails: int = field(default=8, metadata={
+        "help": "Split a longer list of values (the answer must name each one).", "min": 1})
+    templates: str | None = field(default=None, metadata={
+        "help": "Relation templates file (relation | question | answer) for template mode.", "path": "file"})
+    fuzzy: int = field(default=90, metadata={
+        "help": "rapidfuzz partial_ratio accepted as a mention of a long tail; 100 = exact.", "min": 0, "max": 100})
+    temperature: float = field(default=0.7, metadata={"help": "Sampling temperature.", "min": 0})
+    max_tokens: int = field(default=256, metadata={"help": "Max tokens per model reply.", "min": 1})
+    batch: int = field(default=16, metadata={"help": "Fact groups per round of requests.", "min": 1})
 
     def __post_init__(self):
         super().__post_init__()
@@ -77,6 +84,11 @@ class SelfKGConfig(GeneratorConfig):
             raise ConfigError("self-kg: max_facts, max_tails and batch must be at least 1")
         if not 0 <= self.fuzzy <= 100:
             raise ConfigError("self-kg: fuzzy must be between 0 and 100")
+
+    def filter_defaults(self) -> dict:
+        # template questions differ in one entity name, so ROUGE/embedding dedup would keep
+        # one per template: off in template mode unless asked for (exact duplicates still go)
+        return {"rouge": None, "embed": None} if self.mode == "template" else {}
 
 
 class SelfKGGenerator(Generator):

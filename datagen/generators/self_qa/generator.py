@@ -15,7 +15,7 @@ import hashlib
 import math
 import random
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterator
 
 from ...io.documents import Chunk, chunk_documents, prose_ratio, read_documents
@@ -166,20 +166,31 @@ def stable_seed(*parts) -> int:
 class SelfQAConfig(GeneratorConfig):
     """Self-QA settings (YAML `generator:` section; flags override)."""
 
-    docs: str = ""  # a file or folder of .txt/.md/.jsonl/.csv/.tsv
-    text_field: str = "text"  # the text field of JSONL documents
-    chunk_chars: int = 1000
-    overlap: int = 150
-    min_chunk_chars: int = 80  # shorter chunks (a lone heading, a link) are skipped
-    min_prose: float = 0.5  # skip chunks that are mostly symbols (tables of pipes, HTML)
-    questions_per_chunk: int = 5
-    grounding: float = 0.5  # min share of answer words / CJK bigrams found in the chunk
-    grounding_embed: float | None = None  # also require cosine(answer, chunk) >= this
-    embed_model: str | None = None  # encoder for grounding_embed (default embedded MiniLM)
-    question_temperature: float = 0.7
-    answer_temperature: float = 0.3
-    max_tokens: int = 384
-    batch: int = 8  # chunks per round of requests
+    docs: str = field(default="", metadata={
+        "help": "A document or a folder of them (.txt .md .jsonl .json .csv .tsv), read recursively."})
+    text_field: str = field(default="text", metadata={"help": "Text field of JSONL documents."})
+    chunk_chars: int = field(default=1000, metadata={"help": "Max characters per chunk.", "min": 100})
+    overlap: int = field(default=150, metadata={"help": "Characters shared by neighbouring chunks.", "min": 0})
+    min_chunk_chars: int = field(default=80, metadata={
+        "help": "Skip shorter chunks (a lone heading, a link).", "min": 0})
+    min_prose: float = field(default=0.5, metadata={
+        "help": "Skip chunks that are mostly symbols (tables of pipes, HTML): min share of prose.",
+        "min": 0, "max": 1})
+    questions_per_chunk: int = field(default=5, metadata={"help": "Questions asked per chunk.", "min": 1,
+                                                          "flag": "--questions"})
+    grounding: float = field(default=0.5, metadata={
+        "help": "Drop answers whose share of words (Chinese: character pairs) found in the chunk is below this.",
+        "min": 0, "max": 1})
+    grounding_embed: float | None = field(default=None, metadata={
+        "help": "Also drop answers whose embedding cosine with the chunk is below this.", "min": 0, "max": 1})
+    embed_model: str | None = field(default=None, metadata={
+        "help": "Encoder for --grounding-embed (default: embedded MiniLM).", "flag": "--grounding-embed-model"})
+    question_temperature: float = field(default=0.7, metadata={"help": "Sampling temperature for questions.",
+                                                               "min": 0})
+    answer_temperature: float = field(default=0.3, metadata={"help": "Sampling temperature for answers.",
+                                                             "min": 0})
+    max_tokens: int = field(default=384, metadata={"help": "Max tokens per model reply.", "min": 1})
+    batch: int = field(default=8, metadata={"help": "Chunks per round of requests.", "min": 1})
 
     def __post_init__(self):
         super().__post_init__()
