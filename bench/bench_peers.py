@@ -1,0 +1,162 @@
+"""datagen against its peers on one job: 200 instruction + answer records from a loopback
+endpoint that answers after 200 ms, concurrency 32 everywhere, runs interleaved.
+
+- datagen: `datagen run self-instruct --num 200` with embedding dedup ON (it also
+  classifies, makes instances and filters: more requests than the peers send).
+- Curator (bespokelabs-curator) and distilabel: write an instruction per topic, then answer
+  it — two requests per record, no filtering.
+
+The peers are installed into their own venvs under bench/work/ (skipped cleanly when they
+cannot be installed). Target: datagen's wall time <= 0.5x the faster peer's. Writes
+bench/results/peers.json.
+
+    python bench/bench_peers.py [--num 200] [--repeats 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+WORK = ROOT / "bench" / "work"
+
+PEERS = {"curator": "bespokelabs-curator", "distilabel": "distilabel[openai]"}
+
+CURATOR = r"""
+import os, sys
+os.environ.setdefault("OPENAI_API_KEY", "sk-stub")
+from bespokelabs import curator
+url, num, conc = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+params = {"base_url": url, "api_key": "sk-stub", "max_requests_per_minute": 100000,
+          "max_tokens_per_minute": 100000000, "max_retries": 1, "require_all_responses": False}
+
+class Instr(curator.LLM):
+    def prompt(self, row): return f"Write one new instruction about {row['topic']}."
+    def parse(self, row, response): return {"topic": row["topic"], "instruction": response}
+
+class Answer(curator.LLM):
+    def prompt(self, row): return row["instruction"]
+    def parse(self, row, response): return {"instruction": row["instruction"], "output": response}
+
+topics = [{"topic": f"topic {i}"} for i in range(num)]
+instr = Instr(model_name="stub", backend="openai", backend_params=params)(topics)
+out = Answer(model_name="stub", backend="openai", backend_params=params)(instr.dataset)
+print("records", len(out.dataset))
+"""
+
+DISTILABEL = r"""
+import sys
+from distilabel.models import OpenAILLM
+from distilabel.pipeline import Pipeline
+from distilabel.steps import LoadDataFromDicts, KeepColumns
+from distilabel.steps.tasks import TextGeneration
+url, num, conc = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+
+def llm():
+    return OpenAILLM(model="stub", base_url=url, api_key="sk-stub", max_retries=0)
+
+with Pipeline(name="peers-bench") as p:
+    load = LoadDataFromDicts(data=[{"instruction": f"Write one new instruction about topic {i}."}
+                                   for i in range(num)], batch_size=conc)
+    instr = TextGeneration(llm=llm(), input_batch_size=conc, output_mappings={"generation": "task"})
+    keep = KeepColumns(columns=["task"], output_mappings={"task": "instruction"})
+    answer = TextGeneration(llm=llm(), input_batch_size=conc)
+    load >> instr >> keep >> answer
+ds = p.run(use_cache=False)
+print("records", len(ds["default"]["train"]))
+"""
+
+
+def peer_python(name: str) -> Path | None:
+    """bench/work/<name>/bin/python with the peer installed, installing it if needed."""
+    venv = WORK / name
+    py = venv / "bin" / "python"
+    if not py.exists():
+        WORK.mkdir(parents=True, exist_ok=True)
+        if subprocess.run([sys.executable, "-m", "venv", str(venv)]).returncode != 0:
+            return None
+    mod = "bespokelabs.curator" if name == "curator" else "distilabel"
+    if subprocess.run([str(py), "-c", f"import {mod}"], capture_output=True).returncode != 0:
+        inst = subprocess.run([str(py), "-m", "pip", "install", "-q", PEERS[name]], capture_output=True, text=True)
+        if inst.returncode != 0:
+            print(f"skip {name}: install failed: {inst.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
+            return None
+    return py
+
+
+def run_peer(name: str, py: Path, url: str, num: int, conc: int) -> dict:
+    script = CURATOR if name == "curator" else DISTILABEL
+    env = dict(os.environ, OPENAI_API_KEY="sk-stub", CURATOR_DISABLE_CACHE="1",
+               CURATOR_VIEWER="0", HOME=str(WORK / f"home-{name}"))
+    Path(env["HOME"]).mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    proc = subprocess.run([str(py), "-c", script, url, str(num), str(conc)], capture_output=True, text=True,
+                          env=env, timeout=1800, cwd=str(WORK))
+    wall = time.time() - t0
+    ok = proc.returncode == 0 and "records" in proc.stdout
+    return {"tool": name, "wall_s": round(wall, 2), "ok": ok,
+            "records": int(proc.stdout.split("records")[-1].split()[0]) if ok else None,
+            **({} if ok else {"error": (proc.stderr or proc.stdout).strip()[-600:]})}
+
+
+def main() -> None:
+    import bench_e2e as E
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--num", type=int, default=200)
+    ap.add_argument("--concurrency", type=int, default=32)
+    ap.add_argument("--delay", type=float, default=0.2)
+    ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "peers.json"))
+    args = ap.parse_args()
+    peers = {n: py for n in PEERS if (py := peer_python(n)) is not None}
+    ctx = mp.get_context("spawn")
+    urls, stop, log = ctx.Queue(), ctx.Event(), ctx.Queue()
+    server = ctx.Process(target=E._serve, args=(args.delay, urls, stop, log), daemon=True)
+    server.start()
+    runs = []
+    try:
+        url = urls.get(timeout=60)
+        for _ in range(args.repeats):  # interleaved: every tool sees the same load
+            r = E.one_run(url, args.num, args.concurrency, False, log)
+            runs.append({"tool": "datagen", "wall_s": r["wall_s"], "ok": True, "records": r["records"],
+                         "requests": r["requests"], "tasks": r["tasks"]})
+            print(json.dumps(runs[-1]), flush=True)
+            for name, py in peers.items():
+                runs.append(run_peer(name, py, url, args.num, args.concurrency))
+                while not log.empty():
+                    log.get()
+                print(json.dumps(runs[-1]), flush=True)
+    finally:
+        stop.set()
+        server.join(timeout=10)
+
+    def median(tool):
+        xs = sorted(r["wall_s"] for r in runs if r["tool"] == tool and r["ok"])
+        return xs[len(xs) // 2] if xs else None
+
+    ours = median("datagen")
+    theirs = {n: median(n) for n in peers}
+    fastest = min((v for v in theirs.values() if v), default=None)
+    ratio = round(ours / fastest, 3) if ours and fastest else None
+    result = {"name": "peers", "num": args.num, "concurrency": args.concurrency, "delay_s": args.delay,
+              "embedding_dedup": True, "median_wall_s": {"datagen": ours, **theirs},
+              "ratio_to_fastest_peer": ratio, "target": 0.5, "pass": ratio is not None and ratio <= 0.5,
+              "skipped": sorted(set(PEERS) - set(peers)), "runs": runs,
+              "load_avg_1m": round(os.getloadavg()[0], 2), "cpus": os.cpu_count()}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps({k: v for k, v in result.items() if k != "runs"}))
+
+
+if __name__ == "__main__":
+    main()
