@@ -2,7 +2,8 @@
 
 Each area registers its commands from its own module, so no module grows past a screenful
 of options. DatagenError becomes a one-line message and its exit code (2; 3 for a held
-lock); there is no traceback for user errors.
+lock); there is no traceback for user errors. Everything printed here is redacted first
+(datagen.secrets): a server may quote the API key back in its error message.
 """
 
 from __future__ import annotations
@@ -13,14 +14,16 @@ import click
 
 from .. import __version__
 from ..errors import DatagenError
+from ..secrets import redact, redact_logging
 
 
 class DatagenGroup(click.Group):
     def main(self, *args, standalone_mode: bool = True, **kwargs):
+        redact_logging()
         try:
             rv = super().main(*args, standalone_mode=False, **kwargs)
         except DatagenError as e:
-            click.echo(f"error: {e}", err=True)
+            click.echo(f"error: {redact(e)}", err=True)
             sys.exit(e.exit_code)
         except click.exceptions.Abort:
             click.echo("aborted", err=True)
@@ -33,6 +36,11 @@ class DatagenGroup(click.Group):
             sys.exit(e.exit_code)
         except click.exceptions.Exit as e:
             sys.exit(e.exit_code)
+        except Exception:  # a bug: keep the traceback, but never with a key in it
+            import traceback
+
+            click.echo(redact(traceback.format_exc()).rstrip("\n"), err=True)
+            sys.exit(1)
         if not standalone_mode:
             return rv
         # non-standalone click returns a command's return value (or an Exit's code); a

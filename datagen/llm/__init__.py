@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from ..secrets import remember
 from .base import ChatClient, ChatRequest, Choice, Completion, Usage, chat, match_option
 
 BACKENDS = ("local", "openai")
@@ -90,8 +91,10 @@ def make_client(cfg: LLMConfig) -> ChatClient:
         from .openai_compat import OpenAIChatClient
 
         urls = cfg.base_url or cfg._env_base_urls() or ["https://api.openai.com/v1"]
+        api_key = os.environ.get(cfg.api_key_env)
+        remember(api_key)  # whatever the variable is called, its value is never printed
         return OpenAIChatClient(
-            model=cfg.resolved_model(), base_urls=urls, api_key=os.environ.get(cfg.api_key_env),
+            model=cfg.resolved_model(), base_urls=urls, api_key=api_key,
             concurrency=cfg.concurrency, timeout=cfg.timeout, max_retries=cfg.max_retries,
             cache=cache, logprobs=cfg.logprobs,
         )

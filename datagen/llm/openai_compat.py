@@ -28,6 +28,7 @@ from typing import Any, Sequence
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from ..errors import LLMError
+from ..secrets import redact
 from .base import ChatRequest, Choice, Completion, Message, Usage, match_option
 from .cache import ResponseCache, request_key
 
@@ -160,7 +161,7 @@ class OpenAIChatClient:
             except Exception as exc:  # noqa: BLE001 - every failure becomes one LLMError
                 idx = (start + attempt - 1) % len(clients)
                 why = "gave up after retries" if _retryable(exc) else "not retried"
-                raise LLMError(f"LLM call failed ({why}): {_fatal_message(exc, self.base_urls[idx])}") from None
+                raise LLMError(redact(f"LLM call failed ({why}): {_fatal_message(exc, self.base_urls[idx])}")) from None
 
     def _start(self) -> asyncio.AbstractEventLoop:
         """One event loop in a background thread for the client's life: calls from any
