@@ -1,8 +1,9 @@
 """The `openai` backend: the official SDK against any OpenAI-compatible endpoint.
 
 Async with bounded concurrency; tenacity retries with exponential backoff and jitter on
-429, 5xx, timeouts, connection errors and garbled bodies; no retry on 400/401/403/404,
-which stop the run with a clear message. Several base URLs spread the load, and a failed
+429, 5xx, timeouts, connection errors and garbled bodies; no retry on 400/401/403/404
+or on a host that does not resolve, and only a couple of quick ones on a refused
+connection: those stop the run with a message that names the cause. Several base URLs spread the load, and a failed
 attempt moves to the next endpoint.
 
 Throughput: one event loop and one SDK client per endpoint live as long as the
@@ -33,9 +34,55 @@ from .base import ChatRequest, Choice, Completion, Message, Usage, match_option
 from .cache import ResponseCache, request_key
 
 
+REFUSED_RETRIES = 2  # a refused connection is retried this often at most (a restart's gap)
+
+
+def check_base_url(url: str, source: str = "--base-url") -> str:
+    """`url` when it is an http(s) URL with a host; ConfigError naming `source` otherwise
+    (so `--base-url not-a-url` fails at once instead of being retried for 17 s)."""
+    from urllib.parse import urlsplit
+
+    from ..errors import ConfigError
+
+    try:
+        parts = urlsplit(str(url).strip())
+        ok = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ConfigError(f"{source} {url!r} is not a URL (expected http://HOST[:PORT]/v1 or https://…)")
+    return url
+
+
+def _failure_kind(exc: BaseException) -> str | None:
+    """'refused', 'dns' or None, from the root causes the SDK wraps: with the aiohttp
+    transport even a refused connection surfaces as APITimeoutError("Request timed out")."""
+    import errno
+    import socket
+
+    seen: set[int] = set()
+    todo = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, socket.gaierror) or type(e).__name__ == "ClientConnectorDNSError":
+            return "dns"
+        if isinstance(e, ConnectionRefusedError) or (isinstance(e, OSError) and e.errno == errno.ECONNREFUSED):
+            return "refused"
+        if "Name or service not known" in str(e) or "nodename nor servname" in str(e):
+            return "dns"  # httpx words it without keeping the gaierror
+        todo.extend([e.__cause__, e.__context__, getattr(e, "os_error", None)])
+    return None
+
+
 def _retryable(exc: BaseException) -> bool:
     import openai
 
+    if _failure_kind(exc) == "dns":
+        return False  # a host that does not resolve will not resolve on the next try
     if isinstance(exc, (openai.APITimeoutError, openai.APIConnectionError)):
         return True
     if isinstance(exc, openai.APIStatusError):
@@ -44,9 +91,17 @@ def _retryable(exc: BaseException) -> bool:
     return isinstance(exc, (openai.APIResponseValidationError, ValueError, KeyError, TypeError))
 
 
-def _fatal_message(exc: BaseException, base_url: str) -> str:
+def _fatal_message(exc: BaseException, base_url: str, timeout: float | None = None) -> str:
     import openai
+    from urllib.parse import urlsplit
 
+    kind = _failure_kind(exc)
+    if kind == "dns":
+        return f"{base_url}: cannot resolve host {urlsplit(base_url).hostname!r} (check --base-url)"
+    if kind == "refused":
+        return f"{base_url}: connection refused (is the server running, on that port?)"
+    if isinstance(exc, openai.APITimeoutError):
+        return f"{base_url}: request timed out" + (f" after {timeout:g}s (see --timeout)" if timeout else "")
     if isinstance(exc, openai.APIStatusError):
         hint = {
             401: "check OPENAI_API_KEY",
@@ -63,9 +118,7 @@ def _fatal_message(exc: BaseException, base_url: str) -> str:
     while root.__cause__ is not None and root.__cause__ is not root:
         root = root.__cause__
     if root is not exc and _first_line(root) and _first_line(root) not in text:
-        # the SDK says "Connection error." or (aiohttp transport, even for a refused
-        # connection) "Request timed out."; the root cause says which
-        text += f" ({_first_line(root)})"
+        text += f" ({_first_line(root)})"  # the SDK says "Connection error."; the root cause says which
     return text
 
 
@@ -103,6 +156,8 @@ class OpenAIChatClient:
     ):
         if not base_urls:
             raise LLMError("the openai backend needs --base-url (or OPENAI_BASE_URL)")
+        for url in base_urls:
+            check_base_url(url)
         self.model = model
         self.base_urls = [u.rstrip("/") for u in base_urls]
         self._api_key = api_key or "not-needed"  # local servers accept any key
@@ -136,14 +191,29 @@ class OpenAIChatClient:
 
     async def _call(self, clients, sem, body: dict[str, Any]) -> tuple[dict[str, Any], int]:
         """POST `body` to /chat/completions with retries, moving to the next endpoint on
-        each attempt. Returns (response JSON, retries used)."""
+        each attempt. Returns (response JSON, retries used).
+
+        What cannot succeed is not retried: a host that does not resolve; a refused
+        connection gets REFUSED_RETRIES quick retries (a server restarting) and no more."""
         start = next(self._rr)
         attempt = 0
+        refused = 0
+        backoff = wait_random_exponential(multiplier=0.5, max=self.retry_max_wait)
+
+        def should_retry(exc: BaseException) -> bool:
+            if _failure_kind(exc) == "refused":
+                return refused <= REFUSED_RETRIES + len(clients) - 1  # +1 per extra replica
+            return _retryable(exc)
+
+        def wait(state) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            if exc is not None and _failure_kind(exc) == "refused":
+                return min(0.2 * refused, self.retry_max_wait)
+            return backoff(state)
+
         retrying = AsyncRetrying(
-            retry=retry_if_exception(_retryable),
-            wait=wait_random_exponential(multiplier=0.5, max=self.retry_max_wait),
-            stop=stop_after_attempt(self.max_retries + 1),
-            reraise=True,
+            retry=retry_if_exception(should_retry), wait=wait,
+            stop=stop_after_attempt(self.max_retries + 1), reraise=True,
         )
         async with sem:
             try:
@@ -154,14 +224,21 @@ class OpenAIChatClient:
                         self.usage.sent()
                         try:
                             data = await clients[idx].post("/chat/completions", body=body, cast_to=dict)
+                        except Exception as exc:  # noqa: BLE001 - counted, then tenacity decides
+                            refused += _failure_kind(exc) == "refused"
+                            raise
                         finally:
                             self.usage.returned()
                         _check_response(data)
                         return data, attempt - 1
             except Exception as exc:  # noqa: BLE001 - every failure becomes one LLMError
                 idx = (start + attempt - 1) % len(clients)
-                why = "gave up after retries" if _retryable(exc) else "not retried"
-                raise LLMError(redact(f"LLM call failed ({why}): {_fatal_message(exc, self.base_urls[idx])}")) from None
+                if _failure_kind(exc) == "refused":
+                    why = f"tried {attempt} time{'s' if attempt > 1 else ''}"
+                else:
+                    why = "gave up after retries" if _retryable(exc) else "not retried"
+                detail = _fatal_message(exc, self.base_urls[idx], self.timeout)
+                raise LLMError(redact(f"LLM call failed ({why}): {detail}")) from None
 
     def _start(self) -> asyncio.AbstractEventLoop:
         """One event loop in a background thread for the client's life: calls from any
