@@ -31,7 +31,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 from ..errors import LLMError
 from ..secrets import redact
 from .base import ChatRequest, Choice, Completion, Message, Usage, match_option
-from .cache import ResponseCache, request_key
+from .cache import ResponseCache, endpoint_key, request_key
 
 
 REFUSED_RETRIES = 2  # a refused connection is retried this often at most (a restart's gap)
@@ -160,6 +160,7 @@ class OpenAIChatClient:
             check_base_url(url)
         self.model = model
         self.base_urls = [u.rstrip("/") for u in base_urls]
+        self.endpoint = endpoint_key(self.base_urls)  # part of every cache key
         self._api_key = api_key or "not-needed"  # local servers accept any key
         self.concurrency = max(1, int(concurrency))
         self.timeout = timeout
@@ -272,7 +273,7 @@ class OpenAIChatClient:
 
     # -- chat -----------------------------------------------------------------------
     async def _complete(self, clients, sem, req: ChatRequest) -> list[Completion]:
-        key = request_key(self.backend, self.model, req) if self.cache else None
+        key = request_key(self.backend, self.model, req, endpoint=self.endpoint) if self.cache else None
         if key and (hit := self.cache.get(key)) is not None:
             self.usage.add(hit, cached=True)
             return hit
@@ -350,7 +351,8 @@ class OpenAIChatClient:
 
     async def _choose(self, clients, sem, messages, options, prefill) -> Choice:
         req = ChatRequest.make(messages, temperature=0.0, max_tokens=8, prefill=prefill)
-        key = request_key(self.backend, self.model, req, kind="choose:" + "|".join(options)) if self.cache else None
+        key = (request_key(self.backend, self.model, req, kind="choose:" + "|".join(options), endpoint=self.endpoint)
+               if self.cache else None)
         if key and (hit := self.cache.get_json(key)) is not None:
             self.usage.add([], cached=True)
             return Choice(**hit)
