@@ -20,19 +20,20 @@ from ..secrets import redact, redact_logging
 class DatagenGroup(click.Group):
     def main(self, *args, standalone_mode: bool = True, **kwargs):
         redact_logging()
+        mark = _publish_mark()
         try:
             rv = super().main(*args, standalone_mode=False, **kwargs)
         except DatagenError as e:
             click.echo(f"error: {redact(e)}", err=True)
             sys.exit(e.exit_code)
         except click.exceptions.Abort:
-            click.echo("aborted", err=True)
+            click.echo(_aborted_message(mark), err=True)
             sys.exit(130)
         except click.UsageError as e:
-            click.echo(f"error: {usage_message(e)}", err=True)
+            click.echo(f"error: {redact(usage_message(e))}", err=True)
             sys.exit(e.exit_code)
         except click.ClickException as e:
-            click.echo(f"error: {' '.join(e.format_message().split())}", err=True)
+            click.echo(f"error: {redact(' '.join(e.format_message().split()))}", err=True)
             sys.exit(e.exit_code)
         except click.exceptions.Exit as e:
             sys.exit(e.exit_code)
@@ -64,6 +65,21 @@ def _param_name(param: click.Parameter) -> str:
     if isinstance(param, click.Option):
         return param.opts[0]
     return param.human_readable_name
+
+
+def _publish_mark() -> int:
+    versions = sys.modules.get("datagen.store.versions")  # not imported: nothing published yet
+    return versions.publish_mark() if versions else 0
+
+
+def _aborted_message(mark: int) -> str:
+    """`aborted`, or which versions were published before the Ctrl-C landed: a version
+    renamed into place is published, whatever the command was doing next."""
+    versions = sys.modules.get("datagen.store.versions")
+    done = versions.published_since(mark) if versions else []
+    if not done:
+        return "aborted"
+    return "aborted after publishing " + ", ".join(f"{ref} ({path})" for ref, path in done)
 
 
 @click.group(cls=DatagenGroup, context_settings={"help_option_names": ["-h", "--help"]})
