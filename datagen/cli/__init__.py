@@ -19,7 +19,10 @@ from ..secrets import redact, redact_logging
 
 class DatagenGroup(click.Group):
     def main(self, *args, standalone_mode: bool = True, **kwargs):
+        from ..run.progress import quiet_libraries
+
         redact_logging()
+        quiet_libraries()
         mark = _publish_mark()
         try:
             rv = super().main(*args, standalone_mode=False, **kwargs)

@@ -161,3 +161,31 @@ def _isatty(stream) -> bool:
         return bool(stream.isatty())
     except (AttributeError, ValueError):
         return False
+
+
+QUIET_ENV = {  # read by the libraries when they are imported; a user's own setting wins
+    "TRANSFORMERS_VERBOSITY": "error",
+    "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
+}
+QUIET_ENV_OFF_TTY = {
+    "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",  # `datasets.map`/`save_to_disk` bars in train/export
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+}
+
+
+def quiet_libraries(tty: bool | None = None) -> None:
+    """Silence library noise in normal runs: transformers logs errors only, and off a
+    terminal no library draws progress bars. Cheap (environment switches, read when the
+    libraries load); libraries already loaded are switched directly."""
+    if tty is None:
+        tty = _isatty(sys.stderr)
+    for key, value in {**QUIET_ENV, **({} if tty else QUIET_ENV_OFF_TTY)}.items():
+        os.environ.setdefault(key, value)
+    if "transformers" in sys.modules:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+    if not tty and "datasets" in sys.modules:
+        import datasets
+
+        datasets.disable_progress_bars()
