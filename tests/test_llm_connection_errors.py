@@ -11,7 +11,8 @@ from datagen.cli import main
 from datagen.errors import ConfigError, LLMError
 from datagen.llm import LLMConfig, make_client
 from datagen.llm.base import chat
-from datagen.llm.openai_compat import OpenAIChatClient, check_base_url
+from datagen.llm.failures import check_base_url
+from datagen.llm.openai_compat import OpenAIChatClient
 
 USER = [{"role": "user", "content": "x"}]
 

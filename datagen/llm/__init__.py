@@ -88,7 +88,8 @@ def make_client(cfg: LLMConfig) -> ChatClient:
     from .cache import ResponseCache
 
     if cfg.backend == "openai":
-        from .openai_compat import OpenAIChatClient, check_base_url
+        from .failures import check_base_url
+        from .openai_compat import OpenAIChatClient
 
         for url in cfg.base_url:
             check_base_url(url, "--base-url")

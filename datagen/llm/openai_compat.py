@@ -21,7 +21,6 @@ import atexit
 import contextlib
 import itertools
 import math
-import re
 import threading
 import weakref
 from typing import Any, Sequence
@@ -32,99 +31,7 @@ from ..errors import LLMError
 from ..secrets import redact
 from .base import ChatRequest, Choice, Completion, Message, Usage, match_option
 from .cache import ResponseCache, endpoint_key, request_key
-
-
-REFUSED_RETRIES = 2  # a refused connection is retried this often at most (a restart's gap)
-
-
-def check_base_url(url: str, source: str = "--base-url") -> str:
-    """`url` when it is an http(s) URL with a host; ConfigError naming `source` otherwise
-    (so `--base-url not-a-url` fails at once instead of being retried for 17 s)."""
-    from urllib.parse import urlsplit
-
-    from ..errors import ConfigError
-
-    try:
-        parts = urlsplit(str(url).strip())
-        ok = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
-        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
-    except ValueError:
-        ok = False
-    if not ok:
-        raise ConfigError(f"{source} {url!r} is not a URL (expected http://HOST[:PORT]/v1 or https://…)")
-    return url
-
-
-def _failure_kind(exc: BaseException) -> str | None:
-    """'refused', 'dns' or None, from the root causes the SDK wraps: with the aiohttp
-    transport even a refused connection surfaces as APITimeoutError("Request timed out")."""
-    import errno
-    import socket
-
-    seen: set[int] = set()
-    todo = [exc]
-    while todo:
-        e = todo.pop()
-        if e is None or id(e) in seen:
-            continue
-        seen.add(id(e))
-        if isinstance(e, socket.gaierror) or type(e).__name__ == "ClientConnectorDNSError":
-            return "dns"
-        if isinstance(e, ConnectionRefusedError) or (isinstance(e, OSError) and e.errno == errno.ECONNREFUSED):
-            return "refused"
-        if "Name or service not known" in str(e) or "nodename nor servname" in str(e):
-            return "dns"  # httpx words it without keeping the gaierror
-        todo.extend([e.__cause__, e.__context__, getattr(e, "os_error", None)])
-    return None
-
-
-def _retryable(exc: BaseException) -> bool:
-    import openai
-
-    if _failure_kind(exc) == "dns":
-        return False  # a host that does not resolve will not resolve on the next try
-    if isinstance(exc, (openai.APITimeoutError, openai.APIConnectionError)):
-        return True
-    if isinstance(exc, openai.APIStatusError):
-        return exc.status_code == 429 or exc.status_code >= 500 or exc.status_code == 408
-    # a 200 with a body that is not the expected JSON: a proxy hiccup, worth a retry
-    return isinstance(exc, (openai.APIResponseValidationError, ValueError, KeyError, TypeError))
-
-
-def _fatal_message(exc: BaseException, base_url: str, timeout: float | None = None) -> str:
-    import openai
-    from urllib.parse import urlsplit
-
-    kind = _failure_kind(exc)
-    if kind == "dns":
-        return f"{base_url}: cannot resolve host {urlsplit(base_url).hostname!r} (check --base-url)"
-    if kind == "refused":
-        return f"{base_url}: connection refused (is the server running, on that port?)"
-    if isinstance(exc, openai.APITimeoutError):
-        return f"{base_url}: request timed out" + (f" after {timeout:g}s (see --timeout)" if timeout else "")
-    if isinstance(exc, openai.APIStatusError):
-        hint = {
-            401: "check OPENAI_API_KEY",
-            403: "the key may not use this model",
-            404: "check --model and --base-url",
-            400: "the server rejected the request",
-        }.get(exc.status_code, "")
-        detail = str(getattr(exc, "message", exc)).strip().splitlines()[0] if str(exc).strip() else ""
-        # the SDK words it "Error code: 401 - ..."; the status is already said once
-        detail = re.sub(r"^Error code: \d+\s*-?\s*", "", detail)[:200]
-        return f"{base_url}: HTTP {exc.status_code} {detail}" + (f" ({hint})" if hint else "")
-    text = f"{base_url}: {type(exc).__name__}: {_first_line(exc)}"
-    root = exc
-    while root.__cause__ is not None and root.__cause__ is not root:
-        root = root.__cause__
-    if root is not exc and _first_line(root) and _first_line(root) not in text:
-        text += f" ({_first_line(root)})"  # the SDK says "Connection error."; the root cause says which
-    return text
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:200] if text else ""
+from .failures import REFUSED_RETRIES, check_base_url, failure_kind, fatal_message, retryable
 
 
 # clients someone forgot to close() are closed at exit, so aiohttp does not print
@@ -202,13 +109,13 @@ class OpenAIChatClient:
         backoff = wait_random_exponential(multiplier=0.5, max=self.retry_max_wait)
 
         def should_retry(exc: BaseException) -> bool:
-            if _failure_kind(exc) == "refused":
+            if failure_kind(exc) == "refused":
                 return refused <= REFUSED_RETRIES + len(clients) - 1  # +1 per extra replica
-            return _retryable(exc)
+            return retryable(exc)
 
         def wait(state) -> float:
             exc = state.outcome.exception() if state.outcome else None
-            if exc is not None and _failure_kind(exc) == "refused":
+            if exc is not None and failure_kind(exc) == "refused":
                 return min(0.2 * refused, self.retry_max_wait)
             return backoff(state)
 
@@ -226,7 +133,7 @@ class OpenAIChatClient:
                         try:
                             data = await clients[idx].post("/chat/completions", body=body, cast_to=dict)
                         except Exception as exc:  # noqa: BLE001 - counted, then tenacity decides
-                            refused += _failure_kind(exc) == "refused"
+                            refused += failure_kind(exc) == "refused"
                             raise
                         finally:
                             self.usage.returned()
@@ -234,11 +141,11 @@ class OpenAIChatClient:
                         return data, attempt - 1
             except Exception as exc:  # noqa: BLE001 - every failure becomes one LLMError
                 idx = (start + attempt - 1) % len(clients)
-                if _failure_kind(exc) == "refused":
+                if failure_kind(exc) == "refused":
                     why = f"tried {attempt} time{'s' if attempt > 1 else ''}"
                 else:
-                    why = "gave up after retries" if _retryable(exc) else "not retried"
-                detail = _fatal_message(exc, self.base_urls[idx], self.timeout)
+                    why = "gave up after retries" if retryable(exc) else "not retried"
+                detail = fatal_message(exc, self.base_urls[idx], self.timeout)
                 raise LLMError(redact(f"LLM call failed ({why}): {detail}")) from None
 
     def _start(self) -> asyncio.AbstractEventLoop:
