@@ -3,8 +3,8 @@
 Async with bounded concurrency; tenacity retries with exponential backoff and jitter on
 429, 5xx, timeouts, connection errors and garbled bodies; no retry on 400/401/403/404
 or on a host that does not resolve, and only a couple of quick ones on a refused
-connection: those stop the run with a message that names the cause. Several base URLs spread the load, and a failed
-attempt moves to the next endpoint.
+connection (llm/failures.py): those stop the run with a message that names the cause.
+Several base URLs spread the load, and a failed attempt moves to the next endpoint.
 
 Throughput: one event loop and one SDK client per endpoint live as long as the
 ChatClient (building a client costs ~0.1 s), the aiohttp transport is used when the
