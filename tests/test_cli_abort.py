@@ -37,7 +37,7 @@ def test_ctrl_c_later_in_the_same_command_still_names_it(tmp_path, monkeypatch):
     def interrupted(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("datagen.cli.run_self_kg.echo_result", interrupted)  # printing the summary
+    monkeypatch.setattr("datagen.cli.run_cmd.echo_result", interrupted)  # printing the summary
     res = run_kg(tmp_path / "store")
     assert res.exit_code == 130
     assert "aborted after publishing demo@v0001" in res.stderr
