@@ -97,21 +97,50 @@ def test_a_rerun_is_served_from_the_cache(stub, tmp_path):
                                       "total_tokens": 11, "retries": 0}
 
 
-def test_another_replica_and_choose_hit_the_same_cache(tmp_path):
+def test_another_server_under_the_same_model_name_is_not_served_from_the_cache(tmp_path):
+    """Answers cached from one server are not replayed for another that serves a
+    different model under the same name: the endpoint is part of the key."""
     path = tmp_path / "c.sqlite"
     with StubLLMServer(default=lambda b: "Yes") as a, StubLLMServer(default=lambda b: "No") as b:
         one = OpenAIChatClient("m", [a.url], cache=ResponseCache(path))
         assert one.choose(MSGS, ["Yes", "No"]).option == "Yes"
         assert chat(one, MSGS)[0].text == "Yes"
         one.close()
-        # the key is the request, not the endpoint: replicas of one model share answers
         two = OpenAIChatClient("m", [b.url], cache=ResponseCache(path))
-        assert two.choose(MSGS, ["Yes", "No"]).option == "Yes"
-        assert chat(two, MSGS)[0].text == "Yes"
-        # different options make a different question
-        assert two.choose(MSGS, ["Yes", "No", "Maybe"]).option == "No"
+        assert two.choose(MSGS, ["Yes", "No"]).option == "No"
+        assert chat(two, MSGS)[0].text == "No"
         two.close()
-    assert len(a.requests) == 2 and len(b.requests) == 1
+        # the same server written differently is the same endpoint
+        three = OpenAIChatClient("m", [a.url.replace("http://", "HTTP://") + "/"], cache=ResponseCache(path))
+        assert chat(three, MSGS)[0].text == "Yes"
+        three.close()
+    assert len(a.requests) == 2 and len(b.requests) == 2
+
+
+def test_replicas_share_answers_whichever_one_answered(tmp_path):
+    """With several --base-url replicas the key is the sorted set of URLs, not the
+    replica that happened to answer: a re-run in another order is all cache hits."""
+    path = tmp_path / "c.sqlite"
+    with StubLLMServer(default=lambda b: "from a") as a, StubLLMServer(default=lambda b: "from b") as b:
+        reqs = [ChatRequest.make([{"role": "user", "content": f"q{i}"}], seed=i) for i in range(6)]
+        first = OpenAIChatClient("m", [a.url, b.url], cache=ResponseCache(path))
+        out1 = [o[0].text for o in first.chat_many(reqs)]
+        first.close()
+        assert len(a.requests) + len(b.requests) == 6 and {"from a", "from b"} == set(out1)
+        again = OpenAIChatClient("m", [b.url, a.url], cache=ResponseCache(path))
+        out2 = [o[0].text for o in again.chat_many(reqs)]
+        again.close()
+    assert out2 == out1 and len(a.requests) + len(b.requests) == 6
+
+
+def test_endpoint_key_normalises_urls():
+    from datagen.llm.cache import endpoint_key
+
+    assert endpoint_key(["HTTP://Gpu1:80/v1/", "http://gpu2:8000/v1"]) == endpoint_key(
+        ["http://gpu2:8000/v1", "http://gpu1/v1"])
+    assert endpoint_key(["https://api.example.com:443/v1"]) == endpoint_key(["https://api.example.com/v1"])
+    assert endpoint_key(["http://gpu1:8000/v1"]) != endpoint_key(["http://gpu1:8001/v1"])
+    assert endpoint_key(["http://gpu1:8000/v1"]) != endpoint_key(["http://gpu1:8000/v2"])
 
 
 def test_no_cache_means_every_call_is_made(stub, tmp_path):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from ..secrets import remember
 from .base import ChatClient, ChatRequest, Choice, Completion, Usage, chat, match_option
 
 BACKENDS = ("local", "openai")
@@ -83,18 +84,26 @@ def with_overrides(base: LLMConfig | None = None, **kw) -> LLMConfig:
 
 
 def make_client(cfg: LLMConfig) -> ChatClient:
+    """The configured backend's client; base URLs are checked before anything is opened."""
     from .cache import ResponseCache
 
-    cache = ResponseCache(cfg.cache_path) if cfg.cache else None
     if cfg.backend == "openai":
+        from .failures import check_base_url
         from .openai_compat import OpenAIChatClient
 
+        for url in cfg.base_url:
+            check_base_url(url, "--base-url")
+        for url in cfg._env_base_urls():
+            check_base_url(url, "OPENAI_BASE_URL")
         urls = cfg.base_url or cfg._env_base_urls() or ["https://api.openai.com/v1"]
+        api_key = os.environ.get(cfg.api_key_env)
+        remember(api_key)  # whatever the variable is called, its value is never printed
         return OpenAIChatClient(
-            model=cfg.resolved_model(), base_urls=urls, api_key=os.environ.get(cfg.api_key_env),
+            model=cfg.resolved_model(), base_urls=urls, api_key=api_key,
             concurrency=cfg.concurrency, timeout=cfg.timeout, max_retries=cfg.max_retries,
-            cache=cache, logprobs=cfg.logprobs,
+            cache=ResponseCache(cfg.cache_path) if cfg.cache else None, logprobs=cfg.logprobs,
         )
     from .local import LocalChatClient
 
+    cache = ResponseCache(cfg.cache_path) if cfg.cache else None
     return LocalChatClient(model_path=cfg.model, cache=cache, threads=cfg.threads)

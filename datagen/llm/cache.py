@@ -1,7 +1,10 @@
 """A sqlite response cache, so a re-run or a resumed run never pays twice for a call.
 
-Keyed by backend + model + the request (messages and sampling params). Nothing about
-the endpoint's credentials enters the key or the stored value.
+Keyed by backend + model + the request (messages and sampling params) + the endpoint:
+for the openai backend the sorted set of configured base URLs, normalised, so two servers
+that serve different models under one name never share answers, while replicas of one
+deployment do whichever of them answered. Nothing about the endpoint's credentials
+enters the key or the stored value.
 """
 
 from __future__ import annotations
@@ -25,12 +28,31 @@ def default_cache_path() -> Path:
     return Path(root) / "responses.sqlite"
 
 
-def request_key(backend: str, model: str, req: ChatRequest, kind: str = "chat") -> str:
-    body = json.dumps(
-        {"kind": kind, "backend": backend, "model": model, "request": req.key_fields()},
-        sort_keys=True,
-        ensure_ascii=False,
-    )
+def normalise_url(url: str) -> str:
+    """scheme://host[:port]/path, lower-case scheme and host, default port and trailing
+    slash dropped: one server written two ways is one endpoint."""
+    from urllib.parse import urlsplit
+
+    p = urlsplit(url.strip())
+    scheme = p.scheme.lower()
+    host = (p.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"  # IPv6
+    port = p.port
+    netloc = host if port is None or (scheme, port) in (("http", 80), ("https", 443)) else f"{host}:{port}"
+    return f"{scheme}://{netloc}{p.path.rstrip('/')}"
+
+
+def endpoint_key(base_urls) -> str:
+    """The cache's name for a set of replicas: their sorted, normalised URLs."""
+    return " ".join(sorted({normalise_url(u) for u in base_urls}))
+
+
+def request_key(backend: str, model: str, req: ChatRequest, kind: str = "chat", endpoint: str | None = None) -> str:
+    key = {"kind": kind, "backend": backend, "model": model, "request": req.key_fields()}
+    if endpoint:  # absent for the local backend, whose keys stay as they were
+        key["endpoint"] = endpoint
+    body = json.dumps(key, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 

@@ -13,6 +13,8 @@ successive fixed-choice questions share is computed once.
 
 from __future__ import annotations
 
+import contextlib
+import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -27,6 +29,27 @@ def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
             break
         n += 1
     return n
+
+
+@contextlib.contextmanager
+def _no_deprecation_noise():
+    """transformers renamed `past_key_values` to `cache` (5.x) and warns from inside its
+    own generate(); the user can do nothing about that, so it is not shown."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*past_key_values.*", category=FutureWarning)
+        warnings.filterwarnings("ignore", message=r".*past_key_values.*", category=DeprecationWarning)
+        yield
+
+
+def _cache_kwarg(model) -> str:
+    """The forward() keyword for the KV cache: `cache` on transformers 5.x, else the old name."""
+    import inspect
+
+    try:
+        params = inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):
+        return "past_key_values"
+    return "cache" if "cache" in params else "past_key_values"
 
 
 class LocalChatClient:
@@ -86,7 +109,7 @@ class LocalChatClient:
             kwargs.update(temperature=None, top_p=None, top_k=None)
         if first.stop:
             kwargs.update(stop_strings=list(first.stop), tokenizer=tok)
-        with torch.inference_mode():
+        with torch.inference_mode(), _no_deprecation_noise():
             out = model.generate(**enc, **kwargs)
         eos = {tok.eos_token_id, tok.pad_token_id} - {None}
         results: list[list[Completion]] = []
@@ -157,9 +180,11 @@ class LocalChatClient:
             self._kv, keep = DynamicCache(), 0
         else:
             self._kv.crop(-(len(self._kv_ids) - keep))
-        with torch.inference_mode():
-            out = model(input_ids=torch.tensor([ids[keep:]]), past_key_values=self._kv, use_cache=True)
-        self._kv, self._kv_ids = out.past_key_values, list(ids)
+        name = _cache_kwarg(model)
+        with torch.inference_mode(), _no_deprecation_noise():
+            out = model(input_ids=torch.tensor([ids[keep:]]), use_cache=True, **{name: self._kv})
+        kv = out.get(name)  # the same object, filled in place; older versions may return a new one
+        self._kv, self._kv_ids = (kv if kv is not None else self._kv), list(ids)
         logp = torch.log_softmax(out.logits[0].float(), dim=-1)
         # logits row r predicts token keep + r + 1
         return sum(logp[k - 1 - keep, ids[k]].item() for k in range(start, len(ids)))

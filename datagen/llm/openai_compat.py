@@ -1,9 +1,10 @@
 """The `openai` backend: the official SDK against any OpenAI-compatible endpoint.
 
 Async with bounded concurrency; tenacity retries with exponential backoff and jitter on
-429, 5xx, timeouts, connection errors and garbled bodies; no retry on 400/401/403/404,
-which stop the run with a clear message. Several base URLs spread the load, and a failed
-attempt moves to the next endpoint.
+429, 5xx, timeouts, connection errors and garbled bodies; no retry on 400/401/403/404
+or on a host that does not resolve, and only a couple of quick ones on a refused
+connection (llm/failures.py): those stop the run with a message that names the cause.
+Several base URLs spread the load, and a failed attempt moves to the next endpoint.
 
 Throughput: one event loop and one SDK client per endpoint live as long as the
 ChatClient (building a client costs ~0.1 s), the aiohttp transport is used when the
@@ -20,7 +21,6 @@ import atexit
 import contextlib
 import itertools
 import math
-import re
 import threading
 import weakref
 from typing import Any, Sequence
@@ -28,49 +28,10 @@ from typing import Any, Sequence
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from ..errors import LLMError
+from ..secrets import redact
 from .base import ChatRequest, Choice, Completion, Message, Usage, match_option
-from .cache import ResponseCache, request_key
-
-
-def _retryable(exc: BaseException) -> bool:
-    import openai
-
-    if isinstance(exc, (openai.APITimeoutError, openai.APIConnectionError)):
-        return True
-    if isinstance(exc, openai.APIStatusError):
-        return exc.status_code == 429 or exc.status_code >= 500 or exc.status_code == 408
-    # a 200 with a body that is not the expected JSON: a proxy hiccup, worth a retry
-    return isinstance(exc, (openai.APIResponseValidationError, ValueError, KeyError, TypeError))
-
-
-def _fatal_message(exc: BaseException, base_url: str) -> str:
-    import openai
-
-    if isinstance(exc, openai.APIStatusError):
-        hint = {
-            401: "check OPENAI_API_KEY",
-            403: "the key may not use this model",
-            404: "check --model and --base-url",
-            400: "the server rejected the request",
-        }.get(exc.status_code, "")
-        detail = str(getattr(exc, "message", exc)).strip().splitlines()[0] if str(exc).strip() else ""
-        # the SDK words it "Error code: 401 - ..."; the status is already said once
-        detail = re.sub(r"^Error code: \d+\s*-?\s*", "", detail)[:200]
-        return f"{base_url}: HTTP {exc.status_code} {detail}" + (f" ({hint})" if hint else "")
-    text = f"{base_url}: {type(exc).__name__}: {_first_line(exc)}"
-    root = exc
-    while root.__cause__ is not None and root.__cause__ is not root:
-        root = root.__cause__
-    if root is not exc and _first_line(root) and _first_line(root) not in text:
-        # the SDK says "Connection error." or (aiohttp transport, even for a refused
-        # connection) "Request timed out."; the root cause says which
-        text += f" ({_first_line(root)})"
-    return text
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:200] if text else ""
+from .cache import ResponseCache, endpoint_key, request_key
+from .failures import REFUSED_RETRIES, check_base_url, failure_kind, fatal_message, retryable
 
 
 # clients someone forgot to close() are closed at exit, so aiohttp does not print
@@ -102,8 +63,11 @@ class OpenAIChatClient:
     ):
         if not base_urls:
             raise LLMError("the openai backend needs --base-url (or OPENAI_BASE_URL)")
+        for url in base_urls:
+            check_base_url(url)
         self.model = model
         self.base_urls = [u.rstrip("/") for u in base_urls]
+        self.endpoint = endpoint_key(self.base_urls)  # part of every cache key
         self._api_key = api_key or "not-needed"  # local servers accept any key
         self.concurrency = max(1, int(concurrency))
         self.timeout = timeout
@@ -135,14 +99,29 @@ class OpenAIChatClient:
 
     async def _call(self, clients, sem, body: dict[str, Any]) -> tuple[dict[str, Any], int]:
         """POST `body` to /chat/completions with retries, moving to the next endpoint on
-        each attempt. Returns (response JSON, retries used)."""
+        each attempt. Returns (response JSON, retries used).
+
+        What cannot succeed is not retried: a host that does not resolve; a refused
+        connection gets REFUSED_RETRIES quick retries (a server restarting) and no more."""
         start = next(self._rr)
         attempt = 0
+        refused = 0
+        backoff = wait_random_exponential(multiplier=0.5, max=self.retry_max_wait)
+
+        def should_retry(exc: BaseException) -> bool:
+            if failure_kind(exc) == "refused":
+                return refused <= REFUSED_RETRIES + len(clients) - 1  # +1 per extra replica
+            return retryable(exc)
+
+        def wait(state) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            if exc is not None and failure_kind(exc) == "refused":
+                return min(0.2 * refused, self.retry_max_wait)
+            return backoff(state)
+
         retrying = AsyncRetrying(
-            retry=retry_if_exception(_retryable),
-            wait=wait_random_exponential(multiplier=0.5, max=self.retry_max_wait),
-            stop=stop_after_attempt(self.max_retries + 1),
-            reraise=True,
+            retry=retry_if_exception(should_retry), wait=wait,
+            stop=stop_after_attempt(self.max_retries + 1), reraise=True,
         )
         async with sem:
             try:
@@ -153,14 +132,21 @@ class OpenAIChatClient:
                         self.usage.sent()
                         try:
                             data = await clients[idx].post("/chat/completions", body=body, cast_to=dict)
+                        except Exception as exc:  # noqa: BLE001 - counted, then tenacity decides
+                            refused += failure_kind(exc) == "refused"
+                            raise
                         finally:
                             self.usage.returned()
                         _check_response(data)
                         return data, attempt - 1
             except Exception as exc:  # noqa: BLE001 - every failure becomes one LLMError
                 idx = (start + attempt - 1) % len(clients)
-                why = "gave up after retries" if _retryable(exc) else "not retried"
-                raise LLMError(f"LLM call failed ({why}): {_fatal_message(exc, self.base_urls[idx])}") from None
+                if failure_kind(exc) == "refused":
+                    why = f"tried {attempt} time{'s' if attempt > 1 else ''}"
+                else:
+                    why = "gave up after retries" if retryable(exc) else "not retried"
+                detail = fatal_message(exc, self.base_urls[idx], self.timeout)
+                raise LLMError(redact(f"LLM call failed ({why}): {detail}")) from None
 
     def _start(self) -> asyncio.AbstractEventLoop:
         """One event loop in a background thread for the client's life: calls from any
@@ -194,7 +180,7 @@ class OpenAIChatClient:
 
     # -- chat -----------------------------------------------------------------------
     async def _complete(self, clients, sem, req: ChatRequest) -> list[Completion]:
-        key = request_key(self.backend, self.model, req) if self.cache else None
+        key = request_key(self.backend, self.model, req, endpoint=self.endpoint) if self.cache else None
         if key and (hit := self.cache.get(key)) is not None:
             self.usage.add(hit, cached=True)
             return hit
@@ -272,7 +258,8 @@ class OpenAIChatClient:
 
     async def _choose(self, clients, sem, messages, options, prefill) -> Choice:
         req = ChatRequest.make(messages, temperature=0.0, max_tokens=8, prefill=prefill)
-        key = request_key(self.backend, self.model, req, kind="choose:" + "|".join(options)) if self.cache else None
+        key = (request_key(self.backend, self.model, req, kind="choose:" + "|".join(options), endpoint=self.endpoint)
+               if self.cache else None)
         if key and (hit := self.cache.get_json(key)) is not None:
             self.usage.add([], cached=True)
             return Choice(**hit)

@@ -50,10 +50,12 @@ def reject_row(outcome) -> dict[str, Any]:
 
 def run_generator(gen: Generator, client: ChatClient, chain: FilterChain, num: int) -> RunResult:
     """Drive `gen` until it stops; keep what it kept, and every drop with its reason."""
+    from .progress import RunProgress
+
     result = RunResult(generator=gen.name)
     t0 = time.perf_counter()
     chain.warm_up()  # models load while the first requests are in flight
-    for outcome in gen.generate(client, chain, num):
+    for outcome in RunProgress(num, getattr(client, "usage", None)).follow(gen.generate(client, chain, num)):
         if outcome.verdict.kept:
             result.kept.append(outcome.record)
         else:

@@ -5,6 +5,10 @@ why) and manifest.json (where the data came from). It is built in a hidden temp 
 beside the versions, fsynced, and renamed into place, so a killed run never leaves a
 visible half version; once renamed it is never written again. One run at a time writes a
 dataset: a per-dataset flock, LockHeldError (exit 3) for the second.
+
+The rename is the moment of publication, and a Ctrl-C can land a microsecond after it:
+the store notes each version it is about to rename, so the CLI can say "aborted after
+publishing demo@v0002" rather than a bare "aborted" (`published_since`).
 """
 
 from __future__ import annotations
@@ -133,7 +137,19 @@ def _write_json_synced(path: Path, obj: Any) -> None:
         os.fsync(fh.fileno())
 
 
+# (ref, path) of every version this process renamed or was about to rename into place
+_PUBLISHING: list[tuple[str, Path]] = []
 
+
+def publish_mark() -> int:
+    """A bookmark for `published_since`: take it before a command runs."""
+    return len(_PUBLISHING)
+
+
+def published_since(mark: int = 0) -> list[tuple[str, Path]]:
+    """(ref, path) of the versions this process published after `mark`. Noted before the
+    rename and confirmed on disk here, so an interrupt between the two is still seen."""
+    return [(ref, path) for ref, path in _PUBLISHING[mark:] if (path / MANIFEST).is_file()]
 
 
 class DatasetStore:
@@ -238,6 +254,7 @@ class DatasetStore:
                 os.chmod(tmp / f, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
             os.chmod(tmp, 0o755)  # mkdtemp makes it 0700; versions are shared reading
             _fsync_dir(tmp)
+            _PUBLISHING.append((f"{name}@{version}", d / version))
             os.rename(tmp, d / version)
             _fsync_dir(d)
         except BaseException:
