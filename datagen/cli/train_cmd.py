@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 
@@ -58,7 +60,7 @@ def train_command(config_path, quiet, **flags):
         base = TrainConfig()
     cfg = override(base, TRAIN_OPTIONS.take(flags), TRAIN_OPTIONS.origin())
     require_extra("train")
-    report = train(cfg, progress=not quiet)
+    report = train(cfg, progress=not quiet and sys.stderr.isatty())  # no bars in cron logs
     click.echo(format_report(report))
 
 
