@@ -105,21 +105,31 @@ def one_run(url: str, num: int, concurrency: int, strict: bool, log) -> dict:
     }
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def job_args(doc: str, out: str) -> argparse.Namespace:
+    """The flags of the 200-record job this bench and bench_peers share."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("--num", type=int, default=200)
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--delay", type=float, default=0.2)
     ap.add_argument("--repeats", type=int, default=1)
-    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "e2e.json"))
-    args = ap.parse_args()
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / out))
+    return ap.parse_args()
+
+
+def start_server(delay: float):
+    """The loopback endpoint in its own process: (url, stop event, request-time log, process)."""
     ctx = mp.get_context("spawn")
     urls, stop, log = ctx.Queue(), ctx.Event(), ctx.Queue()
-    server = ctx.Process(target=_serve, args=(args.delay, urls, stop, log), daemon=True)
+    server = ctx.Process(target=_serve, args=(delay, urls, stop, log), daemon=True)
     server.start()
+    return urls.get(timeout=60), stop, log, server
+
+
+def main() -> None:
+    args = job_args(__doc__, "e2e.json")
+    url, stop, log, server = start_server(args.delay)
     runs = []
     try:
-        url = urls.get(timeout=60)
         for _ in range(args.repeats):
             for strict in (False, True):  # interleaved: both modes see the same load
                 runs.append(one_run(url, args.num, args.concurrency, strict, log))

@@ -15,9 +15,7 @@ bench/results/peers.json.
 
 from __future__ import annotations
 
-import argparse
 import json
-import multiprocessing as mp
 import os
 import subprocess
 import sys
@@ -110,21 +108,11 @@ def run_peer(name: str, py: Path, url: str, num: int, conc: int) -> dict:
 def main() -> None:
     import bench_e2e as E
 
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--num", type=int, default=200)
-    ap.add_argument("--concurrency", type=int, default=32)
-    ap.add_argument("--delay", type=float, default=0.2)
-    ap.add_argument("--repeats", type=int, default=1)
-    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "peers.json"))
-    args = ap.parse_args()
+    args = E.job_args(__doc__, "peers.json")
     peers = {n: py for n in PEERS if (py := peer_python(n)) is not None}
-    ctx = mp.get_context("spawn")
-    urls, stop, log = ctx.Queue(), ctx.Event(), ctx.Queue()
-    server = ctx.Process(target=E._serve, args=(args.delay, urls, stop, log), daemon=True)
-    server.start()
+    url, stop, log, server = E.start_server(args.delay)
     runs = []
     try:
-        url = urls.get(timeout=60)
         for _ in range(args.repeats):  # interleaved: every tool sees the same load
             r = E.one_run(url, args.num, args.concurrency, False, log)
             runs.append({"tool": "datagen", "wall_s": r["wall_s"], "ok": True, "records": r["records"],
