@@ -40,6 +40,17 @@ def read_text(path: str | Path) -> str:
         raise DataError(path, line, f"not valid UTF-8 (byte {e.start})") from None
 
 
+def split_lines(text: str) -> list[str]:
+    """Lines as JSON Lines (and a one-instruction-a-line .txt) define them: split on "\\n"
+    only, a trailing "\\r" dropped. str.splitlines() also breaks on U+0085, U+2028 and
+    U+2029, which JSON allows raw inside strings (ensure_ascii=False writes them so, and
+    real corpora such as T0's IMDB prompts hold them): it would cut such a row in two."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [ln[:-1] if ln.endswith("\r") else ln for ln in lines]
+
+
 def iter_json_rows(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield (line number, object) from a JSONL file or a JSON array file."""
     path = Path(path)
@@ -52,7 +63,7 @@ def iter_json_rows(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     def numbered():
         # jsonlines does not report where a row came from; count the lines it consumes
         nonlocal lineno
-        for lineno, line in enumerate(text.splitlines(), 1):  # noqa: B007
+        for lineno, line in enumerate(split_lines(text), 1):  # noqa: B007
             yield line
 
     reader = jsonlines.Reader(numbered())
@@ -227,7 +238,7 @@ def read_records(path: str | Path, fmt: str = "auto") -> list[Record]:
     if fmt == "text" or (fmt == "auto" and path.suffix.lower() in (".txt", ".text")):
         records = [
             Record(instruction=line.strip(), meta={"source": "seed"})
-            for line in read_text(path).splitlines()
+            for line in split_lines(read_text(path))
             if line.strip() and not line.lstrip().startswith("#")
         ]
     else:
