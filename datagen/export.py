@@ -53,7 +53,9 @@ def conversation(r: Record) -> tuple[str, list[tuple[str, str]]]:
             elif role == "assistant" and pending is not None:
                 turns.append((pending, content))
                 pending = None
-        if pending is not None and r.output:
+        if pending is not None and not turns and r.output:
+            # a prompt-only conversation whose answer is the flat output; a trailing
+            # unanswered user turn after answers has nothing to pair with and is left out
             turns.append((pending, r.output))
         return system, turns
     system = r.extra.get("system") or ""
@@ -158,9 +160,12 @@ def _drop_empty_columns(rows: list[dict[str, Any]], optional: tuple[str, ...]) -
 def _hf_rows(records: list[Record]) -> list[dict[str, Any]]:
     rows = []
     for r in records:
-        system, _ = conversation(r)
+        system, turns = conversation(r)
+        # the flat fields describe the first exchange (as data.jsonl does), `messages` the
+        # whole conversation; versions written before that rule kept the last answer
+        output = turns[0][1] if r.messages and turns else r.output
         rows.append({
-            "id": r.id, "instruction": r.instruction, "input": r.input, "output": r.output,
+            "id": r.id, "instruction": r.instruction, "input": r.input, "output": output,
             "system": system, "messages": to_messages(r)["messages"],
             # meta differs by generator and row: as JSON text arrow never sees clashing types
             "meta": json.dumps(r.meta, ensure_ascii=False, sort_keys=True),

@@ -182,3 +182,15 @@ def test_bad_format_and_suffix(tmp_path):
     with pytest.raises(ConfigError, match=".json or .jsonl"):
         export_records(sample_records(), "alpaca", tmp_path / "x.txt")
     assert not list(tmp_path.iterdir())
+
+
+def test_multi_turn_flat_fields_are_the_first_exchange(tmp_path):
+    """hf rows pair the first user turn with its own answer, never with the last turn's
+    (issue #18.3); `messages` keeps the whole conversation."""
+    from datasets import load_from_disk
+
+    multi = sample_records()[3]  # written as older versions did: output = the last answer
+    export_records([multi], "hf", tmp_path / "hfds")
+    row = load_from_disk(str(tmp_path / "hfds"))[0]
+    assert (row["instruction"], row["output"]) == ("What is 2+2?", "4.")
+    assert [m["content"] for m in row["messages"]][-1] == "5."

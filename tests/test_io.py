@@ -73,7 +73,7 @@ def test_messages_multi_turn():
     assert conv.id == "conv-1"
     assert conv.is_multi_turn
     assert conv.instruction == "What is 2 + 2?"  # first user turn
-    assert conv.output == "12."  # last answer
+    assert conv.output == "4."  # the answer to that turn: the flat fields are the first exchange
     assert [m["role"] for m in conv.messages] == ["system", "user", "assistant", "user", "assistant"]
     zh = records[1]
     assert not zh.is_multi_turn

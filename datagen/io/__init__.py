@@ -214,7 +214,7 @@ def _from_messages(path, line, row) -> list[Record]:
     extra = {k: v for k, v in row.items() if k not in ("messages", "id", "meta")}
     rec = Record(
         instruction=users[0].strip(),
-        output=answers[-1] if answers else "",
+        output=answers[0] if answers else "",  # the first exchange; messages hold the rest
         id=str(row.get("id") or ""),
         meta=_meta_field(path, line, row),
         messages=clean,
