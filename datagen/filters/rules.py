@@ -145,7 +145,8 @@ class _TurnRule:
     """An instance rule applied to every exchange; `bad(record, turn, user, answer)` says
     whether one exchange fails it."""
 
-    name = reason = ""
+    name: str
+    reason: str  # the drop reason, also the filter name
 
     def __init__(self):
         self.last_detail: dict = {}
