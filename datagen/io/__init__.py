@@ -4,6 +4,8 @@ Formats (auto-detected per row, or forced with `fmt`):
 - self-instruct: {"instruction", "instances": [{"input", "output"}], "is_classification"}
 - alpaca: {"instruction", "input", "output"} as JSONL or as one JSON array
 - messages: {"messages": [{"role", "content"}, ...]} (OpenAI / TRL conversational)
+- sharegpt: {"conversations": [{"from", "value"}, ...], "system"} (LLaMA-Factory; roles
+  human/user, gpt/assistant, system), as `datagen export --format sharegpt` writes it
 - text: a .txt file with one instruction a line
 Every problem is a DataError naming the file, the line and what is wrong.
 """
@@ -22,8 +24,9 @@ import jsonlines
 from ..errors import DataError
 from ..records import Record
 
-FORMATS = ("auto", "self-instruct", "alpaca", "messages", "text")
+FORMATS = ("auto", "self-instruct", "alpaca", "messages", "sharegpt", "text")
 ROLES = {"system", "user", "assistant"}
+SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "system": "system"}
 
 
 def read_text(path: str | Path) -> str:
@@ -150,6 +153,8 @@ def _str_field(path, line, row, key, required=False) -> str:
 def detect_format(row: dict[str, Any]) -> str:
     if "messages" in row:
         return "messages"
+    if "conversations" in row:
+        return "sharegpt"
     if "instances" in row:
         return "self-instruct"
     return "alpaca"
@@ -223,7 +228,22 @@ def _from_messages(path, line, row) -> list[Record]:
     return [rec]
 
 
-_PARSERS = {"self-instruct": _from_self_instruct, "alpaca": _from_alpaca, "messages": _from_messages}
+def _from_sharegpt(path, line, row) -> list[Record]:
+    conv = row.get("conversations")
+    if not isinstance(conv, list) or not conv:
+        raise DataError(path, line, "field 'conversations' must be a non-empty list")
+    system = _str_field(path, line, row, "system")
+    msgs = [{"role": "system", "content": system}] if system.strip() else []
+    for j, m in enumerate(conv):
+        if not isinstance(m, dict) or m.get("from") not in SHAREGPT_ROLES or not isinstance(m.get("value"), str):
+            raise DataError(path, line, f"turn {j} needs 'from' (human/gpt/system) and a string 'value'")
+        msgs.append({"role": SHAREGPT_ROLES[m["from"]], "content": m["value"]})
+    rest = {k: v for k, v in row.items() if k not in ("conversations", "system")}
+    return _from_messages(path, line, {**rest, "messages": msgs})
+
+
+_PARSERS = {"self-instruct": _from_self_instruct, "alpaca": _from_alpaca, "messages": _from_messages,
+            "sharegpt": _from_sharegpt}
 
 
 def read_records(path: str | Path, fmt: str = "auto") -> list[Record]:
@@ -251,14 +271,23 @@ def read_records(path: str | Path, fmt: str = "auto") -> list[Record]:
     return records
 
 
+def process_umask() -> int:
+    """The process's umask (os.umask can only be read by setting it, so it is set back)."""
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_writer(path: str | Path) -> Iterator[IO[str]]:
     """Open `path` for writing so that readers see the old file or the whole new one:
-    a temp file beside it, fsynced, renamed into place; removed on any error."""
+    a temp file beside it, fsynced, renamed into place; removed on any error. The file
+    gets the mode a plain open() would give it (0666 less the umask), not mkstemp's 0600."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~process_umask())
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             yield fh
             fh.flush()
@@ -294,12 +323,15 @@ def _dumps(obj) -> str:
 
 def row_to_record(path: str | Path, line: int, row: dict[str, Any]) -> Record:
     """One record from one row of a records file: Alpaca-style rows (any row with an
-    `instruction`, datagen's own output included) or a `messages` conversation."""
+    `instruction`, datagen's own output included), a `messages` conversation or a
+    ShareGPT `conversations` one."""
     if "instruction" in row:
         return _from_alpaca(path, line, row)[0]
     if "messages" in row:
         return _from_messages(path, line, row)[0]
-    raise DataError(path, line, "a record needs an 'instruction' (or 'messages')")
+    if "conversations" in row:
+        return _from_sharegpt(path, line, row)[0]
+    raise DataError(path, line, "a record needs an 'instruction' (or 'messages' / 'conversations')")
 
 
 def read_jsonl_records(path: str | Path) -> list[Record]:
