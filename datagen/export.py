@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .errors import ConfigError, DataError
-from .io import process_umask, write_json, write_jsonl
+from .io import umask_modes, write_json, write_jsonl
 from .records import Record
 
 FORMATS = ("alpaca", "sharegpt", "messages", "openai", "prompt-completion", "hf")
@@ -244,14 +244,6 @@ def _hf_rows(records: list[Record]) -> list[dict[str, Any]]:
     return rows
 
 
-def _chmod_tree(root: Path, umask: int) -> None:
-    """Give a tree the modes a plain mkdir/open would have (mkdtemp/mkstemp make 0700/0600)."""
-    for d, _, files in os.walk(root):
-        os.chmod(d, 0o777 & ~umask)
-        for f in files:
-            os.chmod(os.path.join(d, f), 0o666 & ~umask)
-
-
 def _save_hf(records: list[Record], out: Path) -> None:
     from datasets import Dataset
 
@@ -261,7 +253,7 @@ def _save_hf(records: list[Record], out: Path) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         Dataset.from_list(_hf_rows(records)).save_to_disk(str(tmp))
-        _chmod_tree(tmp, process_umask())
+        umask_modes(tmp)  # mkdtemp made it 0700
         if out.exists():
             shutil.rmtree(out)
         os.rename(tmp, out)

@@ -278,6 +278,16 @@ def process_umask() -> int:
     return mask
 
 
+def umask_modes(root: str | Path) -> None:
+    """Give a folder tree the modes a plain mkdir/open would (0777/0666 less the umask),
+    where mkdtemp, mkstemp or a library's own temp-file dance left 0700/0600."""
+    mask = process_umask()
+    for d, _, files in os.walk(root):
+        os.chmod(d, 0o777 & ~mask)
+        for f in files:
+            os.chmod(os.path.join(d, f), 0o666 & ~mask)
+
+
 @contextlib.contextmanager
 def atomic_writer(path: str | Path) -> Iterator[IO[str]]:
     """Open `path` for writing so that readers see the old file or the whole new one:
