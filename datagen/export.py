@@ -2,11 +2,19 @@
 
 - alpaca: instruction/input/output (+ system/history when any record has them) as JSON or
   JSONL, with a LLaMA-Factory `dataset_info.json` entry beside it that loads it unchanged;
-- messages: OpenAI/TRL conversational JSONL, `{"messages": [{"role", "content"}, ...]}`;
 - sharegpt: LLaMA-Factory ShareGPT, `{"conversations": [{"from", "value"}], "system"}`;
+- messages: TRL/LLaMA-Factory conversational JSONL, `{"messages": [{"role", "content"}, ...]}`;
+- openai: OpenAI fine-tuning chat JSONL (the messages shape, no dataset_info entry);
+- prompt-completion: TRL's conversational prompt/completion JSONL
+  (`{"prompt": [messages...], "completion": [last answer]}`), so completion-only loss
+  works with any chat template;
 - hf: `datasets.Dataset.save_to_disk` (load with `datasets.load_from_disk`).
 
-Files are written to a temp name and renamed, so a failed export never leaves half a file.
+Every file format trains on every turn it holds, so a record with an empty turn (or no
+answer at all) is skipped and counted, never written: OpenAI's validator rejects empty
+content, and LLaMA-Factory would train on an empty answer. Rows are validated against
+LLaMA-Factory's rules before anything is written. Files are written to a temp name and
+renamed, so a failed export never leaves half a file.
 """
 
 from __future__ import annotations
@@ -20,12 +28,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from .errors import ConfigError
-from .io import write_json, write_jsonl
+from .errors import ConfigError, DataError
+from .io import umask_modes, write_json, write_jsonl
 from .records import Record
 
-FORMATS = ("alpaca", "messages", "sharegpt", "hf")
+FORMATS = ("alpaca", "sharegpt", "messages", "openai", "prompt-completion", "hf")
+EXTENSIONS = {"alpaca": "json", "sharegpt": "json", "messages": "jsonl", "openai": "jsonl",
+              "prompt-completion": "jsonl"}
+LLAMA_FACTORY = ("alpaca", "sharegpt", "messages")  # formats that get a dataset_info.json entry
 SHAREGPT_ROLES = {"user": "human", "assistant": "gpt"}
+SHAREGPT_TAGS = {"role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt"}
+MESSAGES_TAGS = {"role_tag": "role", "content_tag": "content", "user_tag": "user",
+                 "assistant_tag": "assistant", "system_tag": "system"}
 
 
 @dataclass
@@ -34,7 +48,7 @@ class ExportResult:
     format: str
     count: int
     dataset_info: Path | None = None  # LLaMA-Factory registry written beside the file
-    skipped: int = 0  # conversations LLaMA-Factory would reject (e.g. no answer)
+    skipped: int = 0  # records with an empty turn or no answer: nothing was written for them
 
 
 # -- one record, several shapes -------------------------------------------------------
@@ -53,7 +67,9 @@ def conversation(r: Record) -> tuple[str, list[tuple[str, str]]]:
             elif role == "assistant" and pending is not None:
                 turns.append((pending, content))
                 pending = None
-        if pending is not None and r.output:
+        if pending is not None and not turns and r.output:
+            # a prompt-only conversation whose answer is the flat output; a trailing
+            # unanswered user turn after answers has nothing to pair with and is left out
             turns.append((pending, r.output))
         return system, turns
     system = r.extra.get("system") or ""
@@ -93,6 +109,64 @@ def to_sharegpt(r: Record) -> dict[str, Any]:
     return {"conversations": conv, "system": system}
 
 
+def to_prompt_completion(r: Record) -> dict[str, Any]:
+    """TRL conversational prompt/completion: everything up to the last user turn is the
+    prompt, the last answer the completion (the only tokens completion-only loss trains)."""
+    msgs = to_messages(r)["messages"]
+    return {"prompt": msgs[:-1], "completion": msgs[-1:]}
+
+
+ROW_BUILDERS = {"alpaca": to_alpaca, "sharegpt": to_sharegpt, "messages": to_messages, "openai": to_messages,
+                "prompt-completion": to_prompt_completion}
+
+
+# -- validation: what LLaMA-Factory, OpenAI and TRL accept ----------------------------
+
+def complete(r: Record) -> bool:
+    """The record has at least one exchange and no empty user or assistant turn."""
+    _, turns = conversation(r)
+    return bool(turns) and all(q.strip() and a.strip() for q, a in turns)
+
+
+def conversation_problem(msgs: Any, tags: dict[str, str]) -> str | None:
+    """Why LLaMA-Factory's sharegpt converter would drop `msgs` (None: it trains on it):
+    after an optional system turn, roles alternate user/assistant starting with the user,
+    in pairs; each message has the role and content tags; no content is empty."""
+    role, content = tags["role_tag"], tags["content_tag"]
+    if not isinstance(msgs, list) or not msgs:
+        return "no messages"
+    if not all(isinstance(m, dict) and set(m) == {role, content} for m in msgs):
+        return f"every message needs exactly the keys '{role}' and '{content}'"
+    if tags.get("system_tag") and msgs[0][role] == tags["system_tag"]:
+        msgs = msgs[1:]
+    for i, m in enumerate(msgs):
+        want = tags["user_tag"] if i % 2 == 0 else tags["assistant_tag"]
+        if m[role] != want:
+            return f"message {i + 1} has {role} '{m[role]}', expected '{want}' (roles must alternate)"
+        if not isinstance(m[content], str) or not m[content].strip():
+            return f"message {i + 1} ({m[role]}) is empty"
+    if len(msgs) % 2:
+        return "the conversation does not end with an answer"
+    return None
+
+
+def row_problem(fmt: str, row: dict[str, Any]) -> str | None:
+    """Why a row of `fmt` would be rejected by the trainer it is for (None: it is fine)."""
+    if fmt == "alpaca":
+        if not row["instruction"].strip() or not row["output"].strip():
+            return "empty instruction or output"
+        if any(len(t) != 2 or not all(isinstance(x, str) and x.strip() for x in t) for t in row.get("history", [])):
+            return "history needs [question, answer] pairs of non-empty strings"
+        return None
+    if fmt == "sharegpt":
+        return conversation_problem(row["conversations"], SHAREGPT_TAGS)
+    if fmt == "prompt-completion":
+        if not row["prompt"] or not row["completion"]:
+            return "empty prompt or completion"
+        return conversation_problem(row["prompt"] + row["completion"], MESSAGES_TAGS)
+    return conversation_problem(row["messages"], MESSAGES_TAGS)
+
+
 # -- writers --------------------------------------------------------------------------
 
 def _write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -121,12 +195,11 @@ def dataset_info_entry(fmt: str, path: Path, columns: Iterable[str]) -> dict[str
     elif fmt == "sharegpt":
         entry["formatting"] = "sharegpt"
         entry["columns"] = {"messages": "conversations", **({"system": "system"} if "system" in cols else {})}
-        entry["tags"] = {"role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt"}
+        entry["tags"] = dict(SHAREGPT_TAGS)
     else:  # messages: LLaMA-Factory reads OpenAI-style rows as sharegpt with role/content tags
         entry["formatting"] = "sharegpt"
         entry["columns"] = {"messages": "messages"}
-        entry["tags"] = {"role_tag": "role", "content_tag": "content", "user_tag": "user",
-                         "assistant_tag": "assistant", "system_tag": "system"}
+        entry["tags"] = dict(MESSAGES_TAGS)
     return entry
 
 
@@ -137,9 +210,9 @@ def update_dataset_info(info_path: Path, name: str, entry: dict[str, Any]) -> No
         try:
             info = json.loads(info_path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as e:
-            from .errors import DataError
-
             raise DataError(info_path, e.lineno, f"invalid JSON: {e.msg}") from None
+        if not isinstance(info, dict):
+            raise DataError(info_path, 1, "expected a JSON object of dataset entries")
     info[name] = entry
     write_json(info_path, info, indent=1)
 
@@ -158,9 +231,12 @@ def _drop_empty_columns(rows: list[dict[str, Any]], optional: tuple[str, ...]) -
 def _hf_rows(records: list[Record]) -> list[dict[str, Any]]:
     rows = []
     for r in records:
-        system, _ = conversation(r)
+        system, turns = conversation(r)
+        # the flat fields describe the first exchange (as data.jsonl does), `messages` the
+        # whole conversation; versions written before that rule kept the last answer
+        output = turns[0][1] if r.messages and turns else r.output
         rows.append({
-            "id": r.id, "instruction": r.instruction, "input": r.input, "output": r.output,
+            "id": r.id, "instruction": r.instruction, "input": r.input, "output": output,
             "system": system, "messages": to_messages(r)["messages"],
             # meta differs by generator and row: as JSON text arrow never sees clashing types
             "meta": json.dumps(r.meta, ensure_ascii=False, sort_keys=True),
@@ -177,6 +253,7 @@ def _save_hf(records: list[Record], out: Path) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         Dataset.from_list(_hf_rows(records)).save_to_disk(str(tmp))
+        umask_modes(tmp)  # mkdtemp made it 0700
         if out.exists():
             shutil.rmtree(out)
         os.rename(tmp, out)
@@ -185,40 +262,53 @@ def _save_hf(records: list[Record], out: Path) -> None:
         raise
 
 
-def export_records(records: list[Record], fmt: str, out: str | Path, name: str = "datagen",
+def is_folder_target(out: str | Path) -> bool:
+    return str(out).endswith(("/", os.sep)) or Path(out).is_dir() or not Path(out).suffix
+
+
+def export_records(records: list[Record], fmt: str, out: str | Path, name: str | None = None,
                    dataset_info: bool = True) -> ExportResult:
-    """Write `records` in `fmt` to `out` (a .json/.jsonl file, or a folder that gets
-    `<name>.json`); `name` is the dataset's name in dataset_info.json."""
+    """Write `records` in `fmt` to `out`: a .json/.jsonl file, or a folder that gets
+    `<name>_<format>.json[l]` (name default "datagen"), so several formats share a folder.
+    A LLaMA-Factory format is registered in dataset_info.json beside it (other entries
+    kept) under `name` for a named file (default: its stem), under the file's stem in a folder."""
     if fmt not in FORMATS:
         raise ConfigError(f"unknown export format '{fmt}' (choose from {', '.join(FORMATS)})")
-    as_dir = str(out).endswith(("/", os.sep)) or Path(out).is_dir() or not Path(out).suffix
+    as_dir = is_folder_target(out)
     out = Path(out)
-    if as_dir and fmt != "hf":
-        # a folder, LLaMA-Factory's data dir style: <out>/<name>.json + dataset_info.json
-        out = out / f"{name}.{'jsonl' if fmt == 'messages' else 'json'}"
     if fmt == "hf":
         _save_hf(records, out)
         return ExportResult(out, fmt, len(records))
-    if fmt == "alpaca":
-        rows = [to_alpaca(r) for r in records]
-        cols = ["instruction", "input", "output"] + _drop_empty_columns(rows, ("system", "history"))
-        skipped = 0
+    if as_dir:
+        out = out / f"{name or 'datagen'}_{fmt.replace('-', '_')}.{EXTENSIONS[fmt]}"
+        key = out.stem
     else:
-        # a record without one (question, answer) pair has nothing to train on
-        usable = [r for r in records if conversation(r)[1]]
-        skipped = len(records) - len(usable)
-        rows = [to_messages(r) if fmt == "messages" else to_sharegpt(r) for r in usable]
-        key = "messages" if fmt == "messages" else "conversations"
-        cols = [key] + (_drop_empty_columns(rows, ("system",)) if fmt == "sharegpt" else [])
+        key = name or out.stem
+    if out.suffix.lower() not in (".json", ".jsonl"):
+        raise ConfigError(f"--out {out}: use a .json or .jsonl file name")
+    usable = [r for r in records if complete(r)]
+    rows = [ROW_BUILDERS[fmt](r) for r in usable]
+    for r, row in zip(usable, rows):
+        problem = row_problem(fmt, row)
+        if problem:  # a bug in the shapes above, caught before a trainer finds it
+            raise DataError(out, None, f"record {r.id} would not load as {fmt}: {problem}; nothing written")
+    cols = {"alpaca": lambda: ["instruction", "input", "output"] + _drop_empty_columns(rows, ("system", "history")),
+            "sharegpt": lambda: ["conversations"] + _drop_empty_columns(rows, ("system",))}.get(fmt, lambda: [])()
     _write_rows(out, rows)
     info = None
-    if dataset_info:
+    if dataset_info and fmt in LLAMA_FACTORY:
         info = out.parent / "dataset_info.json"
-        update_dataset_info(info, name, dataset_info_entry(fmt, out, cols))
-    return ExportResult(out, fmt, len(rows), info, skipped)
+        update_dataset_info(info, key, dataset_info_entry(fmt, out, cols))
+    return ExportResult(out, fmt, len(rows), info, len(records) - len(usable))
 
 
 def export_dataset(store, ref: str, fmt: str, out: str | Path, name: str | None = None) -> ExportResult:
-    """Export dataset version `ref` ("name" or "name@vN") from `store` (a DatasetStore)."""
+    """Export dataset version `ref` ("name" or "name@vN") from `store` (a DatasetStore),
+    after checking its data.jsonl still has the hash its manifest recorded."""
     dv = store.resolve(ref)
-    return export_records(dv.records(), fmt, out, name=name or dv.name)
+    if not store.verify(f"{dv.name}@{dv.version}"):
+        raise DataError(dv.data_path, None, "does not match the data_sha256 in its manifest (changed after "
+                                            "publishing?); refusing to export it")
+    if name is None and is_folder_target(out):
+        name = dv.name
+    return export_records(dv.records(), fmt, out, name=name)

@@ -15,7 +15,8 @@ class Record:
     """An instruction example. Top-level fields are Alpaca's, so the JSONL loads as is.
 
     `messages` holds a multi-turn conversation (OpenAI roles) when there is one; the
-    instruction/input/output fields then mirror its first user turn and last answer.
+    instruction/input/output fields then describe its first exchange (first user turn,
+    first answer), so they never pair a question with another turn's answer.
     `extra` keeps any other fields of an input row, so they round-trip unchanged.
     """
 

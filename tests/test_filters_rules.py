@@ -128,3 +128,44 @@ def test_chinese_chain_skips_the_english_embedder_unless_a_model_is_named():
     assert "embedding" not in names(build_chain(FilterConfig(), "zh"))
     assert "embedding" in names(build_chain(FilterConfig(embed_model="/models/multilingual"), "zh"))
     assert "rouge" in names(build_chain(FilterConfig(), "zh"))
+
+
+# -- every assistant turn faces the instance rules (issue #18.2) ---------------------------
+WORDS = "ocean, pencil, thunder, apple, lantern"
+
+
+def conversation_record(first_answer, last_answer="Sorted: apple, lantern, ocean, pencil, thunder."):
+    """A multi-turn instance as the Self-Instruct generator builds it, with the flat output
+    holding the last answer (as versions written before the first-exchange rule do)."""
+    msgs = [{"role": "user", "content": f"Sort the words alphabetically.\n\nInput: {WORDS}"},
+            {"role": "assistant", "content": first_answer},
+            {"role": "user", "content": "Now sort them in reverse."},
+            {"role": "assistant", "content": last_answer}]
+    return Record("Sort the words alphabetically.", input=WORDS, output=last_answer, messages=msgs)
+
+
+@pytest.mark.parametrize("first, reason", [(WORDS, "input_equals_output"), ("Here is the answer:", "ends_with_colon"),
+                                           ("  ", "empty_output")])
+def test_instance_rules_check_every_assistant_turn(first, reason):
+    v = build_instance_chain(FilterConfig(), "en").check(conversation_record(first))
+    assert (v.kept, v.reason, v.detail) == (False, reason, {"turn": 1})
+
+
+def test_instance_rules_name_a_later_turn_and_catch_an_echo_of_the_user_turn():
+    chain = build_instance_chain(FilterConfig(), "en")
+    v = chain.check(conversation_record("apple, lantern, ocean, pencil, thunder", "Now sort them in reverse."))
+    assert (v.reason, v.detail) == ("input_equals_output", {"turn": 2})
+    ok = chain.check(conversation_record("apple, lantern, ocean, pencil, thunder"))
+    assert ok.kept and ok.detail == {}
+    # single-turn records keep their old verdicts and carry no turn detail
+    v = chain.check(Record("Echo it.", input="hello", output="hello"))
+    assert (v.reason, v.detail) == ("input_equals_output", {})
+
+
+def test_conversations_sharing_a_first_exchange_are_not_exact_duplicates():
+    chain = build_instance_chain(FilterConfig(), "en")
+    a = conversation_record("apple, lantern, ocean, pencil, thunder", "thunder, pencil, ocean, lantern, apple")
+    b = conversation_record("apple, lantern, ocean, pencil, thunder", "Reversed: thunder, pencil, ocean, lantern, apple")
+    a.output = b.output = "apple, lantern, ocean, pencil, thunder"  # flat fields: the first exchange
+    assert chain.check(a).kept and chain.check(b).kept
+    assert chain.check(a).reason == "duplicate_instance"

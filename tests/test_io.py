@@ -73,7 +73,7 @@ def test_messages_multi_turn():
     assert conv.id == "conv-1"
     assert conv.is_multi_turn
     assert conv.instruction == "What is 2 + 2?"  # first user turn
-    assert conv.output == "12."  # last answer
+    assert conv.output == "4."  # the answer to that turn: the flat fields are the first exchange
     assert [m["role"] for m in conv.messages] == ["system", "user", "assistant", "user", "assistant"]
     zh = records[1]
     assert not zh.is_multi_turn
@@ -256,3 +256,48 @@ def test_datagen_command_on_malformed_seeds(tmp_path, name, line):
     assert where in lines[0]
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "out.jsonl").exists()
+
+
+# -- JSON Lines split on "\n" only (issue #18.1) ------------------------------------------
+LINE_SEPARATORS = "a\x85b\u2028c\u2029d"  # JSON allows these raw in strings; splitlines() does not
+
+
+def test_jsonl_rows_keep_unicode_line_separators(tmp_path):
+    from datagen.io import iter_json_rows
+    from datagen.io.documents import read_documents
+    from datagen.io.triples import read_triples
+
+    path = tmp_path / "seps.jsonl"
+    rows = [{"instruction": f"Echo {LINE_SEPARATORS}.", "output": LINE_SEPARATORS, "text": LINE_SEPARATORS,
+             "head": "h", "relation": "r", "tail": LINE_SEPARATORS},
+            {"instruction": "Second.", "output": "2", "text": "two", "head": "h", "relation": "r", "tail": "t"}]
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\r\n" for r in rows), encoding="utf-8")
+    assert "\u2028" in path.read_text(encoding="utf-8")  # written raw, not escaped
+    assert [line for line, _ in iter_json_rows(path)] == [1, 2]
+    assert [r.output for r in read_records(path)] == [LINE_SEPARATORS, "2"]
+    assert [r.output for r in read_jsonl_records(path)] == [LINE_SEPARATORS, "2"]
+    assert [d.text for d in read_documents(path)] == [LINE_SEPARATORS, "two"]
+    assert read_triples(path)[0].tail == " ".join(LINE_SEPARATORS.split())  # triples normalise whitespace
+
+
+def test_text_seeds_split_on_newline_only(tmp_path):
+    path = tmp_path / "seeds.txt"
+    path.write_text("Say a\u2028b.\r\nSecond one.\n", encoding="utf-8")
+    assert [r.instruction for r in read_records(path)] == ["Say a\u2028b.", "Second one."]
+
+
+def test_t0_prompts_with_nel_read_whole(corpora, tmp_path):
+    import gzip
+
+    from datagen.io import iter_json_rows
+
+    src = corpora / "t0_prompts.jsonl.gz"
+    if not src.is_file():
+        pytest.skip(f"{src} not found")
+    with gzip.open(src, "rb") as fh:
+        raw = [line for line in fh if "\x85".encode() in line]
+    assert raw, "the T0 prompts hold IMDB reviews with raw U+0085"
+    path = tmp_path / "t0_nel.jsonl"
+    path.write_bytes(b"".join(raw))
+    rows = [row for _, row in iter_json_rows(path)]
+    assert len(rows) == len(raw) and all("\x85" in row["text"] for row in rows)

@@ -244,7 +244,8 @@ def test_multi_turn_seeds_make_conversations():
     for r in convs:
         roles = [m["role"] for m in r.messages]
         assert roles == ["user", "assistant", "user", "assistant"]
-        assert r.messages[0]["content"] == r.instruction and r.messages[-1]["content"] == r.output
+        # the flat fields are the first exchange: the task and the answer to it
+        assert r.messages[0]["content"] == r.instruction and r.messages[1]["content"] == r.output
         assert r.meta["turns"] == 2 and "en/self_instruct_followup" in r.meta["prompt_templates"]
 
 
@@ -306,3 +307,20 @@ def test_local_embedded_model_small_run(tmp_path):
     assert res.exit_code == 0, res.output
     assert "stopped:" in res.output
     assert out.exists() and (tmp_path / "si.rejects.jsonl").exists()
+
+
+@pytest.mark.parametrize("first, reason", [("ocean, pencil, thunder, apple, lantern", "input_equals_output"),
+                                           ("Here is the answer:", "ends_with_colon")])
+def test_a_bad_first_answer_drops_the_conversation(first, reason):
+    """Every assistant turn is trained on, so a first answer that echoes the input or is cut
+    off drops the conversation even when the last answer is fine (issue #18.2)."""
+    def answer(body, user):
+        turns = sum(m["role"] == "user" for m in body["messages"])
+        return first if turns == 1 else "Here is a version with better rhymes."
+
+    script = Script(clf=lambda b, u: "No", input=lambda b, u: "ocean, pencil, thunder, apple, lantern", answer=answer)
+    with StubLLMServer(script) as stub:
+        gen, result = run(stub, num=2, seeds=(SEEDS_CHAT,), batch=1, max_rounds=1)
+    assert not [r for r in result.kept if r.messages]
+    convs = [r for r in result.rejects if r["record"].get("messages")]
+    assert convs and all(r["reason"] == reason for r in convs)

@@ -201,7 +201,7 @@ def test_refresh_dedups_against_parent_and_snapshots(tmp_path, stub):
     got = [r.instruction for r in v2.records()]
     assert set(got) >= v1 and len(got) == len(set(got)) == 7
     # the repeated task came back and was dropped as a duplicate of the parent
-    assert any(r["reason"] == "duplicate of parent version" for r in second.rejects)
+    assert any(r["reason"] == "parent_duplicate" for r in second.rejects)
     assert v2.manifest["funnel"]["dropped"]
 
 
@@ -212,7 +212,7 @@ def test_refresh_rouge_catches_near_duplicates_of_parent(tmp_path, stub):
     stub.default = lambda body: "Describe the weather in the capital of France this morning"
     result = run_once(stub, tmp_path, num=1)
     assert result.version is None and result.added == 0
-    assert result.rejects and all(r["reason"] != "duplicate of parent version" for r in result.rejects)
+    assert result.rejects and all(r["reason"] != "parent_duplicate" for r in result.rejects)
     assert store.versions("demo") == ["v0001"]
     assert any("nothing published" in n for n in result.report.notes)
 

@@ -114,3 +114,61 @@ def test_base_model_must_be_local(tmp_path):
     (tmp_path / "m.gguf").write_bytes(b"")
     base = resolve_base_model(str(tmp_path / "m.gguf"))
     assert base.folder == tmp_path and base.gguf_file == "m.gguf"
+
+
+def test_alpaca_system_and_history_are_trained_on():
+    """LLaMA-Factory's system/history columns, which `datagen export` writes, become the
+    system turn and the turns before the instruction (issue #18.9)."""
+    rec = Record(instruction="And plus one?", output="5.",
+                 extra={"system": "You are terse.", "history": [["What is 2+2?", "4."]]})
+    assert record_messages(rec, system="ignored: the record has its own") == [
+        {"role": "system", "content": "You are terse."},
+        {"role": "user", "content": "What is 2+2?"}, {"role": "assistant", "content": "4."},
+        {"role": "user", "content": "And plus one?"}, {"role": "assistant", "content": "5."}]
+    with pytest.raises(DataError, match="history"):
+        record_messages(Record(instruction="q", output="a", extra={"history": ["not a pair"]}))
+
+
+def test_an_exported_alpaca_file_trains_like_the_conversation_it_came_from(tmp_path, tok):
+    from datagen.export import export_records
+    from datagen.io import read_records
+
+    conv = Record(instruction="What is 2+2?", output="4.", messages=[
+        {"role": "system", "content": "You are terse."}, {"role": "user", "content": "What is 2+2?"},
+        {"role": "assistant", "content": "4."}, {"role": "user", "content": "And plus one?"},
+        {"role": "assistant", "content": "5."}])
+    export_records([conv], "alpaca", tmp_path / "a.json")
+    back = read_records(tmp_path / "a.json")[0]
+    assert record_messages(back) == record_messages(conv)
+    row = tokenize_conversation(tok, record_messages(back))
+    assert "4." in masked_text(tok, row) and "5." in masked_text(tok, row)
+
+
+def test_report_to_needs_its_package(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in ("tensorboard", "wandb")
+                        else real(name, *a))
+    with pytest.raises(ConfigError, match="report_to tensorboard needs the tensorboard package: pip install tensorboard"):
+        TrainConfig(report_to="tensorboard")
+    with pytest.raises(ConfigError, match="report_to: must be one of 'none', 'tensorboard', 'wandb'"):
+        TrainConfig(report_to="mlflow")
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object() if name == "wandb" else real(name, *a))
+    assert TrainConfig(report_to="wandb").report_to == "wandb"
+    assert TrainConfig().report_to == "none"
+
+
+def test_adapter_config_records_the_base_models_id(tmp_path):
+    import json
+    from pathlib import Path
+
+    from datagen.train.lora import record_base_model
+    from datagen.train.model import SMOLLM2_ID, BaseModel
+
+    (tmp_path / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": "/root/.cache/x", "r": 8}))
+    record_base_model(tmp_path, BaseModel("embedded", Path("/root/.cache/x")))
+    conf = json.loads((tmp_path / "adapter_config.json").read_text())
+    assert conf == {"base_model_name_or_path": "HuggingFaceTB/SmolLM2-135M-Instruct", "r": 8}
+    assert BaseModel("models/my-llama", Path("models/my-llama")).hub_id == "models/my-llama"
+    assert resolve_base_model(SMOLLM2_ID).spec == "embedded"  # so `generate` finds the base from the config

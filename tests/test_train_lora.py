@@ -162,3 +162,38 @@ def test_bad_scheduler_is_a_config_error(tiny_model, store, tmp_path):
     with pytest.raises(ConfigError, match="zigzag"):
         train(cfg, progress=False)
     assert not (tmp_path / "y").exists() and not list(tmp_path.glob(".y.build-*"))
+
+
+def test_adapter_folder_has_a_model_card_real_base_id_and_umask_modes(tiny_model, store, tmp_path):
+    """adapter_config names the base as the user gave it (not a cache path), README.md is a
+    real model card, and files follow the umask like normal files (issue #18.9, #18.10)."""
+    import os
+    import stat
+
+    out = tmp_path / "carded"
+    old = os.umask(0o022)
+    try:
+        report = train(tiny_cfg(tiny_model, out, dataset="arith", store=str(store.root)), progress=False)
+    finally:
+        os.umask(old)
+    conf = json.loads((out / "adapter_config.json").read_text())
+    assert conf["base_model_name_or_path"] == str(tiny_model) == report["base_model_id"]
+    card = (out / "README.md").read_text()
+    assert "arith@v0001" in card and report["data"]["data_sha256"] in card
+    assert f"{report['eval_loss']:.4f}" in card and "| LoRA r / alpha / dropout | 8 / 16 / 0.05 |" in card
+    assert "[More Information Needed]" not in card  # peft's empty template is gone
+    mode = lambda p: stat.S_IMODE(p.stat().st_mode)  # noqa: E731
+    assert mode(out) == 0o755
+    assert {p.name: mode(p) for p in out.iterdir() if p.is_file()} == {p.name: 0o644 for p in out.iterdir() if p.is_file()}
+
+
+def test_cli_report_to_without_the_package_is_one_line(tmp_path):
+    import importlib.util
+
+    if importlib.util.find_spec("tensorboard") is not None:
+        pytest.skip("tensorboard is installed here")
+    res = CliRunner().invoke(main, ["train", "--report-to", "tensorboard", "--base-model", "embedded",
+                                    "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert len(res.output.strip().splitlines()) == 1
+    assert res.output.strip().endswith("report_to tensorboard needs the tensorboard package: pip install tensorboard")

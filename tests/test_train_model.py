@@ -24,6 +24,12 @@ def test_embedded_smollm2_learns_and_adapter_reloads(tmp_path):
     assert report["steps"] == 5 and curve[-1] < curve[0]
     assert report["base_model"].startswith("SmolLM2-135M-Instruct")
     assert (out / "adapter_model.safetensors").stat().st_size < 5_000_000  # r 8 on q/v: about 1.8 MB
+    import json
+
+    # the real id, not the local cache folder the weights were read from (issue #18.10)
+    conf = json.loads((out / "adapter_config.json").read_text())
+    assert conf["base_model_name_or_path"] == "HuggingFaceTB/SmolLM2-135M-Instruct"
+    assert "base_model: HuggingFaceTB/SmolLM2-135M-Instruct" in (out / "README.md").read_text()
 
     from peft import PeftModel
 

@@ -57,12 +57,14 @@ def diff_command(ref_a, ref_b, store, examples):
 
 @click.command("export")
 @click.argument("ref")
-@click.option("--format", "fmt", type=click.Choice(["alpaca", "messages", "sharegpt", "hf"]), required=True,
-              help="alpaca / sharegpt (LLaMA-Factory), messages (OpenAI/TRL), hf (datasets.save_to_disk).")
+@click.option("--format", "fmt", type=click.Choice(["alpaca", "sharegpt", "messages", "openai", "prompt-completion", "hf"]),
+              required=True, help="alpaca / sharegpt (LLaMA-Factory), messages (TRL/LLaMA-Factory), openai "
+                                  "(OpenAI fine-tuning), prompt-completion (TRL), hf (datasets.save_to_disk).")
 @click.option("--out", required=True, type=click.Path(),
-              help="A .json/.jsonl file, or a folder (gets NAME.json); dataset_info.json goes beside it. "
-                   "For hf: the folder to save_to_disk.")
-@click.option("--name", default=None, help="Dataset name in dataset_info.json (default: the dataset's name).")
+              help="A .json/.jsonl file, or a folder (gets NAME_FORMAT.json[l], so formats can share it); "
+                   "dataset_info.json goes beside it. For hf: the folder to save_to_disk.")
+@click.option("--name", default=None, help="Dataset name in dataset_info.json (default: the file's stem) or, "
+                                           "for a folder, the file prefix (default: the dataset's name).")
 @STORE_OPTION
 def export_command(ref, fmt, out, name, store):
     """Export dataset REF (NAME or NAME@vN) for a trainer."""
@@ -72,7 +74,7 @@ def export_command(ref, fmt, out, name, store):
     res = export_dataset(DatasetStore(store), ref, fmt, out, name=name)
     msg = f"wrote {res.count} records ({fmt}) to {res.path}"
     if res.skipped:
-        msg += f"; skipped {res.skipped} without a question/answer pair"
+        msg += f"; skipped {res.skipped} with an empty turn or no answer"
     if res.dataset_info:
         msg += f"; registered in {res.dataset_info}"
     click.echo(msg)

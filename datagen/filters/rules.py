@@ -5,7 +5,8 @@ text-only model cannot act on, no leading punctuation, no "Write a program"), ma
 language-aware: Chinese length is counted in characters, Chinese punctuation counts as
 punctuation, and a Chinese blacklist applies to Chinese runs. Instance rules follow
 Self-Instruct's prepare_for_finetuning (empty output, input == output, a trailing colon
-that marks a cut-off generation, and identical inputs with different outputs).
+that marks a cut-off generation, and identical inputs with different outputs); on a
+multi-turn record they check every assistant turn, since every one is trained on.
 """
 
 from __future__ import annotations
@@ -121,33 +122,73 @@ class LangConsistency:
 
 
 # ---- instance rules -------------------------------------------------------------------
+# Every assistant turn of a conversation is trained on, so the instance rules check each
+# one, not only the answer the flat `output` field mirrors; a drop's detail names the turn.
 
-class EmptyOutput:
-    name = "empty_output"
+def exchanges(record: Record) -> list[tuple[int, str, str]]:
+    """(turn, user text, answer) for each assistant turn of `record.messages`; a record
+    without an answered conversation is one exchange: (1, its input, its output)."""
+    if record.messages and any(m.get("role") == "assistant" for m in record.messages):
+        out: list[tuple[int, str, str]] = []
+        pending: list[str] = []
+        for m in record.messages:
+            if m.get("role") == "user":
+                pending.append(m.get("content") or "")
+            elif m.get("role") == "assistant":
+                out.append((len(out) + 1, "\n".join(pending), m.get("content") or ""))
+                pending = []
+        return out
+    return [(1, record.input, record.output)]
+
+
+class _TurnRule:
+    """An instance rule applied to every exchange; `bad(record, turn, user, answer)` says
+    whether one exchange fails it."""
+
+    name: str
+    reason: str  # the drop reason, also the filter name
+
+    def __init__(self):
+        self.last_detail: dict = {}
+
+    def bad(self, record: Record, turn: int, user: str, answer: str) -> bool:
+        raise NotImplementedError
 
     def check(self, record: Record) -> str | None:
-        return "empty_output" if not record.output.strip() else None
-
-
-class InputEqualsOutput:
-    name = "input_equals_output"
-
-    def check(self, record: Record) -> str | None:
-        if record.input.strip() and record.input.strip() == record.output.strip():
-            return "input_equals_output"
+        self.last_detail = {}
+        for turn, user, answer in exchanges(record):
+            if self.bad(record, turn, user, answer):
+                if record.messages:
+                    self.last_detail = {"turn": turn}
+                return self.reason
         return None
 
 
-class EndsWithColon:
-    """An input or output ending with a colon is usually a cut-off generation."""
+class EmptyOutput(_TurnRule):
+    name = reason = "empty_output"
 
-    name = "ends_with_colon"
+    def bad(self, record, turn, user, answer) -> bool:
+        return not answer.strip()
 
-    def check(self, record: Record) -> str | None:
-        for text in (record.input, record.output):
-            if text.strip().endswith((":", "：")):
-                return "ends_with_colon"
-        return None
+
+class InputEqualsOutput(_TurnRule):
+    """The answer repeats the instance input (first turn) or the user turn it answers."""
+
+    name = reason = "input_equals_output"
+
+    def bad(self, record, turn, user, answer) -> bool:
+        echoes = {user.strip()} | ({record.input.strip()} if turn == 1 else set())
+        return bool(answer.strip()) and answer.strip() in echoes - {""}
+
+
+class EndsWithColon(_TurnRule):
+    """An input or an answer ending with a colon is usually a cut-off generation."""
+
+    name = reason = "ends_with_colon"
+
+    def bad(self, record, turn, user, answer) -> bool:
+        texts = (record.input, answer) if turn == 1 else (answer,)
+        return any(t.strip().endswith((":", "：")) for t in texts)
 
 
 class ExactDuplicate:
@@ -159,8 +200,10 @@ class ExactDuplicate:
         self.seen: set[tuple[str, str, str]] = set()
 
     @staticmethod
-    def _key(record: Record) -> tuple[str, str, str]:
-        return (record.instruction.strip(), record.input.strip(), record.output.strip())
+    def _key(record: Record) -> tuple:
+        # a conversation is its whole exchange: two that share a first answer differ later
+        turns = tuple(a.strip() for _, _, a in exchanges(record)) if record.messages else ()
+        return (record.instruction.strip(), record.input.strip(), record.output.strip(), turns)
 
     def check(self, record: Record) -> str | None:
         return "duplicate_instance" if self._key(record) in self.seen else None

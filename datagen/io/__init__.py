@@ -4,6 +4,8 @@ Formats (auto-detected per row, or forced with `fmt`):
 - self-instruct: {"instruction", "instances": [{"input", "output"}], "is_classification"}
 - alpaca: {"instruction", "input", "output"} as JSONL or as one JSON array
 - messages: {"messages": [{"role", "content"}, ...]} (OpenAI / TRL conversational)
+- sharegpt: {"conversations": [{"from", "value"}, ...], "system"} (LLaMA-Factory; roles
+  human/user, gpt/assistant, system), as `datagen export --format sharegpt` writes it
 - text: a .txt file with one instruction a line
 Every problem is a DataError naming the file, the line and what is wrong.
 """
@@ -22,8 +24,9 @@ import jsonlines
 from ..errors import DataError
 from ..records import Record
 
-FORMATS = ("auto", "self-instruct", "alpaca", "messages", "text")
+FORMATS = ("auto", "self-instruct", "alpaca", "messages", "sharegpt", "text")
 ROLES = {"system", "user", "assistant"}
+SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "system": "system"}
 
 
 def read_text(path: str | Path) -> str:
@@ -40,6 +43,17 @@ def read_text(path: str | Path) -> str:
         raise DataError(path, line, f"not valid UTF-8 (byte {e.start})") from None
 
 
+def split_lines(text: str) -> list[str]:
+    """Lines as JSON Lines (and a one-instruction-a-line .txt) define them: split on "\\n"
+    only, a trailing "\\r" dropped. str.splitlines() also breaks on U+0085, U+2028 and
+    U+2029, which JSON allows raw inside strings (ensure_ascii=False writes them so, and
+    real corpora such as T0's IMDB prompts hold them): it would cut such a row in two."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [ln[:-1] if ln.endswith("\r") else ln for ln in lines]
+
+
 def iter_json_rows(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield (line number, object) from a JSONL file or a JSON array file."""
     path = Path(path)
@@ -52,7 +66,7 @@ def iter_json_rows(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     def numbered():
         # jsonlines does not report where a row came from; count the lines it consumes
         nonlocal lineno
-        for lineno, line in enumerate(text.splitlines(), 1):  # noqa: B007
+        for lineno, line in enumerate(split_lines(text), 1):  # noqa: B007
             yield line
 
     reader = jsonlines.Reader(numbered())
@@ -139,6 +153,8 @@ def _str_field(path, line, row, key, required=False) -> str:
 def detect_format(row: dict[str, Any]) -> str:
     if "messages" in row:
         return "messages"
+    if "conversations" in row:
+        return "sharegpt"
     if "instances" in row:
         return "self-instruct"
     return "alpaca"
@@ -203,7 +219,7 @@ def _from_messages(path, line, row) -> list[Record]:
     extra = {k: v for k, v in row.items() if k not in ("messages", "id", "meta")}
     rec = Record(
         instruction=users[0].strip(),
-        output=answers[-1] if answers else "",
+        output=answers[0] if answers else "",  # the first exchange; messages hold the rest
         id=str(row.get("id") or ""),
         meta=_meta_field(path, line, row),
         messages=clean,
@@ -212,7 +228,22 @@ def _from_messages(path, line, row) -> list[Record]:
     return [rec]
 
 
-_PARSERS = {"self-instruct": _from_self_instruct, "alpaca": _from_alpaca, "messages": _from_messages}
+def _from_sharegpt(path, line, row) -> list[Record]:
+    conv = row.get("conversations")
+    if not isinstance(conv, list) or not conv:
+        raise DataError(path, line, "field 'conversations' must be a non-empty list")
+    system = _str_field(path, line, row, "system")
+    msgs = [{"role": "system", "content": system}] if system.strip() else []
+    for j, m in enumerate(conv):
+        if not isinstance(m, dict) or m.get("from") not in SHAREGPT_ROLES or not isinstance(m.get("value"), str):
+            raise DataError(path, line, f"turn {j} needs 'from' (human/gpt/system) and a string 'value'")
+        msgs.append({"role": SHAREGPT_ROLES[m["from"]], "content": m["value"]})
+    rest = {k: v for k, v in row.items() if k not in ("conversations", "system")}
+    return _from_messages(path, line, {**rest, "messages": msgs})
+
+
+_PARSERS = {"self-instruct": _from_self_instruct, "alpaca": _from_alpaca, "messages": _from_messages,
+            "sharegpt": _from_sharegpt}
 
 
 def read_records(path: str | Path, fmt: str = "auto") -> list[Record]:
@@ -227,7 +258,7 @@ def read_records(path: str | Path, fmt: str = "auto") -> list[Record]:
     if fmt == "text" or (fmt == "auto" and path.suffix.lower() in (".txt", ".text")):
         records = [
             Record(instruction=line.strip(), meta={"source": "seed"})
-            for line in read_text(path).splitlines()
+            for line in split_lines(read_text(path))
             if line.strip() and not line.lstrip().startswith("#")
         ]
     else:
@@ -240,14 +271,33 @@ def read_records(path: str | Path, fmt: str = "auto") -> list[Record]:
     return records
 
 
+def process_umask() -> int:
+    """The process's umask (os.umask can only be read by setting it, so it is set back)."""
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
+
+
+def umask_modes(root: str | Path) -> None:
+    """Give a folder tree the modes a plain mkdir/open would (0777/0666 less the umask),
+    where mkdtemp, mkstemp or a library's own temp-file dance left 0700/0600."""
+    mask = process_umask()
+    for d, _, files in os.walk(root):
+        os.chmod(d, 0o777 & ~mask)
+        for f in files:
+            os.chmod(os.path.join(d, f), 0o666 & ~mask)
+
+
 @contextlib.contextmanager
 def atomic_writer(path: str | Path) -> Iterator[IO[str]]:
     """Open `path` for writing so that readers see the old file or the whole new one:
-    a temp file beside it, fsynced, renamed into place; removed on any error."""
+    a temp file beside it, fsynced, renamed into place; removed on any error. The file
+    gets the mode a plain open() would give it (0666 less the umask), not mkstemp's 0600."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~process_umask())
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             yield fh
             fh.flush()
@@ -283,12 +333,15 @@ def _dumps(obj) -> str:
 
 def row_to_record(path: str | Path, line: int, row: dict[str, Any]) -> Record:
     """One record from one row of a records file: Alpaca-style rows (any row with an
-    `instruction`, datagen's own output included) or a `messages` conversation."""
+    `instruction`, datagen's own output included), a `messages` conversation or a
+    ShareGPT `conversations` one."""
     if "instruction" in row:
         return _from_alpaca(path, line, row)[0]
     if "messages" in row:
         return _from_messages(path, line, row)[0]
-    raise DataError(path, line, "a record needs an 'instruction' (or 'messages')")
+    if "conversations" in row:
+        return _from_sharegpt(path, line, row)[0]
+    raise DataError(path, line, "a record needs an 'instruction' (or 'messages' / 'conversations')")
 
 
 def read_jsonl_records(path: str | Path) -> list[Record]:

@@ -57,9 +57,9 @@ class ParentDuplicate:
     def check(self, record: Record) -> str | None:
         k = self.key(record)
         if k in self._parent:
-            return "duplicate of parent version"
+            return "parent_duplicate"
         if k in self._seen:
-            return "exact duplicate"
+            return "exact_duplicate"
         return None
 
     def add(self, record: Record) -> None:

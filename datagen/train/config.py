@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from ..errors import ConfigError
 
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
+REPORTERS = {"none": None, "tensorboard": "tensorboard", "wandb": "wandb"}  # report_to -> package it needs
 
 
 def _opt(default, help_: str, **meta):
@@ -61,6 +62,8 @@ class TrainConfig:
     load_in_4bit: bool = _opt(False, "QLoRA: 4-bit base (needs bitsandbytes and a GPU).")
     threads: int | None = _opt(None, "torch CPU threads (default: torch's own).", min=1)
     merge: bool = _opt(False, "Also write OUT/merged: the base with the adapter folded in.")
+    report_to: str = _opt("none", "Also log to TensorBoard (under OUT/checkpoints/runs) or Weights & Biases; "
+                               "needs that package installed.", choices=tuple(REPORTERS))
 
     def __post_init__(self):
         from ..config import validate
@@ -74,6 +77,12 @@ class TrainConfig:
         validate(self)  # the per-field limits in the metadata above
         if not self.target_modules:
             raise ConfigError("train: target_modules must name at least one module (e.g. q_proj, v_proj)")
+        package = REPORTERS[self.report_to]  # validate() checked it is a key
+        if package:
+            import importlib.util
+
+            if importlib.util.find_spec(package) is None:
+                raise ConfigError(f"train: report_to {self.report_to} needs the {package} package: pip install {package}")
         if self.dataset and self.data:
             raise ConfigError("train: give either dataset (a store ref) or data (a JSONL file), not both")
 

@@ -52,15 +52,25 @@ def load_train_data(dataset: str | None, store: str | None, data: str | None) ->
 def record_messages(rec: Record, system: str | None = None) -> list[dict[str, str]] | None:
     """The conversation to train on, or None when the record has no answer to learn.
 
-    Multi-turn records use `messages`; Alpaca-style ones become one user turn (instruction,
-    then the input after a blank line) and one assistant turn (output)."""
+    Multi-turn records use `messages`; Alpaca-style ones become their `system` turn and
+    `history` turns (LLaMA-Factory's columns, as `datagen export` writes them) when they
+    have them, then one user turn (instruction, then the input after a blank line) and
+    one assistant turn (output)."""
     if rec.messages:
         msgs = [{"role": m["role"], "content": m["content"]} for m in rec.messages]
     else:
         prompt = rec.instruction.strip()
         if rec.input.strip():
             prompt = f"{prompt}\n\n{rec.input.strip()}"
-        msgs = [{"role": "user", "content": prompt}, {"role": "assistant", "content": rec.output}]
+        own_system = rec.extra.get("system")
+        msgs = [{"role": "system", "content": own_system}] if isinstance(own_system, str) and own_system.strip() else []
+        history = rec.extra.get("history") or []
+        if not isinstance(history, list) or not all(
+                isinstance(t, (list, tuple)) and len(t) == 2 and all(isinstance(x, str) for x in t) for t in history):
+            raise DataError(f"record {rec.id}", None, "field 'history' must be a list of [question, answer] strings")
+        for q, a in history:
+            msgs += [{"role": "user", "content": q}, {"role": "assistant", "content": a}]
+        msgs += [{"role": "user", "content": prompt}, {"role": "assistant", "content": rec.output}]
     if not any(m["role"] == "assistant" and m["content"].strip() for m in msgs):
         return None
     if system and msgs[0]["role"] != "system":

@@ -19,13 +19,28 @@ from typing import Any
 
 from .. import __version__
 from ..errors import ConfigError
+from ..io import umask_modes
 from .config import TrainConfig
 from .data import build_dataset, load_train_data, split_records
 from .model import load_model, load_tokenizer, pick_precision, resolve_base_model
-from .report import loss_curves, peak_memory, plot_loss, write_report
+from .report import loss_curves, peak_memory, plot_loss, write_model_card, write_report
 
 REPORT = "train_report.json"
 PLOT = "loss_curve.png"
+CARD = "README.md"
+
+
+def record_base_model(adapter_dir: Path, base) -> None:
+    """peft writes the folder from_pretrained read (for the embedded model, a local cache
+    path); record the model's real id, or what the user named, instead."""
+    import json
+
+    from ..io import write_json
+
+    path = adapter_dir / "adapter_config.json"
+    conf = json.loads(path.read_text(encoding="utf-8"))
+    conf["base_model_name_or_path"] = base.hub_id
+    write_json(path, conf)
 
 
 def check_out_dir(out: Path, overwrite: bool) -> None:
@@ -104,7 +119,7 @@ def _sft_args(cfg: TrainConfig, output_dir: Path, precision: str, grad_ckpt: boo
         fp16=precision == "fp16",
         **{ckpt: grad_ckpt, f"{ckpt}_kwargs": {"use_reentrant": False} if grad_ckpt else None},
         dataloader_pin_memory=torch.cuda.is_available(),
-        report_to="none",
+        report_to=cfg.report_to,
         disable_tqdm=not progress,
         dataset_num_proc=None,
         # TRL adds -100 labels from our assistant_masks; the collator pads per batch
@@ -146,9 +161,6 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
 
     out.parent.mkdir(parents=True, exist_ok=True)
     build = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.build-"))
-    umask = os.umask(0)
-    os.umask(umask)
-    build.chmod(0o777 & ~umask)  # mkdtemp's 0700 would otherwise become OUT's mode
     try:
         try:
             args = _sft_args(cfg, build / "checkpoints", precision, grad_ckpt, len(train_ds), eval_ds is not None,
@@ -178,6 +190,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
             eval_after = trainer.evaluate()["eval_loss"] if eval_ds is not None else None
 
         trainer.model.save_pretrained(build)
+        record_base_model(build, base)
         tok.save_pretrained(build)
         ckpt = build / "checkpoints"
         if ckpt.is_dir() and not any(ckpt.iterdir()):
@@ -201,6 +214,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
                      "skipped_records": skipped + eval_skipped, "train_rows_after_prepare": len(trainer.train_dataset),
                      "loss_tokens_per_epoch": trained},
             "base_model": base.name,
+            "base_model_id": base.hub_id,
             "base_model_path": str(base.folder / base.gguf_file) if base.gguf_file else str(base.folder),
             "hyperparameters": {**dataclasses.asdict(cfg), "precision": precision,
                                 "gradient_checkpointing": grad_ckpt, "warmup_steps": args.warmup_steps,
@@ -226,6 +240,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
         plot_loss(train_curve, eval_curve, build / PLOT, title=title)
         report["wall_seconds"] = round(time.perf_counter() - t_start, 3)
         write_report(report, build / REPORT)
+        write_model_card(report, build / CARD)
+        umask_modes(build)  # mkdtemp's 0700 (and safetensors' 0600) would otherwise become OUT's modes
         _publish(build, out)
     finally:
         if build.exists():

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from ..errors import ConfigError
 
+SMOLLM2_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"  # what the embedded model is, on the Hub
+
 
 @dataclass
 class BaseModel:
@@ -22,9 +24,18 @@ class BaseModel:
     def name(self) -> str:
         return "SmolLM2-135M-Instruct (embedded)" if self.spec == "embedded" else str(self.spec)
 
+    @property
+    def hub_id(self) -> str:
+        """The model's id for adapter_config.json and the model card: the Hub id of the
+        embedded model, else the path or name the user gave."""
+        return SMOLLM2_ID if self.spec == "embedded" else str(self.spec)
+
 
 def resolve_base_model(spec: str) -> BaseModel:
-    """'embedded' -> the cached SmolLM2 folder; a folder with config.json; or a .gguf file."""
+    """'embedded' (or its Hub id, as adapter_config.json records it) -> the cached SmolLM2
+    folder; a folder with config.json; or a .gguf file."""
+    if spec == SMOLLM2_ID and not Path(spec).exists():
+        spec = "embedded"
     if spec == "embedded":
         from ..llm.embedded import smollm2_dir
 

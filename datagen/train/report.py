@@ -84,3 +84,57 @@ def format_report(report: dict[str, Any]) -> str:
     if report.get("merged_dir"):
         lines.append(f"  merged model: {report['merged_dir']}")
     return "\n".join(lines)
+
+
+def model_card(report: dict[str, Any]) -> str:
+    """The adapter's README.md: what it was trained from, how, and how well (peft's own
+    save_pretrained leaves an empty template)."""
+    d, hp = report.get("data", {}), report.get("hyperparameters", {})
+    base = report.get("base_model_id") or report.get("base_model", "?")
+    src = f"`{d['dataset']}@{d['version']}` (store `{d.get('store')}`)" if d.get("dataset") else f"`{d.get('data')}`"
+
+    def loss(v):
+        return "n/a" if v is None else f"{v:.4f}"
+
+    tc = report.get("train_loss_curve") or []
+    front = ["---", "library_name: peft", "tags: [datagen, lora, sft]"]
+    if not Path(base).exists():  # a Hub id; a local path means nothing on the Hub
+        front.insert(1, f"base_model: {base}")
+    rows = [
+        ("base model", f"`{base}`"),
+        ("steps / epochs", f"{report.get('steps')} / {report.get('epochs')}"),
+        ("learning rate / scheduler", f"{hp.get('learning_rate')} / {hp.get('lr_scheduler')}"),
+        ("batch size x grad accum", f"{hp.get('batch_size')} x {hp.get('grad_accum')}"),
+        ("max length / packing", f"{hp.get('max_length')} / {hp.get('packing')}"),
+        ("LoRA r / alpha / dropout", f"{hp.get('lora_r')} / {hp.get('lora_alpha')} / {hp.get('lora_dropout')}"),
+        ("target modules", ", ".join(hp.get("target_modules") or [])),
+        ("precision", str(hp.get("precision"))),
+        ("seed", str(hp.get("seed"))),
+    ]
+    results = [
+        ("train loss (first -> last logged)", f"{loss(tc[0]['loss'])} -> {loss(tc[-1]['loss'])}" if tc else "n/a"),
+        ("train loss (mean)", loss(report.get("train_loss"))),
+        ("eval loss (before -> after)", f"{loss(report.get('eval_loss_before'))} -> {loss(report.get('eval_loss'))}"),
+        ("tokens seen", str(report.get("tokens_seen"))),
+        ("train time", f"{report.get('train_seconds')} s on {report.get('device')}"),
+    ]
+    table = lambda pairs: ["| | |", "|---|---|", *(f"| {k} | {v} |" for k, v in pairs)]  # noqa: E731
+    lines = [*front, "---", "", f"# LoRA adapter for {base}", "",
+             f"Trained with datagen {report.get('datagen_version')} on {report.get('created')}.", "",
+             "## Data", "", f"- dataset: {src}", f"- data sha256: `{d.get('data_sha256')}`",
+             f"- records: {d.get('records')} ({d.get('train_records')} train, {d.get('eval_records')} eval, "
+             f"{d.get('skipped_records', 0)} skipped without an answer)", "",
+             "## Training", "", *table(rows), "", "## Results", "", *table(results), "",
+             "Full figures, loss curves included: `train_report.json`; plot: `loss_curve.png`.", "",
+             "## Use", "", "```python", "from peft import AutoPeftModelForCausalLM", "",
+             'model = AutoPeftModelForCausalLM.from_pretrained("path/to/this/folder")', "```", "",
+             'or `datagen generate --adapter path/to/this/folder "your prompt"`.', ""]
+    return "\n".join(lines)
+
+
+def write_model_card(report: dict[str, Any], path: str | Path) -> Path:
+    from ..io import atomic_writer
+
+    with atomic_writer(path) as fh:
+        fh.write(model_card(report))
+    return Path(path)

@@ -187,7 +187,8 @@ class InstanceBuilder:
 
     def _finish(self, task, inp: str, conv: list[dict], tokens) -> None:
         answers = [m["content"] for m in conv if m["role"] == "assistant"]
-        rec = self._record(task, inp, answers[-1] if answers else "", tokens, instance_order="input-first",
+        # the flat fields are the first exchange (task + input -> first answer); messages hold it all
+        rec = self._record(task, inp, answers[0] if answers else "", tokens, instance_order="input-first",
                            turns=sum(m["role"] == "user" for m in conv))
         if rec.meta["turns"] > 1:
             rec.messages = [dict(m) for m in conv]
