@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 WORK = ROOT / "bench" / "work"
 
-PEERS = {"curator": "bespokelabs-curator", "distilabel": "distilabel[openai]"}
+PEERS = {"curator": ["bespokelabs-curator"], "distilabel": ["distilabel[openai]", "requests"]}
 
 CURATOR = r"""
 import os, sys
@@ -82,8 +82,9 @@ def peer_python(name: str) -> Path | None:
         if subprocess.run([sys.executable, "-m", "venv", str(venv)]).returncode != 0:
             return None
     mod = "bespokelabs.curator" if name == "curator" else "distilabel"
-    if subprocess.run([str(py), "-c", f"import {mod}"], capture_output=True).returncode != 0:
-        inst = subprocess.run([str(py), "-m", "pip", "install", "-q", PEERS[name]], capture_output=True, text=True)
+    check = f"import {mod}" + ("; import distilabel.models, requests" if name == "distilabel" else "")
+    if subprocess.run([str(py), "-c", check], capture_output=True).returncode != 0:
+        inst = subprocess.run([str(py), "-m", "pip", "install", "-q", *PEERS[name]], capture_output=True, text=True)
         if inst.returncode != 0:
             print(f"skip {name}: install failed: {inst.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
             return None
