@@ -96,6 +96,7 @@ def _register():
 
     for mod in (llm_cmd, run_cmd, filter_cmd, datasets_cmd, train_cmd, report_cmd):
         mod.register(main)
+    __import__("datagen.cli.score_cmd", fromlist=["register"]).register(main)
 
 
 _register()

@@ -23,14 +23,17 @@ import click
 @click.option("--embed-model", default=None, help="Local sentence-transformers folder (default: embedded MiniLM).")
 @click.option("--min-len", type=int, default=None, help="Drop instructions of at most this many words.")
 @click.option("--max-len", type=int, default=None, help="Drop instructions of more than this many words.")
+@click.option("--decontaminate", multiple=True, type=click.Path(dir_okay=False),
+              help="Benchmark file (JSONL or text): drop records sharing a 13-gram with an item; repeatable.")
 def filter_command(infile, out, rejects, against, config_path, lang, rouge, no_rouge, embed, no_embed,
-                   embed_model, min_len, max_len):
+                   embed_model, min_len, max_len, decontaminate):
     """Filter IN.jsonl in order: each record is checked by the rules and compared with the
     pool and with the records kept before it. Kept rows are written unchanged to --out."""
     from ..filters.run import filter_config, filter_file, format_funnel
 
     cfg = filter_config(config_path, rouge=rouge, no_rouge=no_rouge, embed=embed, no_embed=no_embed,
-                        embed_model=embed_model, min_len=min_len, max_len=max_len)
+                        embed_model=embed_model, min_len=min_len, max_len=max_len,
+                        decontaminate=list(decontaminate) or None)
     report = filter_file(infile, out, rejects=rejects, against=list(against), cfg=cfg, lang=lang)
     click.echo(format_funnel(report))
 

@@ -50,6 +50,12 @@ class FilterConfig:
     write_program: bool = field(default=True, metadata={"help": "Drop 'write a program' tasks.", "cli": False})
     lang_consistency: bool = field(default=True, metadata={"help": "Drop text not in the run's language.",
                                                            "cli": False})
+    decontaminate: list[str] = field(default_factory=list, metadata={
+        "help": "Benchmark files (JSONL or text, one item a line): drop records sharing a 13-gram "
+                "(13 characters for Chinese) with any item, reason `contaminated`.", "path": "file"})
+    decontaminate_embed: float | None = field(default=None, metadata={
+        "help": "Also drop instructions whose embedding cosine with a benchmark item exceeds this.",
+        "min": 0, "max": 1})
 
     def __post_init__(self):
         for name in ("rouge", "embed"):
@@ -65,6 +71,9 @@ class FilterConfig:
         if isinstance(self.blacklist, str) or not all(isinstance(w, str) for w in self.blacklist or []):
             raise ConfigError("filters.blacklist must be a list of words")
         self.blacklist = list(self.blacklist or [])
+        if isinstance(self.decontaminate, str) or not all(isinstance(p, str) for p in self.decontaminate or []):
+            raise ConfigError("filters.decontaminate must be a list of benchmark file paths")
+        self.decontaminate = list(self.decontaminate or [])
 
 
 def _check_lang(lang: str) -> None:
@@ -92,6 +101,10 @@ def build_chain(cfg: FilterConfig | None = None, lang: str = "en") -> FilterChai
         filters.append(AsciiStart())
     if cfg.lang_consistency:
         filters.append(LangConsistency(lang))
+    if cfg.decontaminate:
+        from .decontam import Decontaminate
+
+        filters.append(Decontaminate(cfg.decontaminate, embed=cfg.decontaminate_embed, embed_model=cfg.embed_model))
     if cfg.rouge is not None:
         filters.append(RougeDedup(cfg.rouge))
     # The embedded MiniLM is English-only: on Chinese, unrelated pairs pass 0.95 often
@@ -106,6 +119,9 @@ def build_chain(cfg: FilterConfig | None = None, lang: str = "en") -> FilterChai
 
 def build_instance_chain(cfg: FilterConfig | None = None, lang: str = "en") -> FilterChain:
     """Instance-level chain (input/output of one instruction): empty output, input ==
-    output, trailing colon, exact duplicates. Use `conflicting_instances` per task too."""
+    output, trailing colon, refusals ("As an AI language model…"), exact duplicates. Use
+    `conflicting_instances` per task too."""
+    from .refusal import Refusal
+
     _check_lang(lang)
-    return FilterChain([EmptyOutput(), InputEqualsOutput(), EndsWithColon(), ExactDuplicate()])
+    return FilterChain([EmptyOutput(), InputEqualsOutput(), EndsWithColon(), Refusal(), ExactDuplicate()])

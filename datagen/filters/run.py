@@ -18,7 +18,7 @@ BATCH = 256  # candidates encoded per embedding batch
 
 
 def filter_config(path: str | None = None, *, rouge=None, no_rouge=False, embed=None, no_embed=False,
-                  embed_model=None, min_len=None, max_len=None) -> FilterConfig:
+                  embed_model=None, min_len=None, max_len=None, decontaminate=None) -> FilterConfig:
     """FilterConfig from an optional YAML file (a `filters:` section or a bare mapping),
     overridden by flags."""
     data: dict[str, Any] = {}
@@ -27,7 +27,8 @@ def filter_config(path: str | None = None, *, rouge=None, no_rouge=False, embed=
         if "filters" in data:
             data = data["filters"] or {}
     cfg = from_dict(FilterConfig, data, f"{path}: filters" if path else "filters")
-    cfg = merge(cfg, rouge=rouge, embed=embed, embed_model=embed_model, min_len=min_len, max_len=max_len)
+    cfg = merge(cfg, rouge=rouge, embed=embed, embed_model=embed_model, min_len=min_len, max_len=max_len,
+                decontaminate=decontaminate)
     if no_rouge:
         cfg.rouge = None
     if no_embed:

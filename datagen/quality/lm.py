@@ -1,0 +1,160 @@
+"""Scores from a local causal LM: IFD and perplexity of each record's output.
+
+IFD (Instruction-Following Difficulty, Li et al. 2023, "From Quantity to Quality") is
+the mean token loss of the output given the chat-formatted instruction, divided by the
+mean loss of the output alone. Near 1 the instruction barely helps the model predict the
+answer (hard, informative pairs score high); above 1 the instruction and answer do not fit
+and the pair is usually bad. Perplexity is exp(mean loss of the output alone): high for
+garbled or unusual text.
+
+The model is the embedded SmolLM2-135M (or any local HF folder), on the CPU. Records are
+scored in right-padded batches with attention masks, sorted by length so a batch pads
+little; per-sequence losses are masked means, equal to one-at-a-time forward passes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from ..records import Record
+
+
+def prompt_and_answer(record: Record) -> tuple[list[dict], str]:
+    """(messages before the answer, answer): the last assistant turn of a conversation,
+    else the output after the instruction (and input)."""
+    msgs = record.messages or []
+    last = max((i for i, m in enumerate(msgs) if m.get("role") == "assistant"), default=None)
+    if last is not None and last > 0:
+        return [dict(m) for m in msgs[:last]], msgs[last].get("content") or ""
+    user = record.instruction.strip()
+    if record.input.strip():
+        user += "\n\n" + record.input.strip()
+    return [{"role": "user", "content": user}], record.output
+
+
+@dataclass
+class LMScorer:
+    """Computes both losses once per record; `ifd()` and `perplexity()` are views on them."""
+
+    model_path: str | None = None
+    batch_size: int = 8
+    max_length: int = 1024
+    threads: int | None = 1
+    _model: object = field(default=None, repr=False)
+    _tok: object = field(default=None, repr=False)
+
+    def load(self):
+        if self._model is None:
+            from ..llm.embedded import load_smollm2
+
+            self._model, self._tok = load_smollm2(threads=self.threads, path=self.model_path)
+            if self._tok.pad_token_id is None:
+                self._tok.pad_token = self._tok.eos_token
+        return self._model, self._tok
+
+    @property
+    def model_name(self) -> str:
+        from pathlib import Path
+
+        from ..llm.embedded import SMOLLM2_NAME
+
+        return Path(self.model_path).name if self.model_path else SMOLLM2_NAME
+
+    def encode(self, record: Record) -> tuple[list[int], list[int]] | None:
+        """(prompt ids, answer ids), truncated to max_length; None without an answer."""
+        _, tok = self.load()
+        messages, answer = prompt_and_answer(record)
+        a_ids = tok(answer, add_special_tokens=False)["input_ids"]
+        if len(a_ids) < 2:
+            return None  # the answer alone needs a token to predict from
+        p_text = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        p_ids = tok(p_text, add_special_tokens=False)["input_ids"]
+        a_ids = a_ids[: max(2, self.max_length // 2)] if len(p_ids) + len(a_ids) > self.max_length else a_ids
+        p_ids = p_ids[-(self.max_length - len(a_ids)):] if len(p_ids) + len(a_ids) > self.max_length else p_ids
+        return p_ids, a_ids
+
+    def mean_losses(self, seqs: Sequence[tuple[list[int], int]]) -> list[float]:
+        """Mean next-token loss over positions >= start of each (ids, start), batched."""
+        import torch
+
+        model, tok = self.load()
+        out: list[float] = [0.0] * len(seqs)
+        order = sorted(range(len(seqs)), key=lambda i: len(seqs[i][0]))
+        for b in range(0, len(order), self.batch_size):
+            idx = order[b: b + self.batch_size]
+            width = max(len(seqs[i][0]) for i in idx)
+            ids = torch.full((len(idx), width), tok.pad_token_id, dtype=torch.long)
+            mask = torch.zeros((len(idx), width), dtype=torch.long)
+            target = torch.zeros((len(idx), width), dtype=torch.bool)
+            for row, i in enumerate(idx):
+                s, start = seqs[i]
+                ids[row, : len(s)] = torch.tensor(s)
+                mask[row, : len(s)] = 1
+                target[row, max(start, 1): len(s)] = True
+            with torch.inference_mode():
+                logits = model(input_ids=ids, attention_mask=mask).logits.float()
+            logp = torch.log_softmax(logits[:, :-1], dim=-1)
+            nll = -logp.gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1)
+            tmask = target[:, 1:]
+            per = (nll * tmask).sum(dim=1) / tmask.sum(dim=1)
+            for row, i in enumerate(idx):
+                out[i] = float(per[row])
+        return out
+
+    def losses(self, records: Sequence[Record], conditioned: bool = True) -> list[tuple[float, float] | None]:
+        """(loss of answer given prompt, loss of answer alone) per record (the first is
+        NaN when not `conditioned`)."""
+        enc = [self.encode(r) for r in records]
+        live = [i for i, e in enumerate(enc) if e is not None]
+        seqs = []
+        for i in live:
+            p, a = enc[i]
+            if conditioned:
+                seqs.append((p + a, len(p)))
+            seqs.append((a, 1))
+        flat = self.mean_losses(seqs)
+        step = 2 if conditioned else 1
+        out: list[tuple[float, float] | None] = [None] * len(records)
+        for k, i in enumerate(live):
+            out[i] = (flat[step * k] if conditioned else math.nan, flat[step * k + step - 1])
+        return out
+
+
+def _fmt(x: float) -> float:
+    return round(x, 6)
+
+
+@dataclass
+class IFDScorer:
+    lm: LMScorer
+    name: str = "ifd"
+
+    def score_many(self, records: Sequence[Record]) -> list[dict]:
+        out = []
+        for pair in self.lm.losses(records):
+            if pair is None:
+                out.append({"value": None, "error": "no_answer", "model": self.lm.model_name})
+                continue
+            cond, alone = pair
+            out.append({"value": _fmt(cond / alone) if alone > 0 else None, "loss_given_instruction": _fmt(cond),
+                        "loss_alone": _fmt(alone), "model": self.lm.model_name,
+                        **({} if alone > 0 else {"error": "zero_loss"})})
+        return out
+
+
+@dataclass
+class PerplexityScorer:
+    lm: LMScorer
+    name: str = "perplexity"
+
+    def score_many(self, records: Sequence[Record]) -> list[dict]:
+        out = []
+        for pair in self.lm.losses(records, conditioned=False):
+            if pair is None:
+                out.append({"value": None, "error": "no_answer", "model": self.lm.model_name})
+            else:
+                out.append({"value": _fmt(math.exp(pair[1])), "loss_alone": _fmt(pair[1]),
+                            "model": self.lm.model_name})
+        return out

@@ -1,0 +1,75 @@
+"""Quality stages on the store: score a version, select from a version. Each publishes
+a new version whose manifest names its parent and what was done, under the dataset lock
+(the caller's, when it already holds it)."""
+
+from __future__ import annotations
+
+import time
+from contextlib import nullcontext
+from typing import Any
+
+from ..store import DatasetLock, DatasetStore, DatasetVersion
+from . import ScoreConfig, apply_scores, make_scorer
+from .select import SelectConfig, select_records
+
+# what a derived version carries over from its parent's manifest, so reports still
+# say which generator and model made the data
+INHERITED = ("generator", "backend", "model", "lang", "config")
+
+
+def _locked(store: DatasetStore, name: str, lock: DatasetLock | None):
+    if lock is not None:
+        if not (lock.held and lock.name == name):
+            raise RuntimeError(f"quality stage needs the held lock of dataset '{name}'")
+        return nullcontext()
+    return store.lock(name)
+
+
+def _inherit(parent: DatasetVersion) -> dict[str, Any]:
+    return {k: parent.manifest[k] for k in INHERITED if k in parent.manifest}
+
+
+def score_version(store: DatasetStore, ref: str, cfg: ScoreConfig, client=None, judge_cfg=None,
+                  lock: DatasetLock | None = None) -> tuple[DatasetVersion, dict]:
+    """Score every record of `ref` and publish the scored records as the next version.
+    `client` is the judge's ChatClient (its usage goes in the manifest)."""
+    parent = store.resolve(ref)
+    with _locked(store, parent.name, lock):
+        store.clean_temp(parent.name)
+        records = parent.records()
+        t0 = time.perf_counter()
+        scorer = make_scorer(cfg, records, client)
+        counts = apply_scores(records, scorer)
+        info: dict[str, Any] = {"scorer": cfg.scorer, "parent": parent.ref, **counts,
+                                "seconds": round(time.perf_counter() - t0, 3)}
+        if cfg.scorer == "judge":
+            info.update(lang=scorer.lang, aspects=cfg.aspects, model=getattr(client, "model", None),
+                        backend=getattr(client, "backend", None))
+            if judge_cfg is not None:
+                info["llm"] = judge_cfg.public()
+        else:
+            info.update(model=scorer.lm.model_name)
+        manifest = {**_inherit(parent), "stage": "score", "score": info,
+                    "counts": {"scored": counts["scored"], "failed": counts["failed"]}}
+        if client is not None:
+            manifest["usage"] = client.usage.as_dict()
+        version = store.publish(parent.name, records, [], manifest, parent=parent.version)
+    return version, info
+
+
+def select_version(store: DatasetStore, ref: str, cfg: SelectConfig, encoder=None,
+                   lock: DatasetLock | None = None) -> tuple[DatasetVersion, dict]:
+    """Select from `ref` and publish the selection; the rest go to its rejects."""
+    parent = store.resolve(ref)
+    with _locked(store, parent.name, lock):
+        store.clean_temp(parent.name)
+        records = parent.records()
+        kept, rejects, counts = select_records(records, cfg, encoder)
+        info = {"parent": parent.ref, "scorer": cfg.by, **cfg.public(), "counts": counts}
+        manifest = {**_inherit(parent), "stage": "select", "selection": info,
+                    "counts": {"selected": counts["selected"], "dropped": len(rejects)},
+                    "funnel": {"seen": len(records), "kept": len(kept),
+                               "dropped": {k: v for k, v in counts.items()
+                                           if k not in ("candidates", "selected") and v}}}
+        version = store.publish(parent.name, kept, rejects, manifest, parent=parent.version)
+    return version, info

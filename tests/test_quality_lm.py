@@ -1,0 +1,89 @@
+"""IFD and perplexity with the embedded SmolLM2, checked against plain forward passes."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from datagen.quality.lm import IFDScorer, LMScorer, PerplexityScorer, prompt_and_answer
+from datagen.records import Record
+
+pytestmark = pytest.mark.model
+
+RECORDS = [
+    Record(instruction="Name the capital of France.", output="The capital of France is Paris."),
+    Record(instruction="Translate to German.", input="Good morning, my friend.",
+           output="Guten Morgen, mein Freund. Wie geht es dir heute?"),
+    Record(instruction="List two colors.", output="Red and blue."),
+    Record(instruction="把这句话翻译成英文。", input="我喜欢喝茶。", output="I like drinking tea."),
+]
+
+
+@pytest.fixture(scope="module")
+def lm():
+    return LMScorer(batch_size=4)
+
+
+def reference(model, tok, record):
+    """(loss given instruction, loss alone), one record at a time, no padding."""
+    import torch
+
+    messages, answer = prompt_and_answer(record)
+    p = tok(tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False),
+            add_special_tokens=False)["input_ids"]
+    a = tok(answer, add_special_tokens=False)["input_ids"]
+
+    def mean_nll(ids, first):
+        with torch.no_grad():
+            logits = model(torch.tensor([ids])).logits[0]
+        logp = torch.log_softmax(logits, dim=-1)
+        return sum(-logp[k - 1, ids[k]].item() for k in range(first, len(ids))) / (len(ids) - first)
+
+    return mean_nll(p + a, len(p)), mean_nll(a, 1)
+
+
+def test_ifd_equals_the_hand_computed_loss_ratio(lm):
+    model, tok = lm.load()
+    got = IFDScorer(lm).score_many(RECORDS)  # one padded batch of 8 sequences
+    for r, s in zip(RECORDS, got):
+        cond, alone = reference(model, tok, r)
+        assert s["loss_given_instruction"] == pytest.approx(cond, abs=1e-4)
+        assert s["loss_alone"] == pytest.approx(alone, abs=1e-4)
+        assert s["value"] == pytest.approx(cond / alone, abs=1e-4)
+    # the instruction helps predict these answers
+    assert all(s["value"] < 1 for s in got)
+    ppl = PerplexityScorer(lm).score_many(RECORDS)
+    for s, i in zip(ppl, got):
+        assert s["value"] == pytest.approx(math.exp(i["loss_alone"]), rel=1e-5)
+
+
+def test_batched_equals_one_at_a_time(lm):
+    batched = IFDScorer(lm).score_many(RECORDS)
+    single = [IFDScorer(LMScorer(batch_size=1, _model=lm._model, _tok=lm._tok)).score_many([r])[0] for r in RECORDS]
+    for b, s in zip(batched, single):
+        assert b["value"] == pytest.approx(s["value"], abs=1e-5)
+
+
+def test_no_answer_is_an_error_not_a_score(lm):
+    (s,) = IFDScorer(lm).score_many([Record(instruction="Say nothing.", output="")])
+    assert s["value"] is None and s["error"] == "no_answer"
+
+
+def test_multi_turn_scores_the_last_answer():
+    conv = Record(instruction="Hi", output="Paris.", messages=[
+        {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"},
+        {"role": "user", "content": "Capital of France?"}, {"role": "assistant", "content": "Paris."}])
+    msgs, answer = prompt_and_answer(conv)
+    assert answer == "Paris." and [m["role"] for m in msgs] == ["user", "assistant", "user"]
+
+
+def test_local_judge_scores_by_likelihood():
+    from datagen.llm.local import LocalChatClient
+    from datagen.quality.judge import JudgeScorer
+
+    client = LocalChatClient()
+    (s,) = JudgeScorer(client).score_many(RECORDS[:1])
+    client.close()
+    assert s["value"] in (1, 2, 3, 4, 5) and s["method"] == "likelihood" and 1 <= s["expected"] <= 5
+    assert client.usage.requests == 1
