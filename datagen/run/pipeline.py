@@ -4,6 +4,8 @@
     llm:       {backend: openai, base_url: [...], model: ...}                  # LLMConfig
     filters:   {rouge: 0.7, embed: 0.95, ...}                                 # FilterConfig
     dataset:   {name: demo, store: datasets}                                  # or out: FILE.jsonl
+    score:     {scorer: judge, aspects: false, judge_llm: {...}}               # optional ScoreConfig (or a list)
+    select:    {by: judge, min: 4, budget: 1000, diversity: 0.9}              # optional SelectConfig
     train:     {base_model: embedded, out: adapters/demo, ...}                 # optional TrainConfig
 
 yaml.safe_load only; every section is a dataclass and unknown keys are rejected by name.
@@ -24,7 +26,7 @@ from ..errors import ConfigError
 from ..generators import REGISTRY, get_generator
 from ..io import load_yaml  # noqa: F401  (re-exported: pipeline.load_yaml)
 
-SECTIONS = ("generator", "llm", "filters", "dataset", "out", "rejects", "train")
+SECTIONS = ("generator", "llm", "filters", "dataset", "out", "rejects", "score", "select", "train")
 
 
 @dataclass
@@ -47,6 +49,8 @@ class Pipeline:
     rejects: str | None = None
     train: Any = None  # TrainConfig, or None for no training stage
     source: str = ""
+    score: list = field(default_factory=list)  # ScoreConfig per scoring stage, in order
+    select: Any = None  # SelectConfig, or None
 
     def public(self) -> dict[str, Any]:
         """The resolved pipeline without secrets (for --dry-run and logs)."""
@@ -58,6 +62,10 @@ class Pipeline:
             d["out"] = self.out
         if self.train is not None:
             d["train"] = dataclasses.asdict(self.train)
+        if self.score:
+            d["score"] = [_public_score(c) for c in self.score]
+        if self.select is not None:
+            d["select"] = dataclasses.asdict(self.select)
         return d
 
 
@@ -118,7 +126,31 @@ def parse(data: dict[str, Any], source: str = "pipeline", lines: dict | None = N
         from ..train.config import TrainConfig
 
         pipe.train = from_dict(TrainConfig, _section(data, "train", origin), "train", origin=origin.child("train"))
+    _parse_quality(pipe, data, origin)
     return pipe
+
+
+def _parse_quality(pipe: Pipeline, data: dict[str, Any], origin: Origin) -> None:
+    """The optional score: (a mapping or a list of them) and select: sections."""
+    from ..llm import LLMConfig
+    from ..quality import ScoreConfig
+    from ..quality.select import SelectConfig
+
+    scores = data.get("score")
+    sorigin = origin.child("score")
+    for i, sec in enumerate(scores if isinstance(scores, list) else [scores] if scores is not None else []):
+        where = "score" + (f"[{i}]" if isinstance(scores, list) else "")
+        pipe.score.append(from_dict(ScoreConfig, _section({"score": sec}, "score", origin), where, origin=sorigin))
+    for cfg in pipe.score:
+        if cfg.judge_llm is not None:
+            if not isinstance(cfg.judge_llm, dict):
+                raise sorigin.error("score.judge_llm", "must be a mapping (an llm: section)")
+            from_dict(LLMConfig, cfg.judge_llm, "score.judge_llm", origin=sorigin)
+    if data.get("select") is not None:
+        pipe.select = from_dict(SelectConfig, _section(data, "select", origin), "select",
+                                origin=origin.child("select"))
+    if (pipe.score or pipe.select) and pipe.dataset is None:
+        raise origin.error("", "the score/select stages need a dataset: section")
 
 
 def _section(data, key, origin: Origin) -> dict[str, Any]:
@@ -197,9 +229,10 @@ def run(pipe: Pipeline, train: bool = True, progress: bool = True) -> PipelineRe
         )
         result = execute(gen, settings, pipe.llm, pipe.filters, lang, lock=lock)
         out = PipelineResult(run=result)
+        version = _quality_stages(pipe, result, lock, out.notes)
         if pipe.train is None or not train:
             return out
-        tcfg = _train_config(pipe, result)
+        tcfg = _train_config(pipe, result, version)
         if tcfg is None:
             out.notes.append("training skipped: no new dataset version")
             return out
@@ -212,11 +245,51 @@ def run(pipe: Pipeline, train: bool = True, progress: bool = True) -> PipelineRe
     return out
 
 
-def _train_config(pipe: Pipeline, result):
+def _public_score(cfg) -> dict[str, Any]:
+    from ..llm import LLMConfig
+
+    d = dataclasses.asdict(cfg)
+    if cfg.judge_llm:
+        d["judge_llm"] = from_dict(LLMConfig, cfg.judge_llm).public()
+    return d
+
+
+def _quality_stages(pipe: Pipeline, result, lock, notes: list[str]):
+    """Score the version just published, then select from it (each a new version, under
+    the held lock); returns the version later stages read."""
+    version = getattr(result, "version", None)
+    if version is None or not (pipe.score or pipe.select):
+        return version
+    from ..config import from_dict
+    from ..llm import LLMConfig, make_client
+    from ..quality.stage import score_version, select_version
+    from ..store import DatasetStore
+
+    store = DatasetStore(pipe.dataset.store)
+    for cfg in pipe.score:
+        client = judge_cfg = None
+        if cfg.scorer == "judge":
+            judge_cfg = (from_dict(LLMConfig, cfg.judge_llm, "score.judge_llm")
+                         if cfg.judge_llm else pipe.llm)
+            client = make_client(judge_cfg)
+        try:
+            version, info = score_version(store, version.ref, cfg, client=client, judge_cfg=judge_cfg, lock=lock)
+        finally:
+            if client is not None:
+                client.close()
+        notes.append(f"scored {version.ref} with {cfg.scorer}: {info['scored']} scored, {info['failed']} failed")
+    if pipe.select is not None:
+        version, info = select_version(store, version.ref, pipe.select, lock=lock)
+        notes.append(f"selected {info['counts']['selected']} of {info['counts']['candidates']} "
+                     f"by {pipe.select.by}: {version.ref}")
+    return version
+
+
+def _train_config(pipe: Pipeline, result, version=None):
     """The TrainConfig for this run's data: the version just published (or the out file)."""
     t = pipe.train
     if pipe.dataset is not None:
-        version = getattr(result, "version", None)
+        version = version or getattr(result, "version", None)
         if version is None:
             return None
         return dataclasses.replace(t, dataset=version.ref, data=None,
