@@ -81,7 +81,9 @@ class LMScorer:
 
         model, tok = self.load()
         out: list[float] = [0.0] * len(seqs)
-        order = sorted(range(len(seqs)), key=lambda i: len(seqs[i][0]))
+        # conditioned and answer-only sequences apart, each by length, so a batch pads
+        # little and its prompts share the chat template's opening
+        order = sorted(range(len(seqs)), key=lambda i: (seqs[i][1] > 1, len(seqs[i][0])))
         for b in range(0, len(order), self.batch_size):
             idx = order[b: b + self.batch_size]
             width = max(len(seqs[i][0]) for i in idx)
@@ -93,15 +95,42 @@ class LMScorer:
                 ids[row, : len(s)] = torch.tensor(s)
                 mask[row, : len(s)] = 1
                 target[row, max(start, 1): len(s)] = True
+            shared = self._shared_prefix([seqs[i] for i in idx]) if len(idx) > 1 else 0
+            src = target[:, 1:]  # hidden state k-1 predicts token k
+            rows = src.nonzero()[:, 0]
             with torch.inference_mode():
-                logits = model(input_ids=ids, attention_mask=mask).logits.float()
-            logp = torch.log_softmax(logits[:, :-1], dim=-1)
-            nll = -logp.gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1)
-            tmask = target[:, 1:]
-            per = (nll * tmask).sum(dim=1) / tmask.sum(dim=1)
+                hidden = self._hidden(model, ids, mask, shared)
+                # the output head (a 49k-word vocabulary) only where a loss is taken
+                logits = model.get_output_embeddings()(hidden[:, :-1][src[:, shared:]]).float()
+                nll = -torch.log_softmax(logits, dim=-1).gather(-1, ids[:, 1:][src].unsqueeze(-1)).squeeze(-1)
+            sums = torch.zeros(len(idx), dtype=torch.float64).index_add_(0, rows, nll.double())
+            per = sums / src.sum(dim=1)
             for row, i in enumerate(idx):
                 out[i] = float(per[row])
         return out
+
+    @staticmethod
+    def _shared_prefix(seqs: Sequence[tuple[list[int], int]]) -> int:
+        """Tokens every sequence of a batch starts with, before any loss is taken."""
+        first = seqs[0][0]
+        n = min(min(start for _, start in seqs) - 1, min(len(s) for s, _ in seqs) - 1)
+        for s, _ in seqs[1:]:
+            k = 0
+            while k < n and s[k] == first[k]:
+                k += 1
+            n = k
+        return max(n, 0)
+
+    @staticmethod
+    def _hidden(model, ids, mask, shared: int):
+        """Last hidden states at positions >= shared. The shared prefix (the chat
+        template's system turn) is run once and its KV cache repeated for the batch."""
+        if shared < 2:
+            return model.base_model(input_ids=ids, attention_mask=mask).last_hidden_state[:, shared:]
+        pre = model.base_model(input_ids=ids[:1, :shared], use_cache=True).past_key_values
+        pre.batch_repeat_interleave(len(ids))
+        return model.base_model(input_ids=ids[:, shared:], attention_mask=mask, past_key_values=pre,
+                                use_cache=True).last_hidden_state
 
     def losses(self, records: Sequence[Record], conditioned: bool = True) -> list[tuple[float, float] | None]:
         """(loss of answer given prompt, loss of answer alone) per record (the first is
