@@ -135,6 +135,7 @@ def quality_plot(label: str, st: dict[str, Any], path: Path) -> Path | None:
                            label=f"{key} {s['threshold'][key]}")
         ax.set_xlabel(name)
         ax.set_ylabel("records")
+        ax.margins(y=0.2)  # room for the legend above the bars
         ax.set_title(f"{label}: {name}\nn={s['n']}, mean {s['mean']}, kept {s['kept']}, dropped {s['dropped']}"
                      + (f", failed {s['failed']}" if s["failed"] else ""), fontsize=9)
         ax.legend(fontsize=8)
