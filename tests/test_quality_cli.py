@@ -55,7 +55,7 @@ def test_score_and_select_commands(tmp_path, stub, monkeypatch):
 
 
 def test_select_budget_uses_diversity_by_default(tmp_path, monkeypatch):
-    import datagen.filters.embedding as emb
+    import datagen.filters.encoder as emb
 
     monkeypatch.setattr(emb, "load_encoder", lambda model=None: lambda texts: np.ones((len(texts), 2), np.float32)
                         / np.sqrt(2))
@@ -116,7 +116,7 @@ def test_pipeline_quality_sections_parse_strictly():
     assert pipe.public()["score"][1]["judge_llm"]["model"] == "judge"
     with pytest.raises(ConfigError, match="score: unknown key 'scorr'"):
         pipeline.parse({**base, "score": {"scorr": "judge"}})
-    with pytest.raises(ConfigError, match="unknown scorer"):
+    with pytest.raises(ConfigError, match="score.scorer: must be one of"):
         pipeline.parse({**base, "score": {"scorer": "vibes"}})
     with pytest.raises(ConfigError, match="judge_llm: unknown key 'api_key'"):
         pipeline.parse({**base, "score": {"judge_llm": {"api_key": "sk-x"}}})

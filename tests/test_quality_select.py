@@ -70,7 +70,7 @@ def test_diversity_skips_near_duplicates_of_selected():
 def test_select_config_checks():
     with pytest.raises(ConfigError, match="threshold"):
         SelectConfig(by="judge")
-    with pytest.raises(ConfigError, match="select.by"):
+    with pytest.raises(ConfigError, match="by: must be one of"):
         SelectConfig(by="vibes", min=1)
     with pytest.raises(ConfigError, match="budget"):
         SelectConfig(by="judge", budget=0)

@@ -1,86 +1,84 @@
-"""`datagen score NAME --scorer judge|ifd|perplexity` and `datagen select NAME --by … --min/--budget`."""
+"""`datagen score NAME --scorer judge|ifd|perplexity` and `datagen select NAME --by … --min/--budget`.
+Their options come from ScoreConfig, SelectConfig and LLMConfig (the judge's model)."""
 
 from __future__ import annotations
 
 import click
 
-from .common import llm_config_from_flags, llm_options, pop_llm_flags
+from ..quality import ScoreConfig
+from ..quality.select import SelectConfig
+from .common import add_options, llm_config_from, llm_option_set
 from .datasets_cmd import STORE_OPTION
+from .options import OptionSet
+
+SCORE_OPTIONS = OptionSet(ScoreConfig, "score", required=("scorer",))
+SELECT_OPTIONS = OptionSet(SelectConfig, "select", required=("by",))
+LLM_OPTIONS = llm_option_set()
+
+
+def _config(cls, opts: OptionSet, kwargs: dict):
+    from ..config import check_values, from_dict
+
+    given = check_values(cls, opts.take(kwargs), origin=opts.origin())
+    return given, from_dict(cls, given, origin=opts.origin())
 
 
 @click.command("score")
 @click.argument("ref")
-@click.option("--scorer", type=click.Choice(["judge", "ifd", "perplexity"]), required=True,
-              help="judge: LLM rates 1-5; ifd: instruction-following difficulty; perplexity: of the output.")
-@click.option("--aspects", is_flag=True, default=False,
-              help="Judge: rate instruction, input and output separately (value = the lowest).")
-@click.option("--lang", type=click.Choice(["auto", "en", "zh"]), default="auto", show_default=True,
-              help="Judge rubric language (auto: from the instructions).")
-@click.option("--lm-model", default=None, help="ifd/perplexity: local HF model folder (default: embedded SmolLM2).")
-@click.option("--batch-size", type=int, default=8, show_default=True, help="ifd/perplexity: sequences per batch.")
 @click.option("--judge-base-url", "judge_base_url", multiple=True,
-              help="Judge endpoint, when the judge is not the generator's model (repeatable).")
+              help="Judge endpoint, when the judge is not the generator's model (repeatable; overrides --base-url).")
 @click.option("--judge-model", default=None, help="Judge model name (overrides --model).")
 @STORE_OPTION
-@llm_options
-def score_command(ref, scorer, aspects, lang, lm_model, batch_size, judge_base_url, judge_model, store, **kw):
+def score_command(ref, judge_base_url, judge_model, store, **kwargs):
     """Score every record of dataset REF (NAME or NAME@vN) and publish the scored records
     as a new version; each score lands in meta.scores.<scorer>."""
     from ..llm import make_client
-    from ..quality import ScoreConfig
     from ..quality.stage import score_version
     from ..store import DatasetStore
 
-    cfg = ScoreConfig(scorer=scorer, aspects=aspects, lang=lang, lm_model=lm_model, batch_size=batch_size)
-    flags = pop_llm_flags(kw)
-    if judge_base_url:
-        flags["base_url"] = judge_base_url
-    if judge_model:
-        flags["model"] = judge_model
-    client = judge_cfg = None
-    if scorer == "judge":
-        judge_cfg = llm_config_from_flags(None, **flags)
+    _, cfg = _config(ScoreConfig, SCORE_OPTIONS, kwargs)
+    judge_cfg = llm_config_from(LLM_OPTIONS, kwargs)
+    client = None
+    if cfg.scorer == "judge":
+        from ..llm import with_overrides
+
+        judge_cfg = with_overrides(judge_cfg, base_url=list(judge_base_url) or None, model=judge_model)
         client = make_client(judge_cfg)
     try:
-        version, info = score_version(DatasetStore(store), ref, cfg, client=client, judge_cfg=judge_cfg)
+        version, info = score_version(DatasetStore(store), ref, cfg, client=client,
+                                      judge_cfg=judge_cfg if client is not None else None)
     finally:
         if client is not None:
             client.close()
     errors = ", ".join(f"{n} {e}" for e, n in info["errors"].items())
-    click.echo(f"scored {info['scored']} records with {scorer}"
+    click.echo(f"scored {info['scored']} records with {cfg.scorer}"
                + (f" ({info['failed']} failed: {errors})" if info["failed"] else "")
                + f"; published {version.ref}")
 
 
 @click.command("select")
 @click.argument("ref")
-@click.option("--by", type=click.Choice(["judge", "ifd", "perplexity"]), required=True,
-              help="The score (meta.scores.<by>) to rank by.")
-@click.option("--min", "min_", type=float, default=None, help="Keep records scoring at least this.")
-@click.option("--max", "max_", type=float, default=None, help="Keep records scoring at most this (perplexity).")
-@click.option("--budget", type=int, default=None, help="Keep at most this many, best first.")
-@click.option("--diversity", type=float, default=None,
-              help="Skip a record whose instruction embedding cosine with a selected one exceeds this "
-                   "(default 0.9 with --budget, off otherwise).")
-@click.option("--no-diversity", is_flag=True, default=False, help="Never skip for similarity.")
-@click.option("--embed-model", default=None, help="Local sentence-transformers folder (default: embedded MiniLM).")
 @STORE_OPTION
-def select_command(ref, by, min_, max_, budget, diversity, no_diversity, embed_model, store):
+def select_command(ref, store, **kwargs):
     """Publish the best records of REF by one score as a new version; the rest go to its
     rejects (below_threshold, budget, not_diverse, or the scorer's failure)."""
-    from ..quality.select import SelectConfig
+    import dataclasses
+
     from ..quality.stage import select_version
     from ..store import DatasetStore
 
-    if diversity is None and budget is not None:
-        diversity = 0.9
-    cfg = SelectConfig(by=by, min=min_, max=max_, budget=budget, diversity=None if no_diversity else diversity,
-                       embed_model=embed_model)
+    given, cfg = _config(SelectConfig, SELECT_OPTIONS, kwargs)
+    if "diversity" not in given and cfg.budget is not None:
+        cfg = dataclasses.replace(cfg, diversity=0.9)  # DEITA's threshold, for budget selection
     version, info = select_version(DatasetStore(store), ref, cfg)
     c = info["counts"]
     dropped = ", ".join(f"{n} {k}" for k, n in c.items() if k not in ("candidates", "selected") and n)
-    click.echo(f"selected {c['selected']} of {c['candidates']} by {by}" + (f" (dropped {dropped})" if dropped else "")
-               + f"; published {version.ref}")
+    click.echo(f"selected {c['selected']} of {c['candidates']} by {cfg.by}"
+               + (f" (dropped {dropped})" if dropped else "") + f"; published {version.ref}")
+
+
+add_options(score_command, SCORE_OPTIONS, LLM_OPTIONS)
+add_options(select_command, SELECT_OPTIONS)
 
 
 def register(group: click.Group) -> None:

@@ -106,7 +106,7 @@ class Decontaminate:
         import numpy as np
 
         if self._encoder is None:
-            from .embedding import load_encoder
+            from .encoder import load_encoder
 
             self._encoder = load_encoder(self.embed_model)
         if self._bench_vecs is None:

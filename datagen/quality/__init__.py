@@ -32,23 +32,23 @@ class Scorer(Protocol):
 class ScoreConfig:
     """YAML `score:` section and `datagen score` flags."""
 
-    scorer: str = field(default="judge", metadata={"help": "judge, ifd or perplexity."})
+    scorer: str = field(default="judge", metadata={
+        "help": "judge: an LLM rates 1-5; ifd: instruction-following difficulty; perplexity: of the output.",
+        "choices": tuple(SCORERS)})
     aspects: bool = field(default=False, metadata={
         "help": "Judge: rate instruction, input and output separately (value = the lowest)."})
-    lang: str = field(default="auto", metadata={"help": "Judge rubric language: auto, en or zh."})
+    lang: str = field(default="auto", metadata={"help": "Judge rubric language (auto: from the instructions).",
+                                                "choices": ("auto", "en", "zh")})
     lm_model: str | None = field(default=None, metadata={
         "help": "ifd/perplexity: a local HF causal-LM folder (default: the embedded SmolLM2)."})
-    batch_size: int = field(default=8, metadata={"help": "ifd/perplexity: sequences per forward pass."})
+    batch_size: int = field(default=8, metadata={"help": "ifd/perplexity: sequences per forward pass.", "min": 1})
     judge_llm: dict | None = field(default=None, metadata={
-        "help": "Judge model (an llm: mapping); default: the pipeline's llm."})
+        "help": "Judge model (an llm: mapping); default: the pipeline's llm.", "cli": False})
 
     def __post_init__(self):
-        if self.scorer not in SCORERS:
-            raise ConfigError(f"unknown scorer {self.scorer!r} (choose from {', '.join(SCORERS)})")
-        if self.lang not in ("auto", "en", "zh"):
-            raise ConfigError(f"score.lang must be auto, en or zh, got {self.lang!r}")
-        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise ConfigError(f"score.batch_size must be a positive integer, got {self.batch_size!r}")
+        from ..config import validate
+
+        validate(self)
 
 
 def make_scorer(cfg: ScoreConfig, records: Sequence[Record] = (), client=None) -> Scorer:

@@ -8,7 +8,7 @@ keep their original order; every other record becomes a reject with its score.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from ..errors import ConfigError
@@ -20,23 +20,25 @@ from . import SCORERS, score_value
 class SelectConfig:
     """YAML `select:` section and `datagen select` flags."""
 
-    by: str = "judge"
-    min: float | None = None  # keep value >= min
-    max: float | None = None  # keep value <= max (perplexity: lower is better)
-    budget: int | None = None  # keep at most this many, best first
-    diversity: float | None = None  # skip when cosine with a selected one > this (DEITA uses 0.9)
-    embed_model: str | None = None
+    by: str = field(default="judge", metadata={"help": "The score (meta.scores.<by>) to rank by.",
+                                                "choices": tuple(SCORERS)})
+    min: float | None = field(default=None, metadata={"help": "Keep records scoring at least this."})
+    max: float | None = field(default=None, metadata={
+        "help": "Keep records scoring at most this (perplexity: lower is better)."})
+    budget: int | None = field(default=None, metadata={"help": "Keep at most this many, best first.", "min": 1})
+    diversity: float | None = field(default=None, metadata={
+        "help": "Skip a record whose instruction embedding cosine with a selected one exceeds this "
+                "(DEITA uses 0.9; `datagen select --budget` defaults to it).", "gt": 0, "max": 1,
+        "off_flag": "--no-diversity"})
+    embed_model: str | None = field(default=None, metadata={
+        "help": "Local sentence-transformers folder (default: embedded MiniLM)."})
 
     def __post_init__(self):
-        if self.by not in SCORERS:
-            raise ConfigError(f"select.by must be one of {', '.join(SCORERS)}, got {self.by!r}")
+        from ..config import validate
+
+        validate(self)
         if self.min is None and self.max is None and self.budget is None:
             raise ConfigError("select needs a threshold (--min/--max) or a --budget")
-        if self.budget is not None and (isinstance(self.budget, bool) or not isinstance(self.budget, int)
-                                        or self.budget < 1):
-            raise ConfigError(f"select.budget must be a positive integer, got {self.budget!r}")
-        if self.diversity is not None and not 0 < self.diversity <= 1:
-            raise ConfigError(f"select.diversity must be a cosine in (0, 1], got {self.diversity!r}")
 
     def public(self) -> dict:
         return {"by": self.by, "min": self.min, "max": self.max, "budget": self.budget,
@@ -76,7 +78,7 @@ def select_records(records: Sequence[Record], cfg: SelectConfig,
     vecs = None
     if cfg.diversity is not None and ranked:
         if encoder is None:
-            from ..filters.embedding import load_encoder
+            from ..filters.encoder import load_encoder
 
             encoder = load_encoder(cfg.embed_model)
         vecs = np.asarray(encoder([records[i].instruction for i, _ in ranked]), dtype=np.float32)
