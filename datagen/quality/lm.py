@@ -125,12 +125,22 @@ class LMScorer:
     def _hidden(model, ids, mask, shared: int):
         """Last hidden states at positions >= shared. The shared prefix (the chat
         template's system turn) is run once and its KV cache repeated for the batch."""
+        from ..llm.local import _cache_kwarg, _no_deprecation_noise
+
+        body = model.base_model
         if shared < 2:
-            return model.base_model(input_ids=ids, attention_mask=mask).last_hidden_state[:, shared:]
-        pre = model.base_model(input_ids=ids[:1, :shared], use_cache=True).past_key_values
-        pre.batch_repeat_interleave(len(ids))
-        return model.base_model(input_ids=ids[:, shared:], attention_mask=mask, past_key_values=pre,
-                                use_cache=True).last_hidden_state
+            return body(input_ids=ids, attention_mask=mask).last_hidden_state[:, shared:]
+        from transformers import DynamicCache
+
+        name = _cache_kwarg(body)  # `cache` on transformers 5.x, `past_key_values` before
+        with _no_deprecation_noise():
+            pre = DynamicCache()
+            out = body(input_ids=ids[:1, :shared], use_cache=True, **{name: pre})
+            kv = out.get(name)
+            pre = kv if kv is not None else pre  # filled in place; older versions return a new one
+            pre.batch_repeat_interleave(len(ids))
+            return body(input_ids=ids[:, shared:], attention_mask=mask, use_cache=True,
+                        **{name: pre}).last_hidden_state
 
     def losses(self, records: Sequence[Record], conditioned: bool = True) -> list[tuple[float, float] | None]:
         """(loss of answer given prompt, loss of answer alone) per record (the first is
