@@ -228,8 +228,10 @@ class EvolInstructGenerator(Generator):
             for s, ch in zip(checked, choices):
                 if ch.option == options[0]:
                     yield s, self._drop(s, "no_information_gain", "equal", {"judgement": ch.raw[:80]})
-                else:
-                    gained.append(s)
+                    continue
+                if ch.option is None:  # a judgement naming neither: the step is given the benefit
+                    self.report.count("equal_unanswered")
+                gained.append(s)
             checked = gained
         # 3. answers, together; the answer rules
         reqs = [ChatRequest.make([{"role": "user", "content": s.record.instruction}],
