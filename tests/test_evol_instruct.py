@@ -37,7 +37,7 @@ def test_every_method_has_a_prompt_in_both_languages(lang, given, rewritten):
     assert texts["breadth"].rstrip().endswith("#Created Prompt#:" if lang == "en" else "#新提示#：")
     eq = equal_prompt("Name a river.", "Name a long river in Africa.", lang)[0]["content"]
     assert "Name a river." in eq and "Name a long river in Africa." in eq
-    assert ("Not Equal" if lang == "en" else "不同") in eq
+    assert ('"Equal" or "Different"' if lang == "en" else "“相同”或“不同”") in eq
     with pytest.raises(ValueError, match="unknown evolution method"):
         evolve_prompt("x", "shorten", lang)
 
@@ -101,7 +101,7 @@ WORDS = ("amber basalt cobalt dune ember fjord garnet heron iris jade kelp liche
 
 
 def evol_responder(script: dict | None = None, answers: dict | None = None):
-    """Evolves by appending a distinct clause; answers, judges Not Equal. `script` maps a
+    """Evolves by appending a distinct clause; answers, judges Different. `script` maps a
     substring of an evolution prompt's given instruction to a canned evolution, `answers`
     a substring of an instruction to a canned answer, to trigger each elimination rule."""
     script, answers = script or {}, answers or {}
@@ -109,7 +109,7 @@ def evol_responder(script: dict | None = None, answers: dict | None = None):
     def respond(body):
         msg = body["messages"][-1]["content"]
         if "Equal" in msg and "judgement" in msg:
-            return "Equal" if "SAME" in msg.split("The second instruction:")[1] else "Not Equal"
+            return "Equal" if "SAME" in msg.split("The second instruction:")[1] else "Different"
         if "你的判断" in msg:
             return "不同"
         m = re.search(r"#Given Prompt#:\n(.*?)\n\n#", msg, re.S) or re.search(r"#给定提示#：\n(.*?)\n\n#", msg, re.S)

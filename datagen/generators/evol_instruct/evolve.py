@@ -4,7 +4,7 @@ WizardLM's elimination rules (Xu et al. 2023, section 3.3), each a function of s
 An evolution step fails, and is dropped with a reason, when
 - the rewritten prompt copies the template's words ("#Rewritten Prompt#", "given
   prompt", "改写后的提示" ...): `copies_template`;
-- it gives no information gain over its parent (a fixed-choice Equal / Not Equal call,
+- it gives no information gain over its parent (a fixed-choice Equal / Different call,
   prompt `evol_equal`): `no_information_gain`;
 - its answer is a short apology or refusal ("sorry" in under 80 words): `answer_refusal`;
 - its answer is only punctuation and stop words: `answer_only_punctuation`.
@@ -22,7 +22,10 @@ from ...text import length_units
 DEPTH_METHODS = ("add_constraints", "deepen", "concretize", "reasoning", "complicate_input")
 BREADTH = "breadth"
 METHODS = DEPTH_METHODS + (BREADTH,)
-EQUAL_OPTIONS = {"en": ("Equal", "Not Equal"), "zh": ("相同", "不同")}
+# WizardLM asks "Equal or Not Equal"; a likelihood scorer (the local backend) sums the
+# options' token log-probabilities, so a two-token "Not Equal" would lose to "Equal"
+# almost always: the options are one token each in English ("相同" vs "不同" leans to keep)
+EQUAL_OPTIONS = {"en": ("Equal", "Different"), "zh": ("相同", "不同")}
 REFUSAL_MAX_UNITS = 80  # WizardLM: "sorry" in a response of fewer than 80 words
 
 

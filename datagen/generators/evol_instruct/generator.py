@@ -6,7 +6,7 @@ concretize, more reasoning steps, complicate the input) or in-breadth (a new, ra
 instruction of the same domain) — and the round's evolutions go out in one `chat_many`.
 The rewritten prompts pass the template-words rule and the injected filter chain (rules,
 ROUGE/embedding dedup against everything kept), then the information-gain check (one
-fixed-choice Equal / Not Equal call each, batched) and are answered (one `chat_many`);
+fixed-choice Equal / Different call each, batched) and are answered (one `chat_many`);
 the answer rules drop refusals and empty answers. A dropped step leaves its lineage at
 the parent, which evolves again next round with a freshly drawn method (WizardLM puts a
 failed instruction back into the pool); `on_fail: end` ends the lineage instead.
