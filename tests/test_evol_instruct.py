@@ -261,3 +261,10 @@ def test_cli_command_from_the_config(tmp_path):
                                     str(tmp_path), "--out", str(tmp_path / "o.jsonl")])
     assert res.exit_code == 2 and "no dataset 'nope'" in res.output
     assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_the_example_pipeline_parses(tmp_path):
+    res = CliRunner().invoke(main, ["run", str(ROOT / "pipelines" / "evol-instruct.yaml"), "--dry-run"])
+    assert res.exit_code == 0, res.output
+    gen = json.loads(res.output)["generator"]
+    assert gen["type"] == "evol-instruct" and gen["rounds"] == 4 and gen["on_fail"] == "retry"

@@ -181,3 +181,14 @@ def test_cli_command_from_the_config(tmp_path):
     res = CliRunner().invoke(main, ["run", "magpie", "--tokenizer", str(tmp_path / "none"), "--out",
                                     str(tmp_path / "o.jsonl")])
     assert res.exit_code == 2 and "tokenizer folder not found" in res.output
+
+
+def test_the_example_pipeline_parses():
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "pipelines" / "magpie.yaml"
+    res = CliRunner().invoke(main, ["run", str(path), "--dry-run"])
+    assert res.exit_code == 0, res.output
+    gen = json.loads(res.output)["generator"]
+    assert gen["type"] == "magpie" and gen["system"].startswith("You are a medical assistant")
