@@ -268,3 +268,14 @@ def test_the_example_pipeline_parses(tmp_path):
     assert res.exit_code == 0, res.output
     gen = json.loads(res.output)["generator"]
     assert gen["type"] == "evol-instruct" and gen["rounds"] == 4 and gen["on_fail"] == "retry"
+
+
+def test_report_plots_depth_and_method(stub, tmp_path):
+    pytest.importorskip("matplotlib")
+    stub.default = evol_responder()
+    res, store = run_evol(stub, tmp_path, "--seeds", str(SEEDS_EN), "--num", "6", "--rounds", "2", "--lineages", "3")
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(main, ["report", "evol", "--store", str(store), "--out", str(tmp_path / "rep")])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "rep" / "evolution.png").is_file()
+    assert "Evolution: depth and method" in (tmp_path / "rep" / "report.html").read_text(encoding="utf-8")
