@@ -1,7 +1,10 @@
 """A tiny OpenAI-compatible HTTP server on 127.0.0.1 for tests and benchmarks.
 
 It answers POST /v1/chat/completions with whatever its responder returns: scripted
-replies, errors (429/500/401), malformed JSON, slow answers. It records every request
+replies, errors (429/500/401), malformed JSON, slow answers. POST /v1/completions (raw
+text, as vLLM serves) goes to the same responder (its body has "prompt", not "messages")
+and a text reply comes back as a text completion; `completions = False` makes the stub a
+chat-only server (404 there, like api.openai.com). It records every request
 body and the peak number of requests in flight, so tests can count calls and check that
 concurrency is bounded.
 """
@@ -44,8 +47,25 @@ def chat_body(texts: list[str] | str, finish_reason: str = "stop", prompt_tokens
     }
 
 
+def completion_body(texts: list[str], finish_reason: str = "stop", prompt_tokens: int = 10) -> dict[str, Any]:
+    """A /v1/completions (text_completion) response body with one choice per text."""
+    completion_tokens = sum(len(t.split()) for t in texts)
+    return {
+        "id": "cmpl-stub", "object": "text_completion", "created": int(time.time()), "model": "stub",
+        "choices": [{"index": i, "text": t, "finish_reason": finish_reason, "logprobs": None}
+                    for i, t in enumerate(texts)],
+        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                  "total_tokens": prompt_tokens + completion_tokens},
+    }
+
+
 def error_body(status: int, message: str) -> dict[str, Any]:
     return {"error": {"message": message, "type": "stub_error", "code": status}}
+
+
+def _is_raw(path: str) -> bool:
+    path = path.split("?")[0].rstrip("/")
+    return path.endswith("/completions") and not path.endswith("/chat/completions")
 
 
 Responder = Callable[[dict[str, Any]], "Reply | str | list[str]"]
@@ -79,6 +99,8 @@ class StubLLMServer:
         self.default = default or (lambda body: "ok")
         self.queue: deque = deque()
         self.requests: list[dict[str, Any]] = []
+        self.paths: list[str] = []  # the URL path of each request, in order
+        self.completions = True  # serve /v1/completions (False: 404 there, a chat-only API)
         self.headers: list[dict[str, str]] = []  # the HTTP headers of each request, in order
         self.in_flight = 0
         self.peak_in_flight = 0
@@ -90,13 +112,18 @@ class StubLLMServer:
     def enqueue(self, *replies) -> None:
         self.queue.extend(replies)
 
-    def _answer(self, body: dict[str, Any]) -> Reply:
+    def _answer(self, body: dict[str, Any], path: str = "/v1/chat/completions") -> Reply:
+        raw = _is_raw(path)
+        if raw and not self.completions:
+            return Reply(status=404, body=error_body(404, "This is a chat model and not supported in the "
+                                                          "v1/completions endpoint."))
         with self._lock:
             queued = self.queue.popleft() if self.queue else None
         reply = queued if queued is not None else (self.responder or self.default)(body)
         if isinstance(reply, Reply):
             return reply
-        return Reply(body=chat_body(reply if isinstance(reply, list) else [reply]))
+        texts = reply if isinstance(reply, list) else [reply]
+        return Reply(body=completion_body(texts) if raw else chat_body(texts))
 
     # -- lifecycle -----------------------------------------------------------------
     @property
@@ -130,11 +157,12 @@ class StubLLMServer:
                     body = {}
                 with stub._lock:
                     stub.requests.append(body)
+                    stub.paths.append(self.path)
                     stub.headers.append(dict(self.headers.items()))
                     stub.in_flight += 1
                     stub.peak_in_flight = max(stub.peak_in_flight, stub.in_flight)
                 try:
-                    reply = stub._answer(body)
+                    reply = stub._answer(body, self.path)
                     if reply.delay:
                         time.sleep(reply.delay)
                 finally:

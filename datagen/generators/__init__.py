@@ -16,6 +16,8 @@ REGISTRY: dict[str, str | type[Generator]] = {
     "self-instruct": "datagen.generators.self_instruct:SelfInstructGenerator",
     "self-qa": "datagen.generators.self_qa:SelfQAGenerator",
     "self-kg": "datagen.generators.self_kg:SelfKGGenerator",
+    "evol-instruct": "datagen.generators.evol_instruct:EvolInstructGenerator",
+    "magpie": "datagen.generators.magpie:MagpieGenerator",
 }
 
 __all__ = ["REGISTRY", "get_generator", "Generator", "GeneratorConfig", "GenerationReport", "Outcome",

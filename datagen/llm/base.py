@@ -4,6 +4,12 @@ Small local models need two extras that API models tolerate without:
 - `choose`: ask for one of a fixed set of answers. The local backend scores each option
   by likelihood; an API backend parses the reply (and uses logprobs where offered).
 - `prefill`: the start of the assistant's reply (e.g. "9." to continue a list).
+
+Optional capability, `complete_many(requests: [CompletionRequest])`: raw-text completion,
+the prompt fed to the model as is (no chat template applied). Magpie needs it to feed a
+chat template cut at the start of a user turn. The local backend has it; the openai
+backend has it against servers with `/v1/completions` (vLLM, llama.cpp, TGI) — chat-only
+APIs such as api.openai.com cannot do it, and say so (LLMError).
 """
 
 from __future__ import annotations
@@ -41,6 +47,24 @@ class ChatRequest:
     def key_fields(self) -> dict:
         d = asdict(self)
         d["messages"] = [list(m) for m in self.messages]
+        d["stop"] = list(self.stop)
+        return d
+
+
+@dataclass(frozen=True)
+class CompletionRequest:
+    """A raw-text completion request (`complete_many`): `prompt` is sent as it is."""
+
+    prompt: str
+    n: int = 1
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_tokens: int = 256
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+
+    def key_fields(self) -> dict:
+        d = asdict(self)
         d["stop"] = list(self.stop)
         return d
 

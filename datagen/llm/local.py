@@ -18,7 +18,7 @@ import warnings
 from pathlib import Path
 from typing import Sequence
 
-from .base import ChatRequest, Choice, Completion, Message, Usage
+from .base import ChatRequest, Choice, Completion, CompletionRequest, Message, Usage
 from .cache import ResponseCache, request_key
 
 
@@ -86,13 +86,14 @@ class LocalChatClient:
         return text + prefill
 
     # -- chat -----------------------------------------------------------------------
-    def _generate(self, reqs: Sequence[ChatRequest]) -> list[list[Completion]]:
-        """Generate for requests sharing sampling settings, as one left-padded batch."""
+    def _generate(self, reqs: Sequence[ChatRequest], texts: Sequence[str] | None = None) -> list[list[Completion]]:
+        """Generate for requests sharing sampling settings, as one left-padded batch
+        (`texts`: raw prompts to feed as they are, instead of the requests' messages)."""
         import torch
 
         model, tok = self._load()
         first = reqs[0]
-        prompts = [self._prompt_text(r.message_dicts(), r.prefill) for r in reqs]
+        prompts = list(texts) if texts is not None else [self._prompt_text(r.message_dicts(), r.prefill) for r in reqs]
         tok.padding_side = "left"
         enc = tok(prompts, return_tensors="pt", add_special_tokens=False, padding=True)
         width = enc["input_ids"].shape[1]
@@ -165,6 +166,45 @@ class LocalChatClient:
                 results[i] = comps
             bar.update(len(batch))
         bar.close()
+        return results  # type: ignore[return-value]
+
+    # -- raw completion (optional capability, see base.py) ----------------------------
+    def tokenizer(self):
+        """The model's tokenizer, whose chat template a raw-completion caller renders."""
+        return self._load()[1]
+
+    def complete_many(self, requests: Sequence[CompletionRequest], desc: str | None = None) -> list[list[Completion]]:
+        """Raw-text completions: each prompt is fed as it is, with no chat template around
+        it (Magpie feeds the template cut at the start of a user turn)."""
+        requests = list(requests)
+        results: list[list[Completion] | None] = [None] * len(requests)
+        keys = [request_key(self.backend, self.model, r, kind="complete") if self.cache else None for r in requests]
+        todo: dict[tuple, list[int]] = {}
+        for i, (req, key) in enumerate(zip(requests, keys)):
+            hit = self.cache.get(key) if key else None
+            if hit is not None:
+                self.usage.add(hit, cached=True)
+                results[i] = hit
+            else:
+                todo.setdefault((req.n, req.temperature, req.top_p, req.max_tokens, req.stop), []).append(i)
+        for idx in todo.values():
+            for k in range(0, len(idx), self.batch_size):
+                batch = idx[k:k + self.batch_size]
+                reqs = [ChatRequest(messages=(), n=r.n, temperature=r.temperature, top_p=r.top_p,
+                                    max_tokens=r.max_tokens, stop=r.stop, seed=r.seed)
+                        for r in (requests[i] for i in batch)]
+                for _ in batch:
+                    self.usage.sent()
+                try:
+                    done = self._generate(reqs, texts=[requests[i].prompt for i in batch])
+                finally:
+                    for _ in batch:
+                        self.usage.returned()
+                for i, comps in zip(batch, done):
+                    if keys[i]:
+                        self.cache.put(keys[i], comps)
+                    self.usage.add(comps)
+                    results[i] = comps
         return results  # type: ignore[return-value]
 
     # -- choose ---------------------------------------------------------------------

@@ -21,6 +21,7 @@ import atexit
 import contextlib
 import itertools
 import math
+import re
 import threading
 import weakref
 from typing import Any, Sequence
@@ -29,7 +30,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 
 from ..errors import LLMError
 from ..secrets import redact
-from .base import ChatRequest, Choice, Completion, Message, Usage, match_option
+from .base import ChatRequest, Choice, Completion, CompletionRequest, Message, Usage, match_option
 from .cache import ResponseCache, endpoint_key, request_key
 from .failures import REFUSED_RETRIES, check_base_url, failure_kind, fatal_message, retryable
 
@@ -97,9 +98,10 @@ class OpenAIChatClient:
             for u in self.base_urls
         ]
 
-    async def _call(self, clients, sem, body: dict[str, Any]) -> tuple[dict[str, Any], int]:
-        """POST `body` to /chat/completions with retries, moving to the next endpoint on
-        each attempt. Returns (response JSON, retries used).
+    async def _call(self, clients, sem, body: dict[str, Any],
+                    path: str = "/chat/completions") -> tuple[dict[str, Any], int]:
+        """POST `body` to `path` with retries, moving to the next endpoint on each
+        attempt. Returns (response JSON, retries used).
 
         What cannot succeed is not retried: a host that does not resolve; a refused
         connection gets REFUSED_RETRIES quick retries (a server restarting) and no more."""
@@ -131,7 +133,7 @@ class OpenAIChatClient:
                         attempt += 1
                         self.usage.sent()
                         try:
-                            data = await clients[idx].post("/chat/completions", body=body, cast_to=dict)
+                            data = await clients[idx].post(path, body=body, cast_to=dict)
                         except Exception as exc:  # noqa: BLE001 - counted, then tenacity decides
                             refused += failure_kind(exc) == "refused"
                             raise
@@ -282,6 +284,29 @@ class OpenAIChatClient:
         if key:
             self.cache.put_json(key, {"option": option, "scores": scores, "raw": raw})
         return result
+
+    # -- raw completion: /v1/completions (optional capability, see base.py) ---------
+    def complete_many(self, requests: Sequence[CompletionRequest], desc: str | None = None) -> list[list[Completion]]:
+        """Raw-text completions from the server's /v1/completions (vLLM, llama.cpp, TGI).
+        Chat-only APIs have none: LLMError saying so, up front for api.openai.com."""
+        from .openai_raw import NO_COMPLETIONS, complete_raw
+
+        requests = list(requests)
+        if not requests:
+            return []
+        for url in self.base_urls:
+            if "api.openai.com" in url:
+                raise LLMError(NO_COMPLETIONS.format(url=url))
+
+        async def go(clients):
+            return await _gather_or_cancel([complete_raw(self, clients, self._sem, r) for r in requests])
+
+        try:
+            return self._run(go)
+        except LLMError as e:
+            if re.search(r"HTTP (404|405)\b", str(e)):
+                raise LLMError(NO_COMPLETIONS.format(url=self.base_urls[0]) + f" [{e}]") from None
+            raise
 
     def close(self) -> None:
         with self._start_lock:

@@ -111,7 +111,8 @@ def write_report(inputs: list[ReportInput], out: str | Path, opts: ReportOptions
     series = [(inp.label, st) for inp, st in zip(inputs, all_stats)]
     _say(opts.progress, "plots")
     # per-dataset pictures stay aligned with `series` (None where there is nothing to draw)
-    images: dict[str, list[Path | None]] = {"lengths": [], "rouge": [], "verbs": [], "funnel": [], "quality": []}
+    images: dict[str, list[Path | None]] = {"lengths": [], "rouge": [], "verbs": [], "funnel": [], "quality": [],
+                                            "evolution": []}
     images["lengths"].append(plots.lengths_plot(series, out / "lengths.png"))
     p = plots.rouge_plot(series, out / "rouge.png")
     if p:
@@ -121,6 +122,7 @@ def write_report(inputs: list[ReportInput], out: str | Path, opts: ReportOptions
         for key, fn in (("verbs", plots.verbs_plot), ("funnel", plots.funnel_plot),
                         ("quality", quality.quality_plot)):
             images[key].append(fn(label, st, out / f"{key}{_slug(i, n)}.png"))
+        images["evolution"].append(plots.evolution_plot(label, inputs[i].records, out / f"evolution{_slug(i, n)}.png"))
     stats_path = out / "stats.json"
     payload: Any = all_stats[0] if n == 1 else {"compare": all_stats}
     stats_path.write_text(json.dumps(payload, ensure_ascii=False, indent=2), encoding="utf-8")

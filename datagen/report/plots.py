@@ -171,3 +171,26 @@ def funnel_plot(label: str, st: dict[str, Any], path: Path) -> Path | None:
     ax.set_title(f"{label}: filter funnel" + (f" ({cand} candidates)" if cand else ""), fontsize=9)
     ax.set_xlabel("candidates")
     return _save(fig, path)
+
+
+def evolution_plot(label: str, records, path: Path) -> Path | None:
+    """Evol-Instruct records by depth (steps from the seed) and by evolution method."""
+    from collections import Counter
+
+    evolved = [r.meta for r in records if r.meta.get("generator") == "evol-instruct" and "depth" in r.meta]
+    if not evolved:
+        return None
+    depth = Counter(m["depth"] for m in evolved)
+    methods = Counter(str(m.get("method")) for m in evolved).most_common()[::-1]
+    plt = setup()
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 0.28 * len(methods) + 2.2))
+    ks = sorted(depth)
+    a.bar([str(k) for k in ks], [depth[k] for k in ks], color=COLORS[0])
+    a.set_xlabel("depth (evolution steps from the seed)")
+    a.set_ylabel("records")
+    a.set_title(f"{label}: evolution depth", fontsize=9)
+    b.barh(range(len(methods)), [v for _, v in methods], color=COLORS[1])
+    b.set_yticks(range(len(methods)), [k for k, _ in methods], fontsize=8)
+    b.set_xlabel("records")
+    b.set_title(f"{label}: evolution methods", fontsize=9)
+    return _save(fig, path)

@@ -1,0 +1,194 @@
+"""Magpie: the pre-query template and query parsing on strings (en and zh), then whole
+runs through `datagen run magpie` against the stub's /v1/completions, published to the
+store; a chat-only server fails with a message saying why."""
+
+from __future__ import annotations
+
+import zlib
+
+import pytest
+from click.testing import CliRunner
+
+from datagen.cli import main
+from datagen.errors import ConfigError
+from datagen.generators.magpie.template import (CHATML_USER, PLACEHOLDER, chatml, conversation, cut_at_placeholder,
+                                                fixed_renderer, parse_instruction, pre_query, stops_for,
+                                                tokenizer_renderer)
+from datagen.store import DatasetStore
+
+
+class FakeTokenizer:
+    """What Magpie uses of a Hugging Face tokenizer: a Llama-3-style template."""
+
+    chat_template = "llama-3-ish"
+    eos_token = "<|eot_id|>"
+
+    def apply_chat_template(self, messages, tokenize=False):
+        out = "<|begin_of_text|>"
+        for m in messages:
+            out += f"<|start_header_id|>{m['role']}<|end_header_id|>\n\n{m['content']}<|eot_id|>"
+        return out
+
+
+# ---- the template, on strings ------------------------------------------------------------------
+
+def test_pre_query_is_the_template_cut_at_the_user_message():
+    assert pre_query(chatml) == CHATML_USER
+    assert pre_query(chatml, "You are a medical assistant.") == (
+        "<|im_start|>system\nYou are a medical assistant.<|im_end|>\n<|im_start|>user\n")
+    assert pre_query(chatml, "你是一名医学助手。", [("头痛怎么办？", "多休息。")]) == (
+        "<|im_start|>system\n你是一名医学助手。<|im_end|>\n<|im_start|>user\n头痛怎么办？<|im_end|>\n"
+        "<|im_start|>assistant\n多休息。<|im_end|>\n<|im_start|>user\n")
+    llama = tokenizer_renderer(FakeTokenizer())
+    assert pre_query(llama) == "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n"
+    assert conversation(None)[-1] == {"role": "user", "content": PLACEHOLDER}
+    with pytest.raises(ConfigError, match="does not render the user message"):
+        cut_at_placeholder("<|im_start|>user\n<|im_end|>")
+
+
+def test_a_fixed_template_serves_one_first_turn_unless_it_is_chatml():
+    llama_user = "<|start_header_id|>user<|end_header_id|>\n\n"
+    assert pre_query(fixed_renderer(llama_user)) == llama_user
+    with pytest.raises(ConfigError, match="--tokenizer"):
+        pre_query(fixed_renderer(llama_user), "You are a lawyer.")
+    assert pre_query(fixed_renderer(CHATML_USER), "S", [("q", "a")]).endswith("<|im_start|>user\n")
+    no_template = FakeTokenizer()
+    no_template.chat_template = None
+    with pytest.raises(ConfigError, match="no chat template"):
+        tokenizer_renderer(no_template)
+
+
+def test_stops_and_parsing():
+    assert stops_for(chatml(conversation("s"))) == ["<|im_end|>", "<|im_start|>"]
+    assert stops_for(FakeTokenizer().apply_chat_template(conversation(None)), "<|eot_id|>") == [
+        "<|eot_id|>", "<|start_header_id|>"]
+    assert parse_instruction("  How do I repot a cactus?<|im_end|>\n<|im_start|>assistant\n") == \
+        "How do I repot a cactus?"
+    assert parse_instruction("如何给仙人掌换盆？<|eot_id|>") == "如何给仙人掌换盆？"
+    assert parse_instruction("Write a limerick.\n<|im_start|>user\nMore") == "Write a limerick."
+    assert parse_instruction("<|im_end|>") == ""
+
+
+# ---- whole runs against the stub -------------------------------------------------------------------
+
+TOPICS = ("volcanoes tides sourdough chess glaciers lichens violins comets bonsai falconry typography "
+          "beekeeping origami tango sundials").split()
+ZH_TOPICS = "火山 潮汐 酸面包 象棋 冰川 地衣 小提琴 彗星 盆景 驯鹰 字体 养蜂 折纸 探戈 日晷".split()
+
+
+def magpie_responder(zh_share: int = 0):
+    """Raw completions write a query on a topic picked by the prompt's seed (every
+    `zh_share`-th one in English even when asked for Chinese); chat calls answer it."""
+
+    def respond(body):
+        if "prompt" in body:
+            n = zlib.crc32(str(body.get("seed")).encode())
+            if "你是" in body["prompt"] and (not zh_share or n % zh_share):
+                return f"请介绍{ZH_TOPICS[n % 15]}与{ZH_TOPICS[(n // 15) % 15]}之间的关系，第{n % 997}题。<|im_end|>"
+            return (f"How are {TOPICS[n % 15]} and {TOPICS[(n // 15) % 15]} connected, "
+                    f"question {n % 997}?<|im_end|>")
+        return f"An answer to: {body['messages'][-1]['content']}"
+
+    return respond
+
+
+def run_magpie(stub, tmp_path, *extra, name="mp"):
+    store = tmp_path / "store"
+    res = CliRunner().invoke(main, ["run", "magpie", "--base-url", stub.url, "--no-embed", "--dataset", name,
+                                    "--store", str(store), *extra])
+    return res, store
+
+
+def test_magpie_samples_queries_from_the_template_and_answers_them(stub, tmp_path):
+    stub.default = magpie_responder()
+    res, store = run_magpie(stub, tmp_path, "--num", "6", "--batch", "4", "--system",
+                            "You are a gardening expert.")
+    assert res.exit_code == 0, res.output
+    records = DatasetStore(store).read("mp@v1")
+    assert len(records) == 6
+    for r in records:
+        assert r.output == f"An answer to: {r.instruction}" and "<|im_end|>" not in r.instruction
+        assert r.meta["system"] == "You are a gardening expert."
+        assert r.meta["pre_query_template"] == ("<|im_start|>system\nYou are a gardening expert.<|im_end|>\n"
+                                                "<|im_start|>user\n")
+        assert r.meta["template_source"] == "--pre-query-template" and r.meta["turns"] == 1
+    raw = [b for b, p in zip(stub.requests, stub.paths) if p.endswith("/v1/completions")]
+    assert raw and all(b["prompt"] == records[0].meta["pre_query_template"] for b in raw)
+    assert all(b["stop"] == ["<|im_end|>", "<|im_start|>"] and b["temperature"] == 1.0 for b in raw)
+    assert len({b["seed"] for b in raw}) == len(raw)  # every sample its own seed
+    chats = [b for b, p in zip(stub.requests, stub.paths) if p.endswith("/chat/completions")]
+    assert all(b["messages"][0] == {"role": "system", "content": "You are a gardening expert."} for b in chats)
+
+
+def test_multi_turn_conversations_continue_the_template(stub, tmp_path):
+    stub.default = magpie_responder()
+    res, store = run_magpie(stub, tmp_path, "--num", "3", "--batch", "3", "--turns", "2", "--no-system")
+    assert res.exit_code == 0, res.output
+    records = DatasetStore(store).read("mp")
+    assert len(records) == 3
+    for r in records:
+        assert r.meta["turns"] == 2 and r.meta["system"] is None
+        assert [m["role"] for m in r.messages] == ["user", "assistant", "user", "assistant"]
+        assert r.instruction == r.messages[0]["content"] and r.output == r.messages[3]["content"]
+    follow = [b["prompt"] for b in stub.requests if "prompt" in b and b["prompt"] != CHATML_USER]
+    assert len(follow) == 3
+    first = records[0].messages
+    assert any(p == (f"<|im_start|>user\n{first[0]['content']}<|im_end|>\n<|im_start|>assistant\n"
+                     f"{first[1]['content']}<|im_end|>\n<|im_start|>user\n") for p in follow)
+
+
+def test_a_chinese_system_prompt_makes_chinese_data(stub, tmp_path):
+    stub.default = magpie_responder(zh_share=2)  # about every second query comes back in English
+    res, store = run_magpie(stub, tmp_path, "--num", "6", "--batch", "6", "--lang", "zh", "--no-rouge")
+    assert res.exit_code == 0, res.output
+    records = DatasetStore(store).read("mp")
+    assert len(records) == 6 and all(r.meta["lang"] == "zh" for r in records)
+    assert all("你是" in r.meta["system"] for r in records)  # prompts/zh/magpie_system.txt
+    assert all(r.instruction.startswith("请介绍") for r in records)
+    rejects = DatasetStore(store).resolve("mp").rejects()
+    assert rejects and {r["reason"] for r in rejects} == {"wrong_lang"}
+
+
+def test_empty_and_truncated_queries_are_dropped(stub, tmp_path):
+    from stub_server import Reply, completion_body
+
+    stub.enqueue("<|im_end|>", Reply(body=completion_body(["Tell me about a very long", ], finish_reason="length")))
+    stub.default = magpie_responder()
+    res, store = run_magpie(stub, tmp_path, "--num", "2", "--batch", "4", "--no-system")
+    assert res.exit_code == 0, res.output
+    reasons = sorted(r["reason"] for r in DatasetStore(store).resolve("mp").rejects())
+    assert reasons == ["empty_instruction", "truncated_instruction"]
+
+
+def test_chat_only_apis_cannot_run_magpie(stub, tmp_path):
+    stub.completions = False
+    res, store = run_magpie(stub, tmp_path, "--num", "2")
+    assert res.exit_code == 2
+    assert "no raw completion endpoint (/v1/completions)" in res.output and "cannot run Magpie" in res.output
+    assert len(res.output.strip().splitlines()) == 1 and "Traceback" not in res.output
+    assert DatasetStore(store).versions("mp") == []
+    res = CliRunner().invoke(main, ["run", "magpie", "--base-url", "https://api.openai.com/v1", "--num", "2",
+                                    "--out", str(tmp_path / "o.jsonl")])
+    assert res.exit_code == 2 and "api.openai.com" in res.output and "cannot run Magpie" in res.output
+    assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_cli_command_from_the_config(tmp_path):
+    res = CliRunner().invoke(main, ["run", "magpie", "--help"])
+    assert res.exit_code == 0
+    for flag in ("--system", "--no-system", "--turns", "--tokenizer", "--pre-query-template", "--batch"):
+        assert flag in res.output
+    res = CliRunner().invoke(main, ["run", "magpie", "--tokenizer", str(tmp_path / "none"), "--out",
+                                    str(tmp_path / "o.jsonl")])
+    assert res.exit_code == 2 and "tokenizer folder not found" in res.output
+
+
+def test_the_example_pipeline_parses():
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "pipelines" / "magpie.yaml"
+    res = CliRunner().invoke(main, ["run", str(path), "--dry-run"])
+    assert res.exit_code == 0, res.output
+    gen = json.loads(res.output)["generator"]
+    assert gen["type"] == "magpie" and gen["system"].startswith("You are a medical assistant")
