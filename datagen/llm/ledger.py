@@ -322,6 +322,8 @@ def format_estimate(est: dict[str, Any]) -> str:
              else "calls per record from the probe (placeholder replies; real ones are dropped more often)")
     lines.append(f"  based on: {probe['requests']} prompts built ({probe['cached']} already cached, $0), "
                  f"{probe['kept']} records kept in the probe; {basis}")
+    if est.get("left_out"):
+        lines.append(f"  left out (no earlier version needed them): {', '.join(est['left_out'])}")
     lines.append(f"  tokens counted by: {est['tokenizer']}")
     if est["backend"] == "local":
         lines.append("  price: local backend, $0")

@@ -32,9 +32,11 @@ def history(settings) -> list[dict[str, Any]]:
     for v in store.versions(settings.dataset)[-5:]:
         m = store.resolve(f"{settings.dataset}@{v}").manifest
         ledger = (m.get("usage") or {}).get("ledger") or {}
-        kept = (m.get("counts") or {}).get("added") or (m.get("funnel") or {}).get("kept") or 0
-        if kept and ledger.get("stages"):
-            out.append({"version": v, "kept": kept, "stages": ledger["stages"]})
+        # calls per record asked for (--num), not per record kept: generators overshoot
+        # --num by a steady share (several instances per task), and the estimate is for a --num
+        asked = ((m.get("config") or {}).get("run") or {}).get("num") or 0
+        if asked and ledger.get("stages") and not m.get("stopped"):
+            out.append({"version": v, "kept": asked, "stages": ledger["stages"]})
     return out
 
 
@@ -54,16 +56,20 @@ def estimate_run(gen, settings, llm_cfg, filter_cfg, lang: str) -> RunResult:
         gen.reseed(version_seed(gen.seed, DatasetStore(settings.store).next_version(settings.dataset)))
     # embedding dedup would load an encoder to compare placeholder text: off for the probe
     chain = build_chain(dataclasses.replace(filter_cfg, embed=None), lang)
-    kept = 0
+    kept, finished = 0, False
     try:
         for outcome in gen.generate(rec, chain, settings.num):
             kept += bool(outcome.verdict.kept)
+        finished = True
     except ProbeDone:
         pass
     finally:
         rec.close()
+    # a probe that ran to the end simulated the whole run: its calls are for --num records
+    per = settings.num if finished else kept
     counter = TokenCounter(llm_cfg.backend, model)
-    est = scale(rec.recorded, kept, settings.num, counter, past)
+    est = scale(rec.recorded, per, settings.num, counter, past)
+    est["probe"]["kept"], est["probe"]["finished"] = kept, finished
     prices = PriceTable.load(llm_cfg.prices)
     price = None if llm_cfg.backend == "local" else prices.lookup(model)
     batch = bool(getattr(llm_cfg, "batch_api", False))
@@ -85,8 +91,13 @@ def scale(recorded, kept: int, num: int, counter: TokenCounter, past: list[dict]
     for r in recorded:
         by_stage[r.stage].append(r)
     hist = _history_rates(past)
-    stages = []
+    stages, unseen = [], []
     for stage, reqs in by_stage.items():
+        if hist and stage not in hist:
+            # the placeholders took a branch the real model's replies never did (e.g. a
+            # classification task): the earlier versions know better than the probe
+            unseen.append(stage)
+            continue
         sent = [r for r in reqs if not r.cached]
         share_sent = len(sent) / len(reqs)
         prompt = sum(counter.prompt_tokens(r.messages) for r in reqs) / len(reqs)
@@ -110,7 +121,7 @@ def scale(recorded, kept: int, num: int, counter: TokenCounter, past: list[dict]
              for end in ("low", "high")}
     return {"stages": stages, "total": total, "probe": {"requests": len(recorded), "kept": kept,
                                                          "cached": sum(r.cached for r in recorded)},
-            "history": [p["version"] for p in past]}
+            "history": [p["version"] for p in past], "left_out": unseen}
 
 
 def _history_rates(past: list[dict]) -> dict[str, dict[str, Any]]:
