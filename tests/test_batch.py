@@ -130,3 +130,44 @@ def test_batch_api_needs_the_openai_backend_and_the_cache(tmp_path):
         make_client(LLMConfig(backend="local", batch_api=True))
     with pytest.raises(ConfigError, match="cache"):
         make_client(LLMConfig(backend="openai", base_url=["http://127.0.0.1:9/v1"], batch_api=True, cache=False))
+
+
+def test_export_import_round_trip_for_servers_without_batches(stub, tmp_path):
+    """vLLM serves no /v1/batches: export a stage's request file, run it elsewhere (here: a
+    fake run_batch), import the results, export again, until the run completes from the cache."""
+    from click.testing import CliRunner
+
+    from batch_server import prompt_tokens
+    from datagen.cli import main
+    from stub_server import chat_body
+    from test_self_instruct import SEEDS_EN
+
+    stub.default = lambda body: "No"  # fixed-choice questions still go online
+    req, out = tmp_path / "req.jsonl", tmp_path / "out.jsonl"
+    cache = str(tmp_path / "c.sqlite")
+    args = ["self-instruct", "--seeds", str(SEEDS_EN), "--lang", "en", "--num", "4", "--batch", "2",
+            "--out", str(tmp_path / "data.jsonl"), "--backend", "openai", "--base-url", stub.url,
+            "--model", "gpt-4o-mini", "--no-embed", "--cache-path", cache]
+    exported = 0
+    for _ in range(40):
+        res = CliRunner().invoke(main, ["batch", "export", str(req), *args])
+        assert res.exit_code == 0, res.output
+        if "nothing left to export" in res.output:
+            break
+        assert "requests to" in res.output and "batch import" in res.output
+        exported += 1
+        rows = [json.loads(line) for line in req.read_text().splitlines()]
+        with out.open("w") as f:  # what vLLM's run_batch writes
+            for i, row in enumerate(rows):
+                text = f" Describe item {i} of batch {exported} in detail." if "Continue" in str(row["body"]) \
+                    else f"Answer {i} of batch {exported}."
+                body = chat_body([text] * row["body"].get("n", 1), prompt_tokens=prompt_tokens(row["body"]))
+                f.write(json.dumps({"custom_id": row["custom_id"], "response": {"status_code": 200, "body": body}}) + "\n")
+        res = CliRunner().invoke(main, ["batch", "import", str(req), str(out), "--cache-path", cache])
+        assert res.exit_code == 0 and f"imported {len(rows)} of {len(rows)}" in res.output, res.output
+    else:
+        pytest.fail("export never finished")
+    assert exported >= 2  # one file per stage
+    assert (tmp_path / "data.jsonl").exists()
+    chat_calls = [b for b in stub.requests if b.get("max_tokens") != 8]
+    assert chat_calls == []  # every chat request went through the files, none online

@@ -255,3 +255,64 @@ class BatchChatClient:
             self._http.close()
             self._http = None
         self.online.close()
+
+
+# -- servers without /v1/batches (vLLM): export the request file, import the results ------
+class BatchExported(LLMError):
+    """A stage's requests were written to the export file; the run stops there."""
+
+    exit_code = 0
+
+
+class ExportingClient:
+    """Writes the requests the cache cannot answer to a Batch API request file (the format
+    vLLM's `run_batch` reads) and stops the run; the cached ones are answered as usual.
+    `datagen batch import` puts the results in the cache, and the next run gets one stage
+    further."""
+
+    def __init__(self, online, path: str | os.PathLike):
+        self.online, self.path = online, Path(path)
+        self.backend, self.model, self.usage, self.cache = "openai-batch", online.model, online.usage, online.cache
+
+    def chat_many(self, requests: Sequence[ChatRequest], desc: str | None = None) -> list[list[Completion]]:
+        keys = [request_key(self.online.backend, self.model, r) for r in requests]
+        todo = {k: r for k, r in zip(keys, requests) if self.cache.get(k) is None}
+        if todo:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_text("".join(batch_line(k, request_body(self.model, r)) + "\n" for k, r in todo.items()),
+                                 encoding="utf-8")
+            raise BatchExported(f"wrote {len(todo)} {stage_of(desc)} requests to {self.path}")
+        out = [self.cache.get(k) for k in keys]
+        for hit in out:
+            self.usage.add(hit, cached=True, stage=stage_of(desc), mode="batch")
+        return out
+
+    def choose(self, messages, options, prefill: str = ""):
+        return self.online.choose(messages, options, prefill)
+
+    def choose_many(self, items, options):
+        return self.online.choose_many(items, options)
+
+    def close(self) -> None:
+        self.online.close()
+
+
+def request_from_body(body: dict[str, Any]) -> ChatRequest:
+    """The ChatRequest a request-file body came from (a trailing assistant message is the prefill)."""
+    msgs = list(body.get("messages") or [])
+    prefill = ""
+    if msgs and msgs[-1].get("role") == "assistant":
+        prefill = msgs.pop()["content"]
+    kw = {k: body[k] for k in ("temperature", "top_p", "max_tokens", "n", "stop", "seed") if body.get(k) is not None}
+    return ChatRequest.make(msgs, prefill=prefill, **kw)
+
+
+def import_files(requests_path, results_path, cache) -> tuple[int, int]:
+    """Results of a request file (exported, then run by vLLM) into the cache: (imported, rows)."""
+    by_id = {}
+    for line in Path(requests_path).read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            by_id[row["custom_id"]] = request_from_body(row["body"])
+    lines = Path(results_path).read_text(encoding="utf-8").splitlines()
+    return len(import_results(lines, by_id, cache)), len(by_id)
