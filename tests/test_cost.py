@@ -178,3 +178,29 @@ def test_estimate_is_within_30_percent_of_the_measured_run(stub, tmp_path):
     assert abs(mid - measured["tokens"]) <= 0.3 * measured["tokens"], (est["total"], measured)
     mid_req = (est["total"]["low"]["requests"] + est["total"]["high"]["requests"]) / 2
     assert abs(mid_req - measured["requests"]) <= 0.3 * measured["requests"]
+
+
+# -- rate limits -----------------------------------------------------------------------
+def test_server_delay_reads_retry_after_and_ratelimit_reset():
+    from datagen.llm.ratelimit import server_delay
+
+    assert server_delay({"retry-after": "2"}) == 2.0
+    assert server_delay({"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "1m0.5s"}) == 60.5
+    assert server_delay({"x-ratelimit-remaining-tokens": "0", "x-ratelimit-reset-tokens": "250ms"}) == 0.25
+    assert server_delay({"x-ratelimit-remaining-requests": "12", "x-ratelimit-reset-requests": "1s"}) is None
+
+
+def test_a_429_with_retry_after_pauses_the_client_once(stub, tmp_path):
+    from stub_server import error_body
+
+    stub.enqueue(Reply(status=429, body=error_body(429, "slow down"), headers={"Retry-After": "0.2"}))
+    cfg = llm_cfg(stub, tmp_path, rpm=600, tpm=100000)
+    cfg.max_retries = 2
+    client = make_client(cfg)
+    client.retry_max_wait = 0.01
+    try:
+        out = client.chat_many([ChatRequest.make([{"role": "user", "content": "hi"}], max_tokens=8)])
+        assert out[0][0].text == "ok" and len(stub.requests) == 2
+        assert client.limiter.pauses == 1 and client.limiter.rpm == 600
+    finally:
+        client.close()
