@@ -204,3 +204,20 @@ def test_a_429_with_retry_after_pauses_the_client_once(stub, tmp_path):
         assert client.limiter.pauses == 1 and client.limiter.rpm == 600
     finally:
         client.close()
+
+
+def test_dry_run_counts_what_the_cache_already_answers(stub, tmp_path):
+    stub.default = Responder()
+    cls = get_generator("self-instruct")
+
+    def go(**kw):
+        gen = cls(cls.config_cls(seeds=str(SEEDS_EN), lang="en"))
+        return execute(gen, RunSettings(num=6, out=str(tmp_path / "o.jsonl"), **kw), llm_cfg(stub, tmp_path),
+                       FilterConfig(embed=None), "en")
+
+    assert go().ledger["total"]["requests"] > 0
+    sent = len(stub.requests)
+    est = go(dry_run=True).estimate
+    assert len(stub.requests) == sent
+    # the first round's prompts are the run's own (same seed): the cache answers them, $0
+    assert est["probe"]["cached"] > 0

@@ -205,7 +205,7 @@ class BatchChatClient:
         if not requests:
             return []
         stage = stage_of(desc)
-        keys = [request_key(self.online.backend, self.model, r) for r in requests]
+        keys = [request_key(self.online.backend, self.model, r, endpoint=self.online.endpoint) for r in requests]
         by_id: dict[str, ChatRequest] = {}
         for key, req in zip(keys, requests):
             if key not in by_id and self.cache.get(key) is None:
@@ -275,7 +275,7 @@ class ExportingClient:
         self.backend, self.model, self.usage, self.cache = "openai-batch", online.model, online.usage, online.cache
 
     def chat_many(self, requests: Sequence[ChatRequest], desc: str | None = None) -> list[list[Completion]]:
-        keys = [request_key(self.online.backend, self.model, r) for r in requests]
+        keys = [request_key(self.online.backend, self.model, r, endpoint=self.online.endpoint) for r in requests]
         todo = {k: r for k, r in zip(keys, requests) if self.cache.get(k) is None}
         if todo:
             self.path.parent.mkdir(parents=True, exist_ok=True)

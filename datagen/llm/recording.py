@@ -42,6 +42,7 @@ class RecordingClient:
     model: str = "stub"
     cache: ResponseCache | None = None
     limit: int = 400  # requests before ProbeDone
+    endpoint: str | None = None  # the online client's cache-key endpoint (None for local)
     usage: Usage = field(default_factory=Usage)
     recorded: list[Recorded] = field(default_factory=list)
 
@@ -56,7 +57,7 @@ class RecordingClient:
     def chat_many(self, requests: Sequence[ChatRequest], desc: str | None = None) -> list[list[Completion]]:
         stage, out = stage_of(desc), []
         for req in requests:
-            key = request_key(self.backend, self.model, req) if self.cache else None
+            key = request_key(self.backend, self.model, req, endpoint=self.endpoint) if self.cache else None
             hit = self.cache.get(key) if key else None
             self._take(stage, req, hit is not None)
             out.append(hit if hit is not None else

@@ -47,7 +47,13 @@ def estimate_run(gen, settings, llm_cfg, filter_cfg, lang: str) -> RunResult:
 
     model = llm_cfg.resolved_model()
     cache = ResponseCache(llm_cfg.cache_path) if llm_cfg.cache else None
-    rec = RecordingClient(backend=llm_cfg.backend, model=model, cache=cache, limit=PROBE_REQUESTS)
+    endpoint = None
+    if llm_cfg.backend == "openai":  # the same cache keys as the online client, so hits count
+        from ..llm.cache import endpoint_key
+
+        endpoint = endpoint_key(llm_cfg.base_url or llm_cfg._env_base_urls() or ["https://api.openai.com/v1"])
+    rec = RecordingClient(backend=llm_cfg.backend, model=model, cache=cache, limit=PROBE_REQUESTS,
+                          endpoint=endpoint)
     past = history(settings)
     if settings.dataset:
         from ..store import DatasetStore
