@@ -190,5 +190,5 @@ def test_the_example_pipeline_parses():
     path = Path(__file__).resolve().parent.parent / "pipelines" / "magpie.yaml"
     res = CliRunner().invoke(main, ["run", str(path), "--dry-run"])
     assert res.exit_code == 0, res.output
-    gen = json.loads(res.output)["generator"]
+    gen = json.JSONDecoder().raw_decode(res.output)[0]["generator"]
     assert gen["type"] == "magpie" and gen["system"].startswith("You are a medical assistant")

@@ -120,7 +120,8 @@ def test_flags_override_the_file(tmp_path, stub, docs):
     res = cli(path, "--dry-run", "--num", 7, "--seed", 5, "--rouge", 0.5, "--dataset", "other",
               "--store", tmp_path / "s2", "--base-url", "http://127.0.0.1:9/v1", "--concurrency", 3)
     assert res.exit_code == 0, res.output
-    d = json.loads(res.output)
+    d, end = json.JSONDecoder().raw_decode(res.output)  # the resolved pipeline, then the cost estimate
+    assert "dry run: self-qa, 7 records" in res.output[end:]
     assert d["generator"]["num"] == 7 and d["generator"]["seed"] == 5 and d["filters"]["rouge"] == 0.5
     assert d["filters"]["embed"] is None
     assert d["dataset"] == {"name": "other", "store": str(tmp_path / "s2")}

@@ -17,9 +17,7 @@ def pipeline_command_for(path: str) -> click.Command:
 
     @click.command(path)
     @click.option("--no-train", is_flag=True, default=False, help="Skip the pipeline's train: stage.")
-    @click.option("--dry-run", is_flag=True, default=False,
-                  help="Print the resolved pipeline (flags applied, no secrets) and exit.")
-    def command(no_train, dry_run, **kwargs):
+    def command(no_train, **kwargs):
         """Run a YAML pipeline: generate, filter, publish a dataset version, train."""
         from ..config import check_values
         from ..filters import FilterConfig
@@ -34,9 +32,8 @@ def pipeline_command_for(path: str) -> click.Command:
             "llm": check_values(LLMConfig, shared.llm.take(kwargs), origin=shared.llm.origin()),
         }
         pipe = pipeline.apply_overrides(pipeline.load(path), **over)
-        if dry_run:
+        if pipe.cost.get("dry_run"):  # the resolved pipeline (no secrets), then the cost estimate
             click.echo(json.dumps(pipe.public(), ensure_ascii=False, indent=2))
-            return
         res = pipeline.run(pipe, train=not no_train)
         click.echo(format_summary(res.run))
         for note in res.notes:

@@ -35,6 +35,19 @@ class LLMConfig:
         "help": "Ask for log-probabilities (fixed-choice answers).", "cli": False})
     cache: bool = field(default=True, metadata={"help": "Use the response cache.", "flag": "--cache/--no-cache"})
     cache_path: str | None = field(default=None, metadata={"help": "Response cache file (sqlite)."})
+    prices: str | None = field(default=None, metadata={
+        "help": "Price table YAML laid over the packaged one (default $DATAGEN_PRICES); see docs/cost.md.",
+        "path": "file"})
+    rpm: int | None = field(default=None, metadata={"help": "Client-side cap on requests per minute (openai).", "min": 1})
+    tpm: int | None = field(default=None, metadata={"help": "Client-side cap on tokens per minute (openai).", "min": 1})
+    batch_api: bool = field(default=False, metadata={
+        "help": "Send each stage's requests as one OpenAI Batch API job (50% cheaper, up to 24h); see docs/cost.md.",
+        "flag": "--batch-api/--no-batch-api"})
+    batch_fallback: str = field(default="none", metadata={
+        "help": "Rows the batch failed twice: none = drop them, online = send them as normal requests.",
+        "choices": ("none", "online")})
+    batch_poll: float = field(default=10.0, metadata={"help": "Seconds between batch status polls.", "gt": 0,
+                                                      "cli": False})
     # 1 is steadiest on small VMs
     threads: int = field(default=1, metadata={"help": "torch CPU threads for the local backend.", "min": 1})
 
@@ -83,9 +96,12 @@ def with_overrides(base: LLMConfig | None = None, **kw) -> LLMConfig:
     return cfg
 
 
-def make_client(cfg: LLMConfig) -> ChatClient:
-    """The configured backend's client; base URLs are checked before anything is opened."""
+def make_client(cfg: LLMConfig, budget=None, batch_state=None) -> ChatClient:
+    """The configured backend's client; base URLs are checked before anything is opened.
+    Its usage carries a ledger (llm/ledger.py); `budget` caps it; `batch_state` is where
+    --batch-api keeps its batch ids (default: the cache dir)."""
     from .cache import ResponseCache
+    from .ledger import Ledger, PriceTable
 
     if cfg.backend == "openai":
         from .failures import check_base_url
@@ -98,12 +114,47 @@ def make_client(cfg: LLMConfig) -> ChatClient:
         urls = cfg.base_url or cfg._env_base_urls() or ["https://api.openai.com/v1"]
         api_key = os.environ.get(cfg.api_key_env)
         remember(api_key)  # whatever the variable is called, its value is never printed
-        return OpenAIChatClient(
+        cache = ResponseCache(cfg.cache_path) if cfg.cache else None
+        client = OpenAIChatClient(
             model=cfg.resolved_model(), base_urls=urls, api_key=api_key,
             concurrency=cfg.concurrency, timeout=cfg.timeout, max_retries=cfg.max_retries,
-            cache=ResponseCache(cfg.cache_path) if cfg.cache else None, logprobs=cfg.logprobs,
+            cache=cache, logprobs=cfg.logprobs,
         )
-    from .local import LocalChatClient
+        if cfg.rpm or cfg.tpm:
+            from .ratelimit import RateLimiter
 
-    cache = ResponseCache(cfg.cache_path) if cfg.cache else None
-    return LocalChatClient(model_path=cfg.model, cache=cache, threads=cfg.threads)
+            client.limiter = RateLimiter(cfg.rpm, cfg.tpm)
+        endpoint = ", ".join(_host(u) for u in urls)
+    else:
+        from .local import LocalChatClient
+
+        cache = ResponseCache(cfg.cache_path) if cfg.cache else None
+        client = LocalChatClient(model_path=cfg.model, cache=cache, threads=cfg.threads)
+        endpoint = "local"
+    client.usage.ledger = Ledger(client.backend, client.model, endpoint, PriceTable.load(cfg.prices), budget)
+    export = os.environ.get("DATAGEN_BATCH_EXPORT")  # set by `datagen batch export` for its run
+    if export and cfg.backend == "openai" and cache is not None:
+        from .batch import ExportingClient
+
+        return ExportingClient(client, export)
+    if cfg.batch_api:
+        from .batch import BatchChatClient
+
+        if cfg.backend != "openai":
+            from ..errors import ConfigError
+
+            raise ConfigError("--batch-api needs the openai backend (for vLLM: datagen batch export/import)")
+        if cache is None:
+            from ..errors import ConfigError
+
+            raise ConfigError("--batch-api answers from the response cache: drop --no-cache")
+        return BatchChatClient(client, state_path=batch_state, fallback=cfg.batch_fallback, poll=cfg.batch_poll)
+    return client
+
+
+def _host(url: str) -> str:
+    """The endpoint as the ledger names it: scheme, host and path, never credentials."""
+    from urllib.parse import urlsplit
+
+    u = urlsplit(url)
+    return f"{u.hostname or ''}{':' + str(u.port) if u.port else ''}{u.path.rstrip('/')}"

@@ -18,7 +18,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field, asdict
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Any, Protocol, Sequence, runtime_checkable
 
 Message = dict  # {"role": "system"|"user"|"assistant", "content": str}
 
@@ -100,6 +100,8 @@ class Usage:
     peak_in_flight: int = field(default=0, repr=False, compare=False)
     in_flight_seconds: float = field(default=0.0, repr=False, compare=False)
     _since: float = field(default=0.0, repr=False, compare=False)
+    # the run's accounts by stage (llm/ledger.py), when the client was made with one
+    ledger: Any = field(default=None, repr=False, compare=False)
 
     def sent(self) -> None:
         """A request went out (call `returned()` when it is back)."""
@@ -121,7 +123,17 @@ class Usage:
             self.in_flight_seconds += self.in_flight * (now - self._since)
         self._since = now
 
-    def add(self, completions: Sequence[Completion], cached: bool = False, retries: int = 0):
+    def gate(self, requests: Sequence["ChatRequest"], stage: str | None = None) -> None:
+        """Before sending: the ledger raises BudgetExceeded when these would pass the cap."""
+        if self.ledger is not None:
+            self.ledger.gate(requests, stage)
+
+    def add(self, completions: Sequence[Completion], cached: bool = False, retries: int = 0,
+            stage: str | None = None, mode: str = "online"):
+        if self.ledger is not None:
+            pt = completions[0].prompt_tokens if completions else 0
+            self.ledger.record(stage, pt, sum(c.completion_tokens for c in completions),
+                               cached=cached, retries=retries, mode=mode)
         with self._lock:
             if cached:
                 self.cached += 1

@@ -137,14 +137,18 @@ class LocalChatClient:
     def chat_many(self, requests: Sequence[ChatRequest], desc: str | None = None) -> list[list[Completion]]:
         from tqdm.auto import tqdm
 
+        from .ledger import stage_of
+
         requests = list(requests)
+        stage = stage_of(desc)
+        self.usage.gate(requests, stage)
         results: list[list[Completion] | None] = [None] * len(requests)
         todo: dict[tuple, list[int]] = {}
         keys = [request_key(self.backend, self.model, r) if self.cache else None for r in requests]
         for i, (req, key) in enumerate(zip(requests, keys)):
             hit = self.cache.get(key) if key else None
             if hit is not None:
-                self.usage.add(hit, cached=True)
+                self.usage.add(hit, cached=True, stage=stage)
                 results[i] = hit
             else:
                 group = (req.n, req.temperature, req.top_p, req.max_tokens, req.stop)
@@ -162,7 +166,7 @@ class LocalChatClient:
             for i, comps in zip(batch, done):
                 if keys[i]:
                     self.cache.put(keys[i], comps)
-                self.usage.add(comps)
+                self.usage.add(comps, stage=stage)
                 results[i] = comps
             bar.update(len(batch))
         bar.close()
@@ -240,7 +244,7 @@ class LocalChatClient:
             # the boundary may merge tokens: score from the first position that differs
             start = max(1, _common_prefix(p_ids, ids))
             scores[opt] = self._sequence_logprob(ids, start)
-        self.usage.add([Completion("", prompt_tokens=len(p_ids))])
+        self.usage.add([Completion("", prompt_tokens=len(p_ids))], stage="classify")
         return scores
 
     def choose(self, messages: Sequence[Message], options: Sequence[str], prefill: str = "") -> Choice:
@@ -248,7 +252,7 @@ class LocalChatClient:
         req = ChatRequest.make(messages, temperature=0.0, prefill=prefill)
         key = request_key(self.backend, self.model, req, kind="choose:" + "|".join(options)) if self.cache else None
         if key and (hit := self.cache.get_json(key)) is not None:
-            self.usage.add([], cached=True)
+            self.usage.add([], cached=True, stage="classify")
             return Choice(**hit)
         scores = self.option_scores(messages, options, prefill)
         best = max(scores, key=scores.get)

@@ -77,6 +77,9 @@ class OpenAIChatClient:
         self.cache = cache
         self.logprobs = logprobs
         self.usage = Usage()
+        from .ratelimit import RateLimiter
+
+        self.limiter: RateLimiter | None = RateLimiter()  # honours Retry-After; --rpm/--tpm set limits
         self._rr = itertools.count()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -131,11 +134,15 @@ class OpenAIChatClient:
                     with att:
                         idx = (start + attempt) % len(clients)
                         attempt += 1
+                        if self.limiter is not None:
+                            await self.limiter.before(body)
                         self.usage.sent()
                         try:
                             data = await clients[idx].post(path, body=body, cast_to=dict)
                         except Exception as exc:  # noqa: BLE001 - counted, then tenacity decides
                             refused += failure_kind(exc) == "refused"
+                            if self.limiter is not None:
+                                self.limiter.after_error(exc)
                             raise
                         finally:
                             self.usage.returned()
@@ -181,10 +188,10 @@ class OpenAIChatClient:
             raise
 
     # -- chat -----------------------------------------------------------------------
-    async def _complete(self, clients, sem, req: ChatRequest) -> list[Completion]:
+    async def _complete(self, clients, sem, req: ChatRequest, stage: str | None = None) -> list[Completion]:
         key = request_key(self.backend, self.model, req, endpoint=self.endpoint) if self.cache else None
         if key and (hit := self.cache.get(key)) is not None:
-            self.usage.add(hit, cached=True)
+            self.usage.add(hit, cached=True, stage=stage)
             return hit
         messages = req.message_dicts()
         if req.prefill:
@@ -218,13 +225,17 @@ class OpenAIChatClient:
         out[0].prompt_tokens, out[0].completion_tokens = pt_total, ct_total
         if key:
             self.cache.put(key, out)
-        self.usage.add(out, retries=retries)
+        self.usage.add(out, retries=retries, stage=stage)
         return out
 
     def chat_many(self, requests: Sequence[ChatRequest], desc: str | None = None) -> list[list[Completion]]:
+        from .ledger import stage_of
+
         requests = list(requests)
         if not requests:
             return []
+        stage = stage_of(desc)
+        self.usage.gate(requests, stage)  # over budget: BudgetExceeded, nothing sent
 
         async def go(clients):
             from tqdm.auto import tqdm
@@ -233,7 +244,7 @@ class OpenAIChatClient:
             bar = tqdm(total=len(requests), desc=desc, disable=None if desc else True, leave=False)
 
             async def one(req):
-                res = await self._complete(clients, sem, req)
+                res = await self._complete(clients, sem, req, stage)
                 bar.update(1)
                 return res
 
@@ -252,6 +263,8 @@ class OpenAIChatClient:
         """Several fixed-choice questions at once: items are (messages, prefill) pairs."""
         options = list(options)
         items = list(items)
+        if items:
+            self.usage.gate([ChatRequest.make(m, max_tokens=8) for m, _ in items], "classify")
 
         async def go(clients):
             return await _gather_or_cancel([self._choose(clients, self._sem, m, options, p) for m, p in items])
@@ -263,7 +276,7 @@ class OpenAIChatClient:
         key = (request_key(self.backend, self.model, req, kind="choose:" + "|".join(options), endpoint=self.endpoint)
                if self.cache else None)
         if key and (hit := self.cache.get_json(key)) is not None:
-            self.usage.add([], cached=True)
+            self.usage.add([], cached=True, stage="classify")
             return Choice(**hit)
         msgs = req.message_dicts()
         if prefill:
@@ -279,7 +292,7 @@ class OpenAIChatClient:
         if option is None and scores:
             option = max(scores, key=scores.get)
         pt, ct = _usage(data)
-        self.usage.add([Completion(raw, prompt_tokens=pt, completion_tokens=ct)], retries=retries)
+        self.usage.add([Completion(raw, prompt_tokens=pt, completion_tokens=ct)], retries=retries, stage="classify")
         result = Choice(option=option, scores=scores, raw=raw)
         if key:
             self.cache.put_json(key, {"option": option, "scores": scores, "raw": raw})

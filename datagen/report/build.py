@@ -13,6 +13,7 @@ from ..errors import DataError
 from ..records import Record
 from ..text import detect_lang
 from . import diversity, plots, quality, similarity, stats
+from .cost import cost_plot, cost_stats
 from .source import ReportInput, split_seeds
 
 
@@ -74,6 +75,7 @@ def compute_stats(inp: ReportInput, opts: ReportOptions | None = None) -> dict[s
         "diversity": {"verbs": verbs, "distinct": distinct},
         "runs": stats.runs(inp.lineage, inp.rejects),
         "quality": quality.quality_stats(records, inp.rejects, inp.lineage),
+        "cost": cost_stats(m),
     }
 
 
@@ -112,7 +114,7 @@ def write_report(inputs: list[ReportInput], out: str | Path, opts: ReportOptions
     _say(opts.progress, "plots")
     # per-dataset pictures stay aligned with `series` (None where there is nothing to draw)
     images: dict[str, list[Path | None]] = {"lengths": [], "rouge": [], "verbs": [], "funnel": [], "quality": [],
-                                            "evolution": []}
+                                            "evolution": [], "cost": []}
     images["lengths"].append(plots.lengths_plot(series, out / "lengths.png"))
     p = plots.rouge_plot(series, out / "rouge.png")
     if p:
@@ -120,7 +122,7 @@ def write_report(inputs: list[ReportInput], out: str | Path, opts: ReportOptions
     n = len(series)
     for i, (label, st) in enumerate(series):
         for key, fn in (("verbs", plots.verbs_plot), ("funnel", plots.funnel_plot),
-                        ("quality", quality.quality_plot)):
+                        ("quality", quality.quality_plot), ("cost", cost_plot)):
             images[key].append(fn(label, st, out / f"{key}{_slug(i, n)}.png"))
         images["evolution"].append(plots.evolution_plot(label, inputs[i].records, out / f"evolution{_slug(i, n)}.png"))
     stats_path = out / "stats.json"

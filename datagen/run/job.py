@@ -29,10 +29,37 @@ class RunSettings:
     store: str | None = field(default=None, metadata={
         "help": "Dataset store root (default ./datasets, or $DATAGEN_STORE).", "path": "dir"})
 
+    dry_run: bool = field(default=False, metadata={
+        "help": "Build the first round's prompts without sending them and print the estimated requests, "
+                "tokens and dollars; nothing is sent or published.", "flag": "--dry-run"})
+    max_cost: float | None = field(default=None, metadata={
+        "help": "Stop before the run's LLM cost would pass this many US dollars; the records kept so far "
+                "are published.", "gt": 0})
+    # not --max-tokens: generators have max_tokens fields (the length of one reply)
+    token_budget: int | None = field(default=None, metadata={
+        "help": "Stop before the run's prompt + completion tokens would pass N (all calls); the records "
+                "kept so far are published.", "flag": "--max-total-tokens", "min": 1})
+
+    def budget(self):
+        from ..llm.ledger import Budget
+
+        return Budget(max_cost=self.max_cost, max_tokens=self.token_budget)
+
     def __post_init__(self):
         from ..config import validate
 
         validate(self)
+
+
+def batch_state_path(settings: RunSettings):
+    """Where --batch-api keeps its batch ids: beside the dataset's lock, else the cache dir."""
+    from pathlib import Path
+
+    if not settings.dataset:
+        return None
+    from ..store import DatasetStore
+
+    return Path(DatasetStore(settings.store).root) / settings.dataset / ".batches.json"
 
 
 def execute(gen: Generator, settings: RunSettings, llm_cfg, filter_cfg, lang: str, lock=None) -> RunResult:
@@ -45,9 +72,13 @@ def execute(gen: Generator, settings: RunSettings, llm_cfg, filter_cfg, lang: st
     from ..filters import build_chain
     from ..llm import make_client
 
+    if settings.dry_run:
+        from .estimate import estimate_run
+
+        return estimate_run(gen, settings, llm_cfg, filter_cfg, lang)
     if not settings.dataset and not settings.out:
         raise ConfigError("say where the data goes: --dataset NAME (a versioned dataset) or --out FILE.jsonl")
-    client = make_client(llm_cfg)
+    client = make_client(llm_cfg, budget=settings.budget(), batch_state=batch_state_path(settings))
     try:
         if settings.dataset:
             from .publish import publish_run

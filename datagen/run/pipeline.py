@@ -51,6 +51,7 @@ class Pipeline:
     source: str = ""
     score: list = field(default_factory=list)  # ScoreConfig per scoring stage, in order
     select: Any = None  # SelectConfig, or None
+    cost: dict[str, Any] = field(default_factory=dict)  # --dry-run, --max-cost, --max-total-tokens
 
     def public(self) -> dict[str, Any]:
         """The resolved pipeline without secrets (for --dry-run and logs)."""
@@ -176,6 +177,7 @@ def apply_overrides(pipe: Pipeline, run: dict | None = None, filters: dict | Non
     already: `run` RunSettings fields, `filters` FilterConfig fields (None turns a
     filter off), `llm` LLMConfig fields."""
     run = dict(run or {})
+    pipe.cost.update({k: run.pop(k) for k in ("dry_run", "max_cost", "token_budget") if k in run})
     if "num" in run:
         pipe.num = run.pop("num")
     gen_over = {k: run.pop(k) for k in ("lang", "seed") if k in run}
@@ -225,10 +227,12 @@ def run(pipe: Pipeline, train: bool = True, progress: bool = True) -> PipelineRe
         settings = RunSettings(
             num=pipe.num, lang=lang, seed=pipe.generator.seed, out=pipe.out,
             rejects=pipe.rejects, dataset=pipe.dataset.name if pipe.dataset else None,
-            store=pipe.dataset.store if pipe.dataset else None,
+            store=pipe.dataset.store if pipe.dataset else None, **pipe.cost,
         )
         result = execute(gen, settings, pipe.llm, pipe.filters, lang, lock=lock)
         out = PipelineResult(run=result)
+        if settings.dry_run:  # an estimate: nothing was generated to score or train on
+            return out
         version = _quality_stages(pipe, result, lock, out.notes)
         if pipe.train is None or not train:
             return out

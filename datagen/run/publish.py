@@ -128,7 +128,8 @@ def build_manifest(gen, client, result: RunResult, settings, llm_cfg, filter_cfg
         "inputs": hash_inputs(report.inputs),
         "counts": {"added": added},
         "funnel": result.funnel,
-        "usage": dict(result.usage),
+        "usage": {**result.usage, "ledger": dict(result.ledger)} if result.ledger else dict(result.usage),
+        "stopped": dict(result.stopped) if result.stopped else None,
         "run": {"seconds": result.seconds, "throughput": dict(result.throughput), "stop_reason": report.stop_reason,
                 "notes": list(report.notes), "counts": dict(report.counts)},
     }, secrets)

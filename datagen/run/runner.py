@@ -12,6 +12,7 @@ from ..generators.base import GenerationReport, Generator
 from ..filters.base import FilterChain
 from ..io import write_jsonl
 from ..llm.base import ChatClient
+from ..llm.ledger import BudgetExceeded, format_estimate, format_ledger
 from ..records import Record
 
 
@@ -25,6 +26,9 @@ class RunResult:
     seconds: float = 0.0
     llm: dict[str, Any] = field(default_factory=dict)
     throughput: dict[str, float] = field(default_factory=dict)
+    ledger: dict[str, Any] = field(default_factory=dict)  # llm/ledger.py: by stage, in dollars
+    stopped: dict[str, Any] | None = None  # {"reason": "budget", ...} when a cap stopped the run
+    estimate: dict[str, Any] | None = None  # --dry-run: nothing ran, this is the estimate
 
     @property
     def funnel(self) -> dict[str, Any]:
@@ -55,13 +59,21 @@ def run_generator(gen: Generator, client: ChatClient, chain: FilterChain, num: i
     result = RunResult(generator=gen.name)
     t0 = time.perf_counter()
     chain.warm_up()  # models load while the first requests are in flight
-    for outcome in RunProgress(num, getattr(client, "usage", None)).follow(gen.generate(client, chain, num)):
-        if outcome.verdict.kept:
-            result.kept.append(outcome.record)
-        else:
-            result.rejects.append(reject_row(outcome))
+    try:
+        for outcome in RunProgress(num, getattr(client, "usage", None)).follow(gen.generate(client, chain, num)):
+            if outcome.verdict.kept:
+                result.kept.append(outcome.record)
+            else:
+                result.rejects.append(reject_row(outcome))
+    except BudgetExceeded as stop:
+        # no new request went out; what was kept (whole records only) is the run's result
+        result.stopped = stop.figures or {"reason": "budget", "detail": str(stop)}
+        gen.report.stop_reason = f"budget ({stop})"
     result.seconds = round(time.perf_counter() - t0, 3)
     result.usage = client.usage.as_dict()
+    ledger = getattr(client.usage, "ledger", None)
+    if ledger is not None:
+        result.ledger = ledger.as_dict()
     result.throughput = throughput(client.usage, t0, result.seconds)
     result.report = gen.report
     return result
@@ -90,6 +102,8 @@ def write_result(result: RunResult, out: str | Path, rejects: str | Path | None 
 
 def format_summary(result: RunResult) -> str:
     """One screen: kept, dropped by reason, classification share, calls, tokens."""
+    if result.estimate is not None:
+        return format_estimate(result.estimate)
     f = result.funnel
     lines = [f"{result.generator}: kept {f['kept']} of {f['candidates']} candidates in {result.seconds:.1f}s"]
     types = Counter(r.meta.get("task_type") for r in result.kept if r.meta.get("task_type"))
@@ -107,6 +121,8 @@ def format_summary(result: RunResult) -> str:
         lines.append(f"  llm: {u.get('requests', 0)} calls ({u.get('cached', 0)} cached, "
                      f"{u.get('retries', 0)} retries), tokens {u.get('prompt_tokens', 0)} in / "
                      f"{u.get('completion_tokens', 0)} out")
+    if result.ledger:
+        lines += format_ledger(result.ledger)
     t = result.throughput
     if t:
         line = f"  throughput: {t['requests_per_s']:.1f} req/s"

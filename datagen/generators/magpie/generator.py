@@ -107,8 +107,8 @@ class MagpieGenerator(Generator):
         """(renderer, where the template came from, eos token or None)."""
         if self._tok is not None:
             return tokenizer_renderer(self._tok), f"tokenizer {self.config.tokenizer}", self._tok.eos_token
-        if client.backend == "local":
-            tok = client.tokenizer()
+        tok = client.tokenizer() if client.backend == "local" else None
+        if tok is not None:  # None: a --dry-run's recording client, which renders the fixed template
             return tokenizer_renderer(tok), f"tokenizer of {client.model}", tok.eos_token
         return fixed_renderer(self.config.pre_query_template), "--pre-query-template", None
 

@@ -142,7 +142,8 @@ class SelfInstructGenerator(Generator):
         chain.add_many([Record(instruction=s.instruction, id=s.id) for s in self.seeds])
         self.machine: list[tuple[str, str]] = []  # (task id, instruction) of tasks with kept records
         max_rounds = cfg.max_rounds or max(20, 4 * math.ceil(num / cfg.batch))
-        depth = 1 if cfg.strict_rounds or client.backend == "local" else cfg.rounds_in_flight
+        # only the plain openai client pipelines rounds (local: one model; openai-batch: one job per stage)
+        depth = 1 if cfg.strict_rounds or client.backend != "openai" else cfg.rounds_in_flight
         # pipelined: model-backed filters (embedding dedup) run when a round finishes, so
         # encoding (and loading the encoder) never holds up the requests of the rounds in flight
         early, late = chain.split_deferred() if depth > 1 else (chain, FilterChain([]))

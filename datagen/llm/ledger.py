@@ -1,0 +1,335 @@
+"""What a run spent: every LLM call accounted by stage, model, endpoint and mode, in
+requests, cached hits, retries, tokens and dollars; and the budget gate that stops a run
+before it would cross `--max-cost` or `--max-total-tokens`.
+
+Prices come from `prices.yaml` beside this module (dated, with their source), laid under
+a user file (`--prices FILE` or $DATAGEN_PRICES). A model with no price costs None
+("unknown"): its tokens are counted, its dollars never guessed. The local backend is $0.
+Cached calls cost nothing and are counted as cached.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..errors import ConfigError, DatagenError
+
+PRICES_FILE = Path(__file__).with_name("prices.yaml")
+_ROUND_RE = re.compile(r"^round \d+:\s*")
+
+
+class BudgetExceeded(DatagenError):
+    """The next requests would cross the run's cap; nothing more is sent. The runner turns
+    this into a normal stop that publishes what was kept."""
+
+    exit_code = 0
+
+    def __init__(self, message: str, figures: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.figures = figures or {}
+
+
+def stage_of(desc: str | None) -> str:
+    """The ledger stage of a chat_many `desc`: "round 3: instructions" -> "instructions"."""
+    if not desc:
+        return "other"
+    return _ROUND_RE.sub("", desc.strip()).strip() or "other"
+
+
+# -- prices ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Price:
+    input: float  # $ per 1M prompt tokens
+    output: float  # $ per 1M completion tokens
+    batch_discount: float = 0.5
+    source: str = ""
+    as_of: str = ""
+
+    def dollars(self, prompt_tokens: int, completion_tokens: int, batch: bool = False) -> float:
+        d = (prompt_tokens * self.input + completion_tokens * self.output) / 1e6
+        return d * (1 - self.batch_discount) if batch else d
+
+
+class PriceTable:
+    def __init__(self, models: dict[str, Price]):
+        self.models = models
+
+    @classmethod
+    def load(cls, path: str | os.PathLike | None = None) -> "PriceTable":
+        """The packaged table, with `path` (or $DATAGEN_PRICES) laid over it."""
+        models = _read_prices(PRICES_FILE)
+        user = path or os.environ.get("DATAGEN_PRICES")
+        if user:
+            models.update(_read_prices(Path(user)))
+        return cls(models)
+
+    def lookup(self, model: str | None) -> Price | None:
+        """The price of `model`, or of the longest listed name it starts with (a dated snapshot)."""
+        if not model:
+            return None
+        name = model.split("/")[-1].lower()
+        if name in self.models:
+            return self.models[name]
+        prefixes = [m for m in self.models if name.startswith(m + "-")]
+        return self.models[max(prefixes, key=len)] if prefixes else None
+
+
+def _read_prices(path: Path) -> dict[str, Price]:
+    from ..errors import DataError
+    from ..io import load_yaml
+
+    if not path.is_file():
+        raise DataError(path, None, "price file not found")
+    data = load_yaml(path) or {}
+    if not isinstance(data, dict) or not isinstance(data.get("models", {}), dict):
+        raise DataError(path, None, "a price file is a mapping with a `models:` mapping")
+    discount = float((data.get("defaults") or {}).get("batch_discount", 0.5))
+    out = {}
+    for name, row in (data.get("models") or {}).items():
+        try:
+            out[str(name).lower()] = Price(
+                input=float(row["input"]), output=float(row["output"]),
+                batch_discount=float(row.get("batch_discount", discount)),
+                source=str(row.get("source", "")), as_of=str(row.get("as_of", "")))
+        except (KeyError, TypeError, ValueError):
+            raise DataError(path, None, f"model {name}: needs numeric `input` and `output` ($ per 1M tokens)") from None
+    return out
+
+
+# -- token counting -------------------------------------------------------------------
+class TokenCounter:
+    """Counts prompt tokens: tiktoken for OpenAI models when its encoding is at hand, the
+    model's own tokenizer for the local backend, else chars/4 — and says which (`method`)."""
+
+    def __init__(self, backend: str = "openai", model: str | None = None):
+        self._encode = None
+        self.method = "chars/4 heuristic"
+        if backend == "local":
+            self._try_local()
+        elif model and (PriceTable.load().lookup(model) or model.startswith(("gpt-", "o1", "o3", "o4"))):
+            self._try_tiktoken(model)
+
+    def _try_tiktoken(self, model: str) -> None:
+        try:
+            import tiktoken
+
+            try:
+                enc = tiktoken.encoding_for_model(model)
+            except KeyError:
+                enc = tiktoken.get_encoding("o200k_base")
+        except Exception:  # noqa: BLE001 - not installed, or its encoding file cannot be fetched offline
+            return
+        self._encode, self.method = enc.encode, f"tiktoken {enc.name}"
+
+    def _try_local(self) -> None:
+        try:
+            from transformers import AutoTokenizer
+
+            from .embedded import smollm2_dir
+
+            tok = AutoTokenizer.from_pretrained(str(smollm2_dir()))
+        except Exception:  # noqa: BLE001 - weights package missing: fall back, labelled
+            return
+        self._encode, self.method = (lambda s: tok(s)["input_ids"]), "local tokenizer"
+
+    def count(self, text: str) -> int:
+        if self._encode is not None:
+            return len(self._encode(text))
+        return max(1, (len(text) + 3) // 4)
+
+    def prompt_tokens(self, messages: Sequence[tuple[str, str]]) -> int:
+        # ~4 tokens of chat framing per message (OpenAI's documented overhead) + 3 for the reply
+        return sum(self.count(content) + 4 for _, content in messages) + 3
+
+
+def heuristic_tokens(messages: Sequence[tuple[str, str]]) -> int:
+    return sum((len(c) + 3) // 4 + 4 for _, c in messages) + 3
+
+
+# -- the ledger -----------------------------------------------------------------------
+@dataclass
+class LineItem:
+    requests: int = 0
+    cached: int = 0
+    retries: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    dollars: float | None = 0.0  # None: the model has no price
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"requests": self.requests, "cached": self.cached, "retries": self.retries,
+                "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
+                "dollars": None if self.dollars is None else round(self.dollars, 8)}
+
+
+@dataclass
+class Budget:
+    max_cost: float | None = None  # dollars
+    max_tokens: int | None = None  # prompt + completion tokens, all stages
+
+    def __bool__(self) -> bool:
+        return self.max_cost is not None or self.max_tokens is not None
+
+
+class Ledger:
+    """Thread-safe accounts of one client. `record` after each call; `gate` before sending."""
+
+    def __init__(self, backend: str, model: str, endpoint: str = "", prices: PriceTable | None = None,
+                 budget: Budget | None = None):
+        self.backend, self.model, self.endpoint = backend, model, endpoint
+        self.price = None if backend == "local" else (prices or PriceTable.load()).lookup(model)
+        self.budget = budget or Budget()
+        if self.budget.max_cost is not None and backend != "local" and self.price is None:
+            raise ConfigError(f"--max-cost needs a price for model {model} (add it with --prices FILE)")
+        self.items: dict[tuple[str, str, str, str], LineItem] = {}
+        self.stopped: dict[str, Any] | None = None
+        self._lock = threading.Lock()
+
+    def _cost(self, prompt_tokens: int, completion_tokens: int, mode: str) -> float | None:
+        if self.backend == "local":
+            return 0.0
+        if self.price is None:
+            return None
+        return self.price.dollars(prompt_tokens, completion_tokens, batch=mode == "batch")
+
+    def record(self, stage: str | None, prompt_tokens: int = 0, completion_tokens: int = 0, *,
+               cached: bool = False, retries: int = 0, mode: str = "online") -> None:
+        key = (stage or "other", self.model, self.endpoint, mode)
+        with self._lock:
+            item = self.items.setdefault(key, LineItem(dollars=self._cost(0, 0, mode)))
+            if cached:  # answered from the response cache: free, and said so
+                item.cached += 1
+                return
+            item.requests += 1
+            item.retries += retries
+            item.prompt_tokens += prompt_tokens
+            item.completion_tokens += completion_tokens
+            cost = self._cost(prompt_tokens, completion_tokens, mode)
+            item.dollars = None if cost is None or item.dollars is None else item.dollars + cost
+
+    # -- totals -------------------------------------------------------------------------
+    def totals(self) -> dict[str, Any]:
+        with self._lock:
+            items = list(self.items.values())
+        dollars = [i.dollars for i in items]
+        return {
+            "requests": sum(i.requests for i in items), "cached": sum(i.cached for i in items),
+            "retries": sum(i.retries for i in items),
+            "prompt_tokens": sum(i.prompt_tokens for i in items),
+            "completion_tokens": sum(i.completion_tokens for i in items),
+            "tokens": sum(i.prompt_tokens + i.completion_tokens for i in items),
+            "dollars": None if any(d is None for d in dollars) else round(sum(dollars), 8),
+        }
+
+    def stage_means(self) -> dict[str, dict[str, float]]:
+        """Per stage: mean prompt and completion tokens of a sent request."""
+        out: dict[str, dict[str, float]] = {}
+        with self._lock:
+            for (stage, *_), i in self.items.items():
+                if i.requests:
+                    out[stage] = {"prompt": i.prompt_tokens / i.requests, "completion": i.completion_tokens / i.requests}
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        """The manifest's `usage.ledger`: one row per (stage, model, endpoint, mode), totals, prices."""
+        with self._lock:
+            rows = [{"stage": s, "model": m, "endpoint": e, "mode": mode, **i.as_dict()}
+                    for (s, m, e, mode), i in self.items.items()]
+        out: dict[str, Any] = {"currency": "USD", "stages": rows, "total": self.totals()}
+        if self.backend == "local":
+            out["price"] = "local backend: $0"
+        elif self.price is None:
+            out["price"] = f"unknown for model {self.model} (tokens counted, dollars not guessed)"
+        else:
+            p = self.price
+            out["price"] = {"input_per_1m": p.input, "output_per_1m": p.output, "batch_discount": p.batch_discount,
+                            "source": p.source, "as_of": p.as_of}
+        if self.budget:
+            out["budget"] = {"max_cost": self.budget.max_cost, "max_total_tokens": self.budget.max_tokens}
+        if self.stopped:
+            out["stopped"] = dict(self.stopped)
+        return out
+
+    # -- the gate -----------------------------------------------------------------------
+    def gate(self, requests: Sequence, stage: str | None) -> None:
+        """Raise BudgetExceeded when sending `requests` (ChatRequests) would cross the cap.
+        Requests already in flight are not touched: they finish and are accounted."""
+        if not self.budget:
+            return
+        stage = stage or "other"
+        means = self.stage_means().get(stage)
+        p_est = sum(heuristic_tokens(r.messages) for r in requests)
+        # completions: this stage's mean so far, else half of each request's max_tokens
+        c_est = sum((means["completion"] if means else r.max_tokens / 2) * max(1, r.n) for r in requests)
+        t = self.totals()
+        b = self.budget
+        why = None
+        if b.max_tokens is not None and t["tokens"] + p_est + c_est > b.max_tokens:
+            why = (f"token budget: {t['tokens']} spent + ~{int(p_est + c_est)} for {len(requests)} {stage} "
+                   f"requests would pass --max-total-tokens {b.max_tokens}")
+        elif b.max_cost is not None and t["dollars"] is not None:
+            est = self._cost(int(p_est), int(c_est), "online") or 0.0
+            if t["dollars"] + est > b.max_cost:
+                why = (f"cost budget: ${t['dollars']:.4f} spent + ~${est:.4f} for {len(requests)} {stage} "
+                       f"requests would pass --max-cost {b.max_cost}")
+        if why:
+            figures = {"reason": "budget", "detail": why, "spent": t,
+                       "max_cost": b.max_cost, "max_total_tokens": b.max_tokens}
+            with self._lock:
+                self.stopped = self.stopped or figures
+            raise BudgetExceeded(why, figures)
+
+
+def format_ledger(ledger: dict[str, Any]) -> list[str]:
+    """Summary lines: one per stage, then the total ("cost unknown" without a price)."""
+    lines = []
+    for r in ledger.get("stages", []):
+        d = r.get("dollars")
+        cost = "cost unknown" if d is None else f"${d:.4f}"
+        mode = " (batch)" if r.get("mode") == "batch" else ""
+        lines.append(f"    {r['stage']:<22} {r['requests']:>6} calls {r['cached']:>5} cached "
+                     f"{r['prompt_tokens']:>9} in {r['completion_tokens']:>8} out  {cost}{mode}")
+    t = ledger.get("total") or {}
+    d = t.get("dollars")
+    lines.append(f"  cost: {'unknown (no price for this model)' if d is None else f'${d:.4f}'}"
+                 f" for {t.get('tokens', 0)} tokens; cached calls cost nothing")
+    return lines
+
+
+def format_estimate(est: dict[str, Any]) -> str:
+    """The --dry-run table: per stage and in total, low–high requests, tokens and dollars."""
+    def rng(row, key, fmt="{:,}"):
+        lo, hi = row["low"].get(key), row["high"].get(key)
+        if lo is None or hi is None:
+            return "unknown"
+        return fmt.format(lo) if lo == hi else f"{fmt.format(lo)}–{fmt.format(hi)}"
+
+    mode = ", Batch API price" if est.get("batch") else ""
+    price = est.get("price")
+    lines = [f"dry run: {est['generator']}, {est['num']} records, {est['backend']} {est['model']}{mode} — nothing sent",
+             f"  {'stage':<18} {'requests':>13} {'prompt tokens':>19} {'completion tokens':>19} {'dollars':>17}"]
+    for row in est["stages"] + [dict(est["total"], stage="total")]:
+        dollars = rng(row, "dollars", "${:,.4f}")
+        lines.append(f"  {row['stage']:<18} {rng(row, 'requests'):>13} {rng(row, 'prompt_tokens'):>19} "
+                     f"{rng(row, 'completion_tokens'):>19} {dollars:>17}")
+    probe, hist = est["probe"], est.get("history") or []
+    basis = (f"calls per record from {len(hist)} earlier version(s) ({', '.join(hist)})" if hist
+             else "calls per record from the probe (placeholder replies; real ones are dropped more often)")
+    lines.append(f"  based on: {probe['requests']} prompts built ({probe['cached']} already cached, $0), "
+                 f"{probe['kept']} records kept in the probe; {basis}")
+    if est.get("left_out"):
+        lines.append(f"  left out (no earlier version needed them): {', '.join(est['left_out'])}")
+    lines.append(f"  tokens counted by: {est['tokenizer']}")
+    if est["backend"] == "local":
+        lines.append("  price: local backend, $0")
+    elif price is None:
+        lines.append(f"  price: unknown for {est['model']} (add it with --prices FILE); tokens still counted")
+    else:
+        lines.append(f"  price: ${price['input']}/1M in, ${price['output']}/1M out (as of {price['as_of']}, {price['source']})")
+    lines += [f"  warning: {w}" for w in est.get("warnings", [])]
+    return "\n".join(lines)

@@ -1,0 +1,160 @@
+"""`--dry-run`: what a run would cost, before it costs anything.
+
+The generator runs against a RecordingClient (llm/recording.py), which sends nothing and
+answers with placeholder text, so the real prompts of the first round(s) are built by the
+generator's own code. Their tokens are counted (tiktoken, the local tokenizer, or a
+labelled chars/4), and multiplied by the calls a kept record takes: from the dataset's
+earlier manifests when there are any (their ledgers also give the mean reply length),
+else from the probe itself. The result is a low–high range of requests, tokens and dollars.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from typing import Any
+
+from ..llm.ledger import PriceTable, TokenCounter
+from ..llm.recording import ProbeDone, RecordingClient
+from .runner import RunResult
+
+PROBE_REQUESTS = 400  # enough for the first round(s) of every generator
+
+
+def history(settings) -> list[dict[str, Any]]:
+    """Per earlier version of the dataset: kept count and its ledger rows by stage."""
+    if not settings.dataset:
+        return []
+    from ..store import DatasetStore
+
+    store = DatasetStore(settings.store)
+    out = []
+    for v in store.versions(settings.dataset)[-5:]:
+        m = store.resolve(f"{settings.dataset}@{v}").manifest
+        ledger = (m.get("usage") or {}).get("ledger") or {}
+        # calls per record asked for (--num), not per record kept: generators overshoot
+        # --num by a steady share (several instances per task), and the estimate is for a --num
+        asked = ((m.get("config") or {}).get("run") or {}).get("num") or 0
+        if asked and ledger.get("stages") and not m.get("stopped"):
+            out.append({"version": v, "kept": asked, "stages": ledger["stages"]})
+    return out
+
+
+def estimate_run(gen, settings, llm_cfg, filter_cfg, lang: str) -> RunResult:
+    """Probe the generator, then scale to `settings.num` records. Nothing is sent or written."""
+    from ..filters import build_chain
+    from ..llm.cache import ResponseCache
+
+    model = llm_cfg.resolved_model()
+    cache = ResponseCache(llm_cfg.cache_path) if llm_cfg.cache else None
+    endpoint = None
+    if llm_cfg.backend == "openai":  # the same cache keys as the online client, so hits count
+        from ..llm.cache import endpoint_key
+
+        endpoint = endpoint_key(llm_cfg.base_url or llm_cfg._env_base_urls() or ["https://api.openai.com/v1"])
+    rec = RecordingClient(backend=llm_cfg.backend, model=model, cache=cache, limit=PROBE_REQUESTS,
+                          endpoint=endpoint)
+    past = history(settings)
+    if settings.dataset:
+        from ..store import DatasetStore
+        from .publish import version_seed
+
+        gen.reseed(version_seed(gen.seed, DatasetStore(settings.store).next_version(settings.dataset)))
+    # embedding dedup would load an encoder to compare placeholder text: off for the probe
+    chain = build_chain(dataclasses.replace(filter_cfg, embed=None), lang)
+    kept, finished = 0, False
+    try:
+        for outcome in gen.generate(rec, chain, settings.num):
+            kept += bool(outcome.verdict.kept)
+        finished = True
+    except ProbeDone:
+        pass
+    finally:
+        rec.close()
+    # a probe that ran to the end simulated the whole run: its calls are for --num records
+    per = settings.num if finished else kept
+    counter = TokenCounter(llm_cfg.backend, model)
+    est = scale(rec.recorded, per, settings.num, counter, past)
+    est["probe"]["kept"], est["probe"]["finished"] = kept, finished
+    prices = PriceTable.load(llm_cfg.prices)
+    price = None if llm_cfg.backend == "local" else prices.lookup(model)
+    batch = bool(getattr(llm_cfg, "batch_api", False))
+    for row in est["stages"] + [est["total"]]:
+        for end in ("low", "high"):
+            t = row[end]
+            t["dollars"] = (0.0 if llm_cfg.backend == "local" else
+                            None if price is None else round(price.dollars(t["prompt_tokens"], t["completion_tokens"], batch), 4))
+    est.update(generator=gen.name, num=settings.num, model=model, backend=llm_cfg.backend, tokenizer=counter.method,
+               batch=batch, price=None if price is None else {"input": price.input, "output": price.output,
+                                                             "as_of": price.as_of, "source": price.source})
+    est["warnings"] = cap_warnings(est["total"]["high"], settings)
+    return RunResult(generator=gen.name, estimate=est)
+
+
+def scale(recorded, kept: int, num: int, counter: TokenCounter, past: list[dict]) -> dict[str, Any]:
+    """Per stage and in total: low/high requests, prompt and completion tokens for `num` records."""
+    by_stage: dict[str, list] = defaultdict(list)
+    for r in recorded:
+        by_stage[r.stage].append(r)
+    hist = _history_rates(past)
+    stages, unseen = [], []
+    for stage, reqs in by_stage.items():
+        if hist and stage not in hist:
+            # the placeholders took a branch the real model's replies never did (e.g. a
+            # classification task): the earlier versions know better than the probe
+            unseen.append(stage)
+            continue
+        sent = [r for r in reqs if not r.cached]
+        share_sent = len(sent) / len(reqs)
+        prompt = sum(counter.prompt_tokens(r.messages) for r in reqs) / len(reqs)
+        max_out = sum(r.max_tokens * r.n for r in reqs) / len(reqs)
+        h = hist.get(stage)
+        if h:
+            lo_rate, hi_rate = h["per_kept"][0] * 0.9, h["per_kept"][1] * 1.1
+            lo_out, hi_out = h["completion"] * 0.9, h["completion"] * 1.1
+        else:
+            rate = len(reqs) / max(kept, 1)
+            lo_rate, hi_rate = rate, rate * 1.5  # real replies fail filters more often than placeholders
+            lo_out, hi_out = max_out * 0.25, max_out
+        row = {"stage": stage, "probe_requests": len(reqs), "prompt_tokens_per_request": round(prompt, 1),
+               "source": "history" if h else "probe"}
+        for end, rate, out in (("low", lo_rate, lo_out), ("high", hi_rate, hi_out)):
+            n = rate * num * share_sent
+            row[end] = {"requests": round(n), "prompt_tokens": round(n * prompt), "completion_tokens": round(n * out)}
+            row[end]["tokens"] = row[end]["prompt_tokens"] + row[end]["completion_tokens"]
+        stages.append(row)
+    total = {end: {k: sum(s[end][k] for s in stages) for k in ("requests", "prompt_tokens", "completion_tokens", "tokens")}
+             for end in ("low", "high")}
+    return {"stages": stages, "total": total, "probe": {"requests": len(recorded), "kept": kept,
+                                                         "cached": sum(r.cached for r in recorded)},
+            "history": [p["version"] for p in past], "left_out": unseen}
+
+
+def _history_rates(past: list[dict]) -> dict[str, dict[str, Any]]:
+    """stage -> requests per kept record (min, max over versions) and mean completion tokens."""
+    rates: dict[str, list[float]] = defaultdict(list)
+    comp: dict[str, list[float]] = defaultdict(list)
+    for p in past:
+        per: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+        for row in p["stages"]:
+            acc = per[row["stage"]]
+            acc[0] += row.get("requests", 0) + row.get("cached", 0)
+            acc[1] += row.get("completion_tokens", 0)
+            acc[2] += row.get("requests", 0)
+        for stage, (calls, ct, sent) in per.items():
+            rates[stage].append(calls / p["kept"])
+            if sent:
+                comp[stage].append(ct / sent)
+    return {s: {"per_kept": (min(r), max(r)), "completion": sum(comp[s]) / len(comp[s])}
+            for s, r in rates.items() if comp.get(s)}
+
+
+def cap_warnings(high: dict[str, Any], settings) -> list[str]:
+    out = []
+    if settings.token_budget and high["tokens"] > settings.token_budget:
+        out.append(f"the estimate (up to {high['tokens']} tokens) passes --max-total-tokens {settings.token_budget}: "
+                   "the run would stop early")
+    if settings.max_cost and high.get("dollars") is not None and high["dollars"] > settings.max_cost:
+        out.append(f"the estimate (up to ${high['dollars']:.4f}) passes --max-cost {settings.max_cost}: "
+                   "the run would stop early")
+    return out
