@@ -38,9 +38,9 @@ FILTER = "self_qa"
 
 ANSWER_MODES = ("auto", "extractive", "abstractive")
 STAGE_HINTS = {
-    "question": "try more --questions per chunk, --lang matching the documents, or a larger model",
-    "answer": {"abstractive": "try --answer-mode extractive or a larger model",
-               "extractive": "check that the documents are prose sentences, or try a larger model"},
+    "question": "try more --questions per chunk (extractive: more --question-samples), --lang matching "
+                "the documents, or a larger model",
+    "answer": "try --answer-mode extractive or a larger model",
     "instruction": "see rejects.jsonl for the rule; loosen it (e.g. --rouge, --no-embed) if it is wrong here",
 }
 
@@ -151,7 +151,8 @@ class SelfQAGenerator(Generator):
         return float(a @ c)
 
     def answer_mode(self, client: ChatClient) -> str:
-        """The configured mode, `auto` resolved: extractive where the client scores options."""
+        """The configured mode, `auto` resolved: extractive on the local backend (its small
+        model cannot write grounded answers), abstractive elsewhere."""
         if self.config.answer_mode != "auto":
             return self.config.answer_mode
         return "extractive" if client.backend == "local" else "abstractive"
@@ -288,9 +289,7 @@ class SelfQAGenerator(Generator):
                 kept += verdict.kept
         counts["kept"] = kept
         for stage, stage_drops in drops.items():
-            hint = STAGE_HINTS[stage]
-            note = stage_note(stage, entered[stage], stage_drops, hint[mode] if isinstance(hint, dict) else hint)
-            if note:
+            if note := stage_note(stage, entered[stage], stage_drops, STAGE_HINTS[stage]):
                 self.report.notes.append(note)
         if kept >= num:
             self.report.stop_reason = f"reached --num {num}"
