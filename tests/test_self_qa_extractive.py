@@ -85,11 +85,13 @@ def test_on_topic_and_ranking():
     assert not ex.on_topic("What happens when you feed your friend something daily?", s)
     assert ex.on_topic("酸面种需要怎样喂养？", "酸面种需要定期喂养面粉和水。")
     assert not ex.on_topic("蛋糕怎么做？", "酸面种需要定期喂养面粉和水。")
-    likelihood = {"What does the text say about starters?": 0.0, "Why eat cake?": -1.0,
+    assert ex.is_question("How often is a starter fed?") and ex.is_question("酸面种怎样喂养？")
+    assert not ex.is_question("白茶是一种大量相对公园的动机") and not ex.is_question("Tell me about starters")
+    likelihood = {"What does the text say about starters?": 0.0, "Why eat cake?": -1.0, "A starter fed": 1.0,
                   "What is a starter fed with?": -5.0, "How often is a starter fed?": -3.0}
     assert ex.rank_questions(list(likelihood), s, likelihood.get) == [
         "How often is a starter fed?", "What is a starter fed with?",  # usable ones, likeliest first
-        "What does the text say about starters?", "Why eat cake?"]
+        "What does the text say about starters?", "Why eat cake?", "A starter fed"]
 
 
 def test_spread_and_stage_note():
@@ -143,10 +145,10 @@ def test_extractive_generator_records_spans_and_mode():
     client = FakeLocal({
         "A sourdough starter ": ["Why eat cake?", "What is a starter?", "What is a sourdough starter made of?"],
         "A healthy starter sm": ["What does a healthy starter smell like?"],
-        "A starter has to be ": ["What does the passage say about feeding?"],
+        "A starter has to be ": ["Do volcanoes erupt?"],
         "After a feeding, an ": ["How fast does an active starter double after a feeding?"],
         "A starter can be sto": ["Where can a starter be stored?"],
-        "A starter can also b": ["Do volcanoes erupt?"],
+        "A starter can also b": ["A dried starter keeps"],
     })
     result = run_generator(gen, client, build_chain(FilterConfig(embed=None), "en"), 10)
     text = SOURDOUGH.read_text(encoding="utf-8")
@@ -161,8 +163,7 @@ def test_extractive_generator_records_spans_and_mode():
     assert by_q["Where can a starter be stored?"].output == (
         "A starter can be stored in the refrigerator when the baker does not bake every day.")
     reasons = {x["record"]["instruction"]: x["reason"] for x in result.rejects}
-    assert reasons == {"What does the passage say about feeding?": "question_refers_to_text",
-                       "Do volcanoes erupt?": "question_off_topic"}
+    assert reasons == {"A dried starter keeps": "not_a_question", "Do volcanoes erupt?": "question_off_topic"}
     assert all(r.n == 4 and r.temperature > 0 for r in client.requests)  # sampled, then ranked
     # ...the on-topic ones by the likelihood of the sentence after them
     assert client.chosen == ["what is a starter?", "what is a sourdough starter made of?"]

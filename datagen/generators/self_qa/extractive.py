@@ -159,6 +159,12 @@ def content_units(text: str) -> set[str]:
     return units
 
 
+def is_question(text: str) -> bool:
+    """Ends with a question mark, as every worked example does. The embedded model's Chinese
+    is mostly word salad without one (measured on seeds/docs/tea_zh.txt)."""
+    return text.rstrip("\"'”’)） ").endswith(("?", "？"))
+
+
 def on_topic(question: str, sentence: str) -> bool:
     """Does the question share a content word (Chinese: a character pair) with the sentence
     it was written from? The embedded model sometimes answers a sentence about feeding a
@@ -173,6 +179,6 @@ def rank_questions(questions: Sequence[str], sentence: str, score) -> list[str]:
     sentences from 12 (one greedy question each) to 17."""
     from .parsing import refers_to_source
 
-    usable = {q: on_topic(q, sentence) and not refers_to_source(q) for q in questions}
+    usable = {q: is_question(q) and on_topic(q, sentence) and not refers_to_source(q) for q in questions}
     scores = {q: score(q) for q in questions if usable[q]} or {q: score(q) for q in questions}
     return sorted(questions, key=lambda q: (not usable[q], -scores.get(q, float("-inf"))))

@@ -253,6 +253,7 @@ class SelfQAGenerator(Generator):
                 counts["questions"] += 1
                 entered["question"] += 1
                 reason = ("question_refers_to_text" if refers_to_source(q)
+                          else "not_a_question" if source and not ex.is_question(q)
                           else "question_off_topic" if source and not ex.on_topic(q, source.text)
                           else "duplicate_question" if q in asked else None)
                 asked.add(q)
