@@ -5,6 +5,7 @@ import pytest
 from datagen.config import from_dict
 from datagen.errors import ConfigError
 from datagen.filters import FilterConfig, build_chain, build_instance_chain, conflicting_instances, funnel
+from datagen.filters.rules import PunctStart
 from datagen.records import Record
 
 
@@ -22,7 +23,7 @@ def test_default_chain_drops_like_self_instruct():
         "Draw a diagram of the solar system.",         # blacklisted
         "Describe the images below in detail.",        # blacklisted plural
         "Write a program that sorts a list.",          # Self-Instruct's write-program rule
-        "\"Quote\" this sentence for me please.",      # starts with punctuation
+        "... and quote this sentence for me please.",  # starts with punctuation
         "写一首关于春天的诗，要求押韵。",                # Chinese in an English run
         "Explain photosynthesis to a ten year old.",   # kept
     ])
@@ -51,7 +52,7 @@ def test_chinese_rules():
         "请介绍一下高血压的常见症状和治疗方法。",     # identical: ROUGE-L 1.0 on characters
         "你好",                                        # 2 characters
         "请根据这张图片描述发生了什么。",             # Chinese blacklist
-        "《红楼梦》的作者是谁？请简要介绍。",          # Chinese punctuation start
+        "，以及红楼梦的作者是谁？请简要介绍。",          # Chinese punctuation start
         "Explain the theory of relativity simply.",   # English in a Chinese run
         "用Python写一个快速排序函数并解释。",         # mixed, mostly Chinese: kept
     ])
@@ -169,3 +170,17 @@ def test_conversations_sharing_a_first_exchange_are_not_exact_duplicates():
     a.output = b.output = "apple, lantern, ocean, pencil, thunder"  # flat fields: the first exchange
     assert chain.check(a).kept and chain.check(b).kept
     assert chain.check(a).reason == "duplicate_instance"
+
+
+@pytest.mark.parametrize("text, reason", [
+    ("\"Hamlet\" was written by which playwright?", None),
+    ("“熊猫”是哪个国家的国宝？请简要介绍。", None),
+    ("《红楼梦》的作者是谁？请简要介绍。", None),
+    ("(Optional) list three uses of vinegar.", None),
+    ("- list three uses of vinegar.", "punct_start"),
+    ("? what are three uses of vinegar", "punct_start"),
+    ("”熊猫是哪个国家的国宝？请简要介绍。", "punct_start"),  # a closing quote is a remnant
+    ("，熊猫是哪个国家的国宝？", "punct_start"),
+])
+def test_opening_quotes_and_brackets_are_not_punctuation_starts(text, reason):
+    assert PunctStart().check(Record(text)) == reason

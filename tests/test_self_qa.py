@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from datagen.cli import main
 from datagen.io.documents import Chunk
-from datagen.generators.self_qa.generator import (answer_messages, clean_answer, grounding_score, is_refusal,
+from datagen.generators.self_qa.parsing import (answer_messages, clean_answer, grounding_score, is_refusal,
                                         parse_questions, question_messages, refers_to_source)
 from datagen.store import DatasetStore
 

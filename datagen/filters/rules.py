@@ -76,11 +76,16 @@ class Blacklist:
 
 
 class PunctStart:
+    """Drops instructions that open with punctuation (a fragment, a list remnant). An
+    opening quote or bracket starts a legitimate one: `"Hamlet" was written by whom?`,
+    `“熊猫”是哪个国家的国宝？`, `《红楼梦》的作者是谁？`."""
+
     name = "punct_start"
+    OPENERS = frozenset("\"'`([{<“‘（［｛《〈【「『〔")
 
     def check(self, record: Record) -> str | None:
         text = record.instruction.lstrip()
-        return "punct_start" if text and text[0] in PUNCT else None
+        return "punct_start" if text and text[0] in PUNCT and text[0] not in self.OPENERS else None
 
 
 class AsciiStart:

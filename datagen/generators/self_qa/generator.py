@@ -3,7 +3,10 @@
 1. Documents are split into chunks (datagen.io.documents).
 2. Knowledge-guided instruction generation: per chunk the model writes questions
    answerable from the chunk alone, phrased for a reader who never sees it.
-3. Reading comprehension: each question is answered with its chunk as context.
+3. Reading comprehension: each question is answered with its chunk as context —
+   abstractive (the model writes the answer), or extractive (extractive.py: each question
+   is written from one sentence of the chunk, and that sentence is its answer — grounded
+   by construction; the default on the local backend, whose small model can do neither).
 4. Pruning: self-referential questions, refusals, cut-off and ungrounded answers are
    dropped here; the shared chain then applies length rules and deduplication.
 Every kept record carries its provenance (document, chunk offsets) in `meta`.
@@ -11,10 +14,9 @@ Every kept record carries its provenance (document, chunk offsets) in `meta`.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import random
-import re
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -24,140 +26,31 @@ from ...filters.base import FilterChain, Verdict
 from ...llm.base import ChatClient, ChatRequest
 from ...prompts import load_prompt
 from ...records import Record
-from ...text import CJK_CHAR, detect_lang
+from ...text import detect_lang
 from ..base import Generator, GeneratorConfig, Outcome
+from . import extractive as ex
+from .parsing import (answer_messages, clean_answer, grounding_score, parse_questions, question_messages,
+                      refers_to_source, stable_seed)
+
+__all__ = ["SelfQAConfig", "SelfQAGenerator", "stable_seed"]
 
 FILTER = "self_qa"
 
-# ---- pure pieces: prompts, parsing, checks -----------------------------------------------
-
-# Reference to a source the reader of the trained model will never have.
-_SELF_REF_EN = re.compile(
-    r"\b(?:the|this|that|these|those|above|following|given|provided|said)\s+"
-    r"(?:text|passage|article|document|paragraph|excerpt|context|background|material|"
-    r"section|content|snippet|reading)s?\b"
-    r"|\b(?:this|these|above)\s+(?:paper|study|report|readme|repository|repo|chapter|page)s?\b"
-    r"|\bthe author(?!s?\s+of\b)|\b(?:mentioned|described|stated|discussed|shown)\s+(?:above|earlier)\b"
-    r"|\bthe above\b", re.I)
-_SELF_REF_ZH = re.compile(
-    r"上文|本文|文中|原文|该文|此文|这篇|文章中|文章里|该文章|文章提到|文章所述|本段|这段|该段|段落中"
-    r"|材料中|上述|以上内容|根据以上|背景知识|文本中|给定的文本|所给")
-_REFUSAL_EN = re.compile(
-    r"not answerable|\b(?:does|do|did)\s*(?:not|n't)\s+(?:say|mention|specify|state|provide|contain|"
-    r"include|give|describe|discuss)|\bnot\s+(?:mentioned|specified|stated|provided|given|described)\b"
-    r"|no information|not enough information|insufficient information|"
-    r"\b(?:cannot|can't|can not)\s+be\s+(?:answered|determined)|unable to (?:answer|determine)|"
-    r"\bi (?:don't|do not) know\b|^\s*(?:i'm sorry|sorry|as an ai)", re.I)
-_REFUSAL_ZH = re.compile(
-    r"无法回答|没有提到|未提到|没有提及|未提及|没有说明|未说明|没有给出|未给出|无法确定|无法得知|"
-    r"没有相关信息|没有足够的信息|信息不足|^\s*(?:抱歉|对不起)")
-# "According to the text, X" -> "X": the fact survives, the reference goes
-_LEAD_REF = re.compile(
-    r"^\s*(?:(?:according to|based on|as (?:stated|mentioned|described) in|from)\s+the\s+"
-    r"(?:given |provided |above )?(?:text|passage|article|document|background(?: knowledge)?|context|information(?: given| provided)?)"
-    r"[^,.:]{0,40}[,:]\s*"
-    r"|(?:根据|依据|按照|从)(?:上文|本文|文中|原文|背景知识|以上内容|材料|文章)[^，,：:。]{0,20}[，,：:]\s*)",
-    re.I)
-_NUMBERED = re.compile(r"^\s*(?:\d{1,2}\s*[.)、:：．]|[-*•]|q\d*\s*[:：.]|问题\s*\d*\s*[:：])\s*(.*)$", re.I)
-_Q_PREFIX = re.compile(r"^\s*(?:\*\*)?(?:question|q|问题|问)\s*\d*\s*[:：]\s*(?:\*\*)?\s*", re.I)
-_A_SPLIT = re.compile(r"\s*(?:\*\*)?(?:answer|a|回答|答案|答)\s*[:：]", re.I)
-_ANSWER_PREFIX = re.compile(r"^\s*(?:\*\*)?(?:answer|a|回答|答案|答)\s*[:：]\s*(?:\*\*)?\s*", re.I)
-_SENT_END = re.compile(r"[.!?。！？](?=[\s\"'”’)）]|$)")
-_UNIT = re.compile(rf"[a-z0-9]+|[{CJK_CHAR}]+")
+ANSWER_MODES = ("auto", "extractive", "abstractive")
+STAGE_HINTS = {
+    "question": "try more --questions per chunk (extractive: more --question-samples), --lang matching "
+                "the documents, or a larger model",
+    "answer": "try --answer-mode extractive or a larger model",
+    "instruction": "see rejects.jsonl for the rule; loosen it (e.g. --rouge, --no-embed) if it is wrong here",
+}
 
 
-def question_messages(chunk: Chunk, n: int, lang: str) -> list[dict]:
-    return [{"role": "user", "content": load_prompt("self_qa_questions", lang).render(chunk=chunk.text, n=n)}]
-
-
-def answer_messages(chunk: Chunk, question: str, lang: str) -> list[dict]:
-    return [{"role": "user", "content": load_prompt("self_qa_answer", lang).render(chunk=chunk.text,
-                                                                                  question=question)}]
-
-
-def parse_questions(text: str, cut_off: bool = False) -> list[str]:
-    """Questions from a numbered (or bulleted) list; unnumbered lines continue the item
-    before them. With `cut_off`, the last item may be truncated and is dropped."""
-    items: list[str] = []
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        m = _NUMBERED.match(line)
-        if m:
-            items.append(m.group(1))
-        elif items:
-            items[-1] += " " + line.strip()
-        else:
-            items.append(line)
-    if cut_off and items:
-        items.pop()
-    out: list[str] = []
-    for item in items:
-        q = _Q_PREFIX.sub("", item.strip())
-        q = _A_SPLIT.split(q, maxsplit=1)[0]  # a model that answers inline: keep the question
-        q = " ".join(q.strip().strip("*").split())
-        if q and q not in out:
-            out.append(q)
-    return out
-
-
-def refers_to_source(text: str) -> bool:
-    """Does the text point at a source document ("the passage", "上文") the reader lacks?"""
-    return bool(_SELF_REF_EN.search(text) or _SELF_REF_ZH.search(text))
-
-
-def is_refusal(text: str) -> bool:
-    return bool(_REFUSAL_EN.search(text) or _REFUSAL_ZH.search(text))
-
-
-def clean_answer(text: str, cut_off: bool = False) -> tuple[str, str | None]:
-    """(answer, drop reason or None): prefixes and a leading "According to the text,"
-    removed; a cut-off answer trimmed to its last full sentence when most of it survives."""
-    text = _ANSWER_PREFIX.sub("", text.strip()).strip()
-    stripped = _LEAD_REF.sub("", text, count=1)
-    if stripped != text and stripped:
-        text = stripped[0].upper() + stripped[1:]
-    if cut_off:
-        ends = [m.end() for m in _SENT_END.finditer(text)]
-        if not ends or ends[-1] < 0.4 * len(text):
-            return text, "answer_cut_off"
-        text = text[: ends[-1]]
-    if not text:
-        return text, "empty_answer"
-    if is_refusal(text):
-        return text, "answer_refusal"
-    if refers_to_source(text):
-        return text, "answer_refers_to_text"
-    return text, None
-
-
-def grounding_units(text: str) -> list[str]:
-    """Words for alphabetic text, character bigrams for CJK (single characters say little)."""
-    units: list[str] = []
-    for tok in _UNIT.findall(text.lower()):
-        if tok[0].isascii():
-            units.append(tok)
-        elif len(tok) == 1:
-            units.append(tok)
-        else:
-            units.extend(tok[i:i + 2] for i in range(len(tok) - 1))
-    return units
-
-
-def grounding_score(answer: str, chunk: str) -> float:
-    """Share of the answer's units (words / CJK bigrams) that occur in the chunk: an answer
-    built from the chunk scores near 1, one from the model's own memory much lower."""
-    units = grounding_units(answer)
-    if not units:
-        return 0.0
-    have = set(grounding_units(chunk))
-    return sum(u in have for u in units) / len(units)
-
-
-def stable_seed(*parts) -> int:
-    """A request seed fixed by content, so a re-run asks identical requests (cache hits)."""
-    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode("utf-8")).digest()
-    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+def stage_note(stage: str, entered: int, drops: Counter, hint: str) -> str | None:
+    """A note when a stage dropped every candidate it saw, naming the top reason."""
+    if entered <= 0 or sum(drops.values()) < entered:
+        return None
+    reason, n = drops.most_common(1)[0]
+    return f"{stage} stage dropped all {entered} (top: {reason} {n}): {hint}"
 
 
 # ---- the generator ---------------------------------------------------------------------
@@ -191,6 +84,14 @@ class SelfQAConfig(GeneratorConfig):
                                                              "min": 0})
     max_tokens: int = field(default=384, metadata={"help": "Max tokens per model reply.", "min": 1})
     batch: int = field(default=8, metadata={"help": "Chunks per round of requests.", "min": 1})
+    question_samples: int = field(default=4, metadata={
+        "help": "Extractive, local backend: questions sampled per sentence; the on-topic one under "
+                "which the sentence is the likeliest reply is kept (1: one greedy question).", "min": 1})
+    answer_mode: str = field(default="auto", metadata={
+        "help": "How answers are made: abstractive (the model writes them from the chunk), extractive "
+                "(a question is written per chunk sentence, and the sentence is its answer), or auto "
+                "(extractive on the local backend, abstractive elsewhere).",
+        "choices": ANSWER_MODES})
 
     def __post_init__(self):
         super().__post_init__()
@@ -224,6 +125,7 @@ class SelfQAGenerator(Generator):
             raise DataError(config.docs, None, f"no chunk of at least {config.min_chunk_chars} characters "
                                                "of prose to ask questions about")
         self._encode = None
+        self._spans: dict[str, list[ex.Span]] = {}  # chunk ref -> answer candidates
 
     def lang_of(self, chunk: Chunk) -> str:
         return self.config.lang if self.config.lang != "auto" else detect_lang(chunk.text)
@@ -231,8 +133,8 @@ class SelfQAGenerator(Generator):
     def dominant_lang(self) -> str:
         return detect_lang([c.text for c in self.chunks])
 
-    def _note_prompts(self, lang: str) -> None:
-        for name in ("self_qa_questions", "self_qa_answer"):
+    def _note_prompts(self, lang: str, names: tuple[str, ...]) -> None:
+        for name in names:
             p = load_prompt(name, lang)
             self.report.prompt_templates[p.ref] = p.sha
 
@@ -248,62 +150,131 @@ class SelfQAGenerator(Generator):
         a, c = self._encode([answer, chunk])
         return float(a @ c)
 
+    def answer_mode(self, client: ChatClient) -> str:
+        """The configured mode, `auto` resolved: extractive on the local backend (its small
+        model cannot write grounded answers), abstractive elsewhere."""
+        if self.config.answer_mode != "auto":
+            return self.config.answer_mode
+        return "extractive" if client.backend == "local" else "abstractive"
+
+    def _abstractive(self, client: ChatClient, pending) -> Iterator[tuple[Record, str | None, dict]]:
+        cfg = self.config
+        reqs = [ChatRequest.make(answer_messages(c, q, lang), temperature=cfg.answer_temperature,
+                                 max_tokens=cfg.max_tokens, seed=stable_seed(cfg.seed, c.ref, q))
+                for c, lang, q, _ in pending]
+        for (c, lang, q, _), comps in zip(pending, client.chat_many(reqs, desc="self-qa answers")):
+            answer, reason = clean_answer(comps[0].text, cut_off=comps[0].finish_reason == "length")
+            meta = {**self._meta(c, lang), "answer_mode": "abstractive"}
+            detail: dict = {}
+            if reason is None:
+                meta["grounding"] = detail["grounding"] = round(grounding_score(answer, c.text), 3)
+                if meta["grounding"] < cfg.grounding:
+                    reason = "answer_not_grounded"
+                elif cfg.grounding_embed is not None:
+                    meta["grounding_embed"] = detail["grounding_embed"] = round(
+                        self._embed_score(answer, c.text), 3)
+                    if meta["grounding_embed"] < cfg.grounding_embed:
+                        reason = "answer_not_grounded"
+            yield Record(instruction=q, output=answer, meta=meta), reason, detail
+
+    def _candidates(self, chunk: Chunk) -> list[ex.Span]:
+        if chunk.ref not in self._spans:
+            self._spans[chunk.ref] = ex.answer_candidates(chunk, refers_to_source)
+        return self._spans[chunk.ref]
+
+    def _extractive(self, client: ChatClient, pending) -> Iterator[tuple[Record, str | None, dict]]:
+        """The answer is the sentence the question was written from (extractive.py)."""
+        for c, lang, q, source in pending:
+            meta = {**self._meta(c, lang), "answer_mode": "extractive",
+                    "answer_span": ex.document_span(c, source),
+                    "grounding": round(grounding_score(source.text, c.text), 3)}
+            yield Record(instruction=q, output=source.text, meta=meta), None, {}
+
+    def _questions(self, client: ChatClient, batch: list[Chunk], langs: list[str], mode: str):
+        """(chunk, lang, question, source sentence or None) for a round of chunks. Abstractive:
+        the model writes a list per chunk. Extractive: one question per sentence, written
+        from that sentence alone (the embedded model stays on topic that way)."""
+        cfg = self.config
+        if mode == "abstractive":
+            reqs = [ChatRequest.make(question_messages(c, cfg.questions_per_chunk, lang),
+                                     temperature=cfg.question_temperature, max_tokens=cfg.max_tokens,
+                                     prefill="1.", seed=stable_seed(cfg.seed, c.ref))
+                    for c, lang in zip(batch, langs)]
+            for c, lang, comps in zip(batch, langs, client.chat_many(reqs, desc="self-qa questions")):
+                qs = parse_questions(comps[0].text, cut_off=comps[0].finish_reason == "length")
+                for q in qs[:cfg.questions_per_chunk]:  # small models run on past the list
+                    yield c, lang, q, None
+            return
+        asks = [(c, lang, span) for c, lang in zip(batch, langs)
+                for span in ex.spread(self._candidates(c), cfg.questions_per_chunk)]
+        # the local backend scores text: sample several questions per sentence and keep the one
+        # under which the sentence is the likeliest reply; otherwise one greedy question (a
+        # re-run with a new seed samples instead, to ask new ones)
+        rank = cfg.question_samples > 1 and client.backend == "local"
+        reqs = [ChatRequest.make(ex.sentence_question_messages(span.text, lang),
+                                 n=cfg.question_samples if rank else 1,
+                                 temperature=cfg.question_temperature if rank or cfg.seed else 0.0,
+                                 max_tokens=64, stop=["\n"], seed=stable_seed(cfg.seed, c.ref, span.start))
+                for c, lang, span in asks]
+        for (c, lang, span), comps in zip(asks, client.chat_many(reqs, desc="self-qa questions")):
+            qs = list(dict.fromkeys(q for comp in comps for q in parse_questions(comp.text)[:1]))
+            if len(qs) > 1:
+                qs = ex.rank_questions(qs, span.text, lambda q: client.choose(
+                    [{"role": "user", "content": q}], [span.text]).scores[span.text])
+            if qs:
+                yield c, lang, qs[0], span
+
     def generate(self, client: ChatClient, chain: FilterChain, num: int) -> Iterator[Outcome]:
         cfg = self.config
         counts = self.report.counts
         for k in ("questions", "answers", "kept"):
             counts.setdefault(k, 0)
+        mode = self.answer_mode(client)
+        prompts = (("self_qa_questions", "self_qa_answer") if mode == "abstractive"
+                   else ("self_qa_sentence_question", "self_qa_sentence_examples"))
+        drops = {stage: Counter() for stage in ("question", "answer", "instruction")}
+        entered = Counter()
         order = list(self.chunks)
         random.Random(cfg.seed).shuffle(order)  # sample across documents, not the first one only
         asked: set[str] = set()
         pos = kept = 0
         while pos < len(order) and kept < num:
-            # near the target, ask about fewer chunks so the last round pays for little waste
-            need = math.ceil((num - kept) / max(1, cfg.questions_per_chunk // 2))
+            # near the target, ask about fewer chunks so the last round pays for little waste;
+            # about half of free-form pairs survive, most extractive ones
+            per_chunk = cfg.questions_per_chunk // 2 if mode == "abstractive" else cfg.questions_per_chunk - 1
+            need = math.ceil((num - kept) / max(1, per_chunk))
             batch = order[pos: pos + max(1, min(cfg.batch, need))]
             pos += len(batch)
             langs = [self.lang_of(c) for c in batch]
             for lang in set(langs):
-                self._note_prompts(lang)
-            reqs = [ChatRequest.make(question_messages(c, cfg.questions_per_chunk, lang),
-                                     temperature=cfg.question_temperature, max_tokens=cfg.max_tokens,
-                                     prefill="1.", seed=stable_seed(cfg.seed, c.ref))
-                    for c, lang in zip(batch, langs)]
-            pending: list[tuple[Chunk, str, str]] = []
-            for c, lang, comps in zip(batch, langs, client.chat_many(reqs, desc="self-qa questions")):
-                qs = parse_questions(comps[0].text, cut_off=comps[0].finish_reason == "length")
-                for q in qs[:cfg.questions_per_chunk]:  # small models run on past the list
-                    counts["questions"] += 1
-                    reason = ("question_refers_to_text" if refers_to_source(q)
-                              else "duplicate_question" if q in asked else None)
-                    asked.add(q)
-                    if reason:
-                        yield Outcome(Record(instruction=q, meta=self._meta(c, lang)),
-                                      Verdict(False, reason, FILTER), stage="question")
-                    else:
-                        pending.append((c, lang, q))
+                self._note_prompts(lang, prompts)
+            pending: list[tuple[Chunk, str, str, ex.Span | None]] = []
+            for c, lang, q, source in self._questions(client, batch, langs, mode):
+                counts["questions"] += 1
+                entered["question"] += 1
+                reason = ("question_refers_to_text" if refers_to_source(q)
+                          else "not_a_question" if source and not ex.is_question(q)
+                          else "question_off_topic" if source and not ex.on_topic(q, source.text)
+                          else "duplicate_question" if q in asked else None)
+                asked.add(q)
+                if reason:
+                    drops["question"][reason] += 1
+                    meta = self._meta(c, lang)
+                    if source:  # the sentence it was written from, to judge the drop by
+                        meta.update(answer_mode=mode, answer_span=ex.document_span(c, source))
+                    yield Outcome(Record(instruction=q, output=source.text if source else "", meta=meta),
+                                  Verdict(False, reason, FILTER), stage="question")
+                else:
+                    pending.append((c, lang, q, source))
             if not pending:
                 continue
-            reqs = [ChatRequest.make(answer_messages(c, q, lang), temperature=cfg.answer_temperature,
-                                     max_tokens=cfg.max_tokens, seed=stable_seed(cfg.seed, c.ref, q))
-                    for c, lang, q in pending]
+            answers = (self._extractive if mode == "extractive" else self._abstractive)(client, pending)
             answered: list[Record] = []
-            for (c, lang, q), comps in zip(pending, client.chat_many(reqs, desc="self-qa answers")):
+            for record, reason, detail in answers:
                 counts["answers"] += 1
-                answer, reason = clean_answer(comps[0].text, cut_off=comps[0].finish_reason == "length")
-                meta = self._meta(c, lang)
-                detail: dict = {}
-                if reason is None:
-                    meta["grounding"] = detail["grounding"] = round(grounding_score(answer, c.text), 3)
-                    if meta["grounding"] < cfg.grounding:
-                        reason = "answer_not_grounded"
-                    elif cfg.grounding_embed is not None:
-                        meta["grounding_embed"] = detail["grounding_embed"] = round(
-                            self._embed_score(answer, c.text), 3)
-                        if meta["grounding_embed"] < cfg.grounding_embed:
-                            reason = "answer_not_grounded"
-                record = Record(instruction=q, output=answer, meta=meta)
+                entered["answer"] += 1
                 if reason:
+                    drops["answer"][reason] += 1
                     yield Outcome(record, Verdict(False, reason, FILTER, detail), stage="answer")
                 else:
                     answered.append(record)
@@ -312,9 +283,15 @@ class SelfQAGenerator(Generator):
                 if verdict is None:
                     counts["surplus"] = counts.get("surplus", 0) + 1  # answered, not needed
                     continue
+                entered["instruction"] += 1
+                if not verdict.kept:
+                    drops["instruction"][verdict.reason] += 1
                 yield Outcome(record, verdict, stage="instruction")
                 kept += verdict.kept
         counts["kept"] = kept
+        for stage, stage_drops in drops.items():
+            if note := stage_note(stage, entered[stage], stage_drops, STAGE_HINTS[stage]):
+                self.report.notes.append(note)
         if kept >= num:
             self.report.stop_reason = f"reached --num {num}"
         else:
