@@ -83,8 +83,10 @@ def with_overrides(base: LLMConfig | None = None, **kw) -> LLMConfig:
     return cfg
 
 
-def make_client(cfg: LLMConfig) -> ChatClient:
-    """The configured backend's client; base URLs are checked before anything is opened."""
+def make_client(cfg: LLMConfig, cache=None) -> ChatClient:
+    """The configured backend's client; base URLs are checked before anything is opened.
+    `cache` replaces the response cache cfg names (a Ray worker's read-only view of it,
+    datagen/run/executor.py)."""
     from .cache import ResponseCache
 
     if cfg.backend == "openai":
@@ -95,15 +97,17 @@ def make_client(cfg: LLMConfig) -> ChatClient:
             check_base_url(url, "--base-url")
         for url in cfg._env_base_urls():
             check_base_url(url, "OPENAI_BASE_URL")
+    if cache is None and cfg.cache:
+        cache = ResponseCache(cfg.cache_path)
+    if cfg.backend == "openai":
         urls = cfg.base_url or cfg._env_base_urls() or ["https://api.openai.com/v1"]
         api_key = os.environ.get(cfg.api_key_env)
         remember(api_key)  # whatever the variable is called, its value is never printed
         return OpenAIChatClient(
             model=cfg.resolved_model(), base_urls=urls, api_key=api_key,
             concurrency=cfg.concurrency, timeout=cfg.timeout, max_retries=cfg.max_retries,
-            cache=ResponseCache(cfg.cache_path) if cfg.cache else None, logprobs=cfg.logprobs,
+            cache=cache, logprobs=cfg.logprobs,
         )
     from .local import LocalChatClient
 
-    cache = ResponseCache(cfg.cache_path) if cfg.cache else None
     return LocalChatClient(model_path=cfg.model, cache=cache, threads=cfg.threads)
