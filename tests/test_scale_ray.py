@@ -140,3 +140,31 @@ def test_killed_worker_block_is_retried_once(cluster, stub, docs, tmp_path):
     assert len(ids) == len(set(ids))  # the retried block's records appear once
     assert [r.to_dict() for r in crashed.kept] == [r.to_dict() for r in local.kept]
     assert crashed.report.counts["blocks"] >= 1 and crashed.report.stop_reason == local.report.stop_reason
+
+
+def test_self_kg_ray_equals_local(cluster, stub, tmp_path):
+    from test_self_kg import SEEDS, kg_responder
+
+    stub.responder = kg_responder
+    args = ("--triples", SEEDS / "kg_en.jsonl", "--base-url", stub.url, "--num", 12, "--no-embed", "--batch", 4,
+            "--no-cache")
+    outs = {}
+    for executor in ("local", "ray"):
+        res = CliRunner().invoke(main, ["run", "self-kg", *map(str, args), "--executor", executor,
+                                        "--out", str(tmp_path / f"{executor}.jsonl")], catch_exceptions=False)
+        assert res.exit_code == 0, res.output
+        outs[executor] = read(tmp_path / f"{executor}.jsonl")
+    assert len(outs["local"]) == 12
+    assert outs["ray"] == outs["local"]
+
+
+def test_generator_without_blocks_runs_on_the_driver(cluster, stub, tmp_path):
+    stub.default = lambda body: "1. Describe how rivers shape valleys over time\n2. Explain why copper conducts heat well"
+    seeds = tmp_path / "seeds.jsonl"
+    seeds.write_text("\n".join(json.dumps({"instruction": f"Name three uses of {w} in daily life.", "output": "x"})
+                               for w in WORDS[:8]), encoding="utf-8")
+    res = CliRunner().invoke(main, ["run", "self-instruct", "--seeds", str(seeds), "--base-url", stub.url,
+                                    "--num", 2, "--no-embed", "--executor", "ray", "--no-cache",
+                                    "--out", str(tmp_path / "si.jsonl")], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert "no independent input blocks; it ran on the driver" in res.output

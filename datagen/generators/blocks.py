@@ -53,7 +53,9 @@ def run_alone(gen, block: list, client) -> BlockResult:
     with a chain that keeps everything: its outcomes are drops and candidates."""
     sub = copy.copy(gen)
     sub._block = list(block)
-    sub.report = GenerationReport()
+    base = dict(gen.report.counts)  # what __init__ counted (inputs): reported once, by the driver
+    sub.report = GenerationReport(counts=dict(base))
     outcomes = list(sub.generate(client, FilterChain([]), _UNBOUNDED))
-    counts = {k: v for k, v in sub.report.counts.items() if k != "kept"}
+    counts = {k: v - base.get(k, 0) for k, v in sub.report.counts.items()
+              if k != "kept" and v != base.get(k, 0)}  # this block's work only
     return BlockResult(outcomes, counts, dict(sub.report.prompt_templates), list(sub.report.notes))
