@@ -5,7 +5,7 @@ The default model is the embedded all-MiniLM-L6-v2 (from a pip package, no downl
 `embed_model` names another local sentence-transformers folder (e.g. a multilingual one,
 since MiniLM is English-only). Embeddings are L2-normalized, so cosine = dot product, and
 kept vectors live in a growing float32 matrix searched exactly with one matrix-vector
-product: ~150 MB and a few ms per query at 100k texts. Past `faiss_above` vectors (100k)
+product: ~150 MB and ~15 ms per query at 100k texts (bench/bench_scale.py). Past `faiss_above` vectors (100k)
 a faiss IVF index takes over (the faiss extra; see docs/scale.md for its measured recall).
 """
 
