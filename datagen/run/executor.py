@@ -102,7 +102,8 @@ class RayExecutor:
 
             cache = ResponseCache(self.llm_cfg.cache_path)  # the one writer of the workers' answers
         submitted = emitted = kept = 0
-        bar = tqdm(total=sum(len(b) for b in blocks), desc=f"{gen.name} items", unit="item", disable=None)
+        bar = tqdm(total=sum(len(b) for b in blocks), desc=f"{gen.name} items", unit="item", disable=None,
+                   leave=False)
         ok = False
         try:
             while emitted < len(blocks) and kept < num:
