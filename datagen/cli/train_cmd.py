@@ -61,7 +61,8 @@ def train_command(config_path, quiet, **flags):
     cfg = override(base, TRAIN_OPTIONS.take(flags), TRAIN_OPTIONS.origin())
     require_extra("train")
     report = train(cfg, progress=not quiet and sys.stderr.isatty())  # no bars in cron logs
-    click.echo(format_report(report))
+    if report is not None:  # None on ranks other than 0 of a torchrun / accelerate launch
+        click.echo(format_report(report))
 
 
 train_command.params.extend(TRAIN_OPTIONS.params)

@@ -39,6 +39,9 @@ class FilterConfig:
         "off_flag": "--no-embed"})
     embed_model: str | None = field(default=None, metadata={
         "help": "Local sentence-transformers folder (default: embedded MiniLM)."})
+    faiss_above: int = field(default=100_000, metadata={
+        "help": "Search kept embeddings with a faiss IVF index once there are more than this many "
+                "(exact below; needs the faiss extra).", "min": 0})
     min_len: int = field(default=3, metadata={"help": "Drop instructions of at most this many words.", "min": 0})
     max_len: int = field(default=150, metadata={"help": "Drop instructions of more than this many words.", "min": 0})
     blacklist: list[str] = field(default_factory=lambda: list(DEFAULT_BLACKLIST), metadata={
@@ -113,7 +116,7 @@ def build_chain(cfg: FilterConfig | None = None, lang: str = "en") -> FilterChai
     if cfg.embed is not None and (lang == "en" or cfg.embed_model):
         from .embedding import EmbeddingDedup
 
-        filters.append(EmbeddingDedup(cfg.embed, cfg.embed_model))
+        filters.append(EmbeddingDedup(cfg.embed, cfg.embed_model, faiss_above=cfg.faiss_above))
     return FilterChain(filters)
 
 

@@ -5,7 +5,8 @@ The default model is the embedded all-MiniLM-L6-v2 (from a pip package, no downl
 `embed_model` names another local sentence-transformers folder (e.g. a multilingual one,
 since MiniLM is English-only). Embeddings are L2-normalized, so cosine = dot product, and
 kept vectors live in a growing float32 matrix searched exactly with one matrix-vector
-product: ~40 MB and a few ms per query at 100k texts.
+product: ~150 MB and ~15 ms per query at 100k texts (bench/bench_scale.py). Past `faiss_above` vectors (100k)
+a faiss IVF index takes over (the faiss extra; see docs/scale.md for its measured recall).
 """
 
 from __future__ import annotations
@@ -22,18 +23,49 @@ from .encoder import Encoder, check_model_path, encoder_threads, load_encoder  #
 
 
 class EmbeddingIndex:
-    """Normalized vectors of kept texts; `match(vec)` finds the nearest above threshold."""
+    """Normalized vectors of kept texts; `match(vec)` finds the nearest above threshold.
 
-    def __init__(self, threshold: float = 0.95):
+    Exact (one matrix-vector product) up to `faiss_above` vectors; past that a faiss IVF
+    index (inner product, so cosine on these vectors; 4*sqrt(n) lists trained on the
+    vectors kept so far, NPROBE of them searched per query) replaces the matrix. IVF, not
+    HNSW: on 2 CPU cores an HNSW graph of 200k vectors takes minutes to build, IVF seconds
+    (bench/bench_scale.py). The scores returned are exact for the vectors found, so a
+    match still means cosine > threshold; what IVF can do is miss a neighbour in a list it
+    did not probe. One query in `SHADOW_EVERY` is also searched over every list (exact),
+    and `recall` says how often the probed lists held a match the exact search found.
+    Without faiss installed the search stays exact (a warning says so once)."""
+
+    SHADOW_EVERY = 100
+    NPROBE = 16
+
+    def __init__(self, threshold: float = 0.95, faiss_above: int | None = 100_000):
         self.threshold = threshold
+        self.faiss_above = faiss_above
         self._mat: np.ndarray | None = None
         self._n = 0
+        self._ivf = None  # faiss.IndexIVFFlat once past faiss_above
+        self._queries = 0
+        self.shadow = {"queries": 0, "exact_matches": 0, "found": 0}
 
     def __len__(self) -> int:
         return self._n
 
+    @property
+    def kind(self) -> str:
+        return "ivf" if self._ivf is not None else "exact"
+
+    @property
+    def recall(self) -> float | None:
+        """Share of the sampled queries' exact matches the IVF search also found."""
+        s = self.shadow
+        return round(s["found"] / s["exact_matches"], 4) if s["exact_matches"] else None
+
     def add(self, vecs: np.ndarray) -> None:
-        vecs = np.atleast_2d(np.asarray(vecs, dtype=np.float32))
+        vecs = np.ascontiguousarray(np.atleast_2d(np.asarray(vecs, dtype=np.float32)))
+        if self._ivf is not None:
+            self._ivf.add(vecs)
+            self._n += len(vecs)
+            return
         if self._mat is None:
             self._mat = np.empty((max(1024, len(vecs)), vecs.shape[1]), dtype=np.float32)
         need = self._n + len(vecs)
@@ -44,14 +76,64 @@ class EmbeddingIndex:
             self._mat = grown
         self._mat[self._n: need] = vecs
         self._n = need
+        if self.faiss_above is not None and self._n > self.faiss_above:
+            self._to_ivf()
 
-    def nearest(self, vec: np.ndarray) -> tuple[float, int]:
-        """(cosine, index) of the nearest kept vector; (-1.0, -1) when empty."""
-        if not self._n:
-            return -1.0, -1
-        sims = self._mat[: self._n] @ np.asarray(vec, dtype=np.float32).reshape(-1)
+    def _to_ivf(self) -> None:
+        try:
+            import faiss
+        except ImportError:
+            import logging
+
+            logging.getLogger(__name__).warning(
+                "embedding dedup: %d vectors, searched exactly (pip install 'datagen[faiss]' for an IVF index)",
+                self._n)
+            self.faiss_above = None
+            return
+        vecs = self._mat[: self._n]
+        nlist = max(1, int(4 * np.sqrt(self._n)))
+        sample = np.random.default_rng(0).permutation(self._n)[: 40 * nlist]  # faiss wants >= 39 per list
+        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(vecs.shape[1]), vecs.shape[1], nlist,
+                                   faiss.METRIC_INNER_PRODUCT)
+        index.train(np.ascontiguousarray(vecs[np.sort(sample)]))
+        index.add(np.ascontiguousarray(vecs))
+        index.nprobe = min(self.NPROBE, nlist)
+        self._ivf = index
+        self._mat = None  # the inverted lists hold the vectors now
+
+    def _exact(self, vec: np.ndarray) -> tuple[float, int]:
+        if self._ivf is not None:  # every list probed: exhaustive, so exact
+            nprobe, self._ivf.nprobe = self._ivf.nprobe, self._ivf.nlist
+            try:
+                d, i = self._ivf.search(vec.reshape(1, -1), 1)
+            finally:
+                self._ivf.nprobe = nprobe
+            return float(d[0, 0]), int(i[0, 0])
+        sims = self._mat[: self._n] @ vec
         i = int(np.argmax(sims))
         return float(sims[i]), i
+
+    def nearest(self, vec: np.ndarray, exact: bool = False) -> tuple[float, int]:
+        """(cosine, index) of the nearest kept vector; (-1.0, -1) when empty. From the
+        IVF index past faiss_above, unless `exact`."""
+        if not self._n:
+            return -1.0, -1
+        vec = np.ascontiguousarray(np.asarray(vec, dtype=np.float32).reshape(-1))
+        if self._ivf is None or exact:
+            return self._exact(vec)
+        d, i = self._ivf.search(vec.reshape(1, -1), 1)
+        found = (float(d[0, 0]), int(i[0, 0])) if i[0, 0] >= 0 else (-1.0, -1)
+        self._queries += 1
+        if self._queries % self.SHADOW_EVERY == 0:
+            self._shadow(found, self._exact(vec))
+        return found
+
+    def _shadow(self, found: tuple[float, int], exact: tuple[float, int]) -> None:
+        s = self.shadow
+        s["queries"] += 1
+        if exact[0] > self.threshold:
+            s["exact_matches"] += 1
+            s["found"] += found[0] > self.threshold
 
     def match(self, vec: np.ndarray) -> tuple[float, int] | None:
         score, i = self.nearest(vec)
@@ -70,8 +152,8 @@ class EmbeddingDedup:
     deferred = True  # pipelined rounds check it when a round finishes, off the request path
 
     def __init__(self, threshold: float = 0.95, model: str | None = None,
-                 encoder: Encoder | None = None):
-        self.index = EmbeddingIndex(threshold)
+                 encoder: Encoder | None = None, faiss_above: int | None = 100_000):
+        self.index = EmbeddingIndex(threshold, faiss_above)
         self.model = model
         self._encoder = encoder
         self.texts: list[str] = []

@@ -96,10 +96,11 @@ def with_overrides(base: LLMConfig | None = None, **kw) -> LLMConfig:
     return cfg
 
 
-def make_client(cfg: LLMConfig, budget=None, batch_state=None) -> ChatClient:
+def make_client(cfg: LLMConfig, budget=None, batch_state=None, cache=None) -> ChatClient:
     """The configured backend's client; base URLs are checked before anything is opened.
     Its usage carries a ledger (llm/ledger.py); `budget` caps it; `batch_state` is where
-    --batch-api keeps its batch ids (default: the cache dir)."""
+    --batch-api keeps its batch ids (default: the cache dir); `cache` replaces the
+    response cache cfg names (a Ray worker's read-only view of it, run/executor.py)."""
     from .cache import ResponseCache
     from .ledger import Ledger, PriceTable
 
@@ -111,10 +112,12 @@ def make_client(cfg: LLMConfig, budget=None, batch_state=None) -> ChatClient:
             check_base_url(url, "--base-url")
         for url in cfg._env_base_urls():
             check_base_url(url, "OPENAI_BASE_URL")
+    if cache is None and cfg.cache:
+        cache = ResponseCache(cfg.cache_path)
+    if cfg.backend == "openai":
         urls = cfg.base_url or cfg._env_base_urls() or ["https://api.openai.com/v1"]
         api_key = os.environ.get(cfg.api_key_env)
         remember(api_key)  # whatever the variable is called, its value is never printed
-        cache = ResponseCache(cfg.cache_path) if cfg.cache else None
         client = OpenAIChatClient(
             model=cfg.resolved_model(), base_urls=urls, api_key=api_key,
             concurrency=cfg.concurrency, timeout=cfg.timeout, max_retries=cfg.max_retries,
@@ -128,7 +131,6 @@ def make_client(cfg: LLMConfig, budget=None, batch_state=None) -> ChatClient:
     else:
         from .local import LocalChatClient
 
-        cache = ResponseCache(cfg.cache_path) if cfg.cache else None
         client = LocalChatClient(model_path=cfg.model, cache=cache, threads=cfg.threads)
         endpoint = "local"
     client.usage.ledger = Ledger(client.backend, client.model, endpoint, PriceTable.load(cfg.prices), budget)

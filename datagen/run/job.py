@@ -10,6 +10,7 @@ from .runner import RunResult, run_generator, write_result
 
 
 LANG_CHOICES = ("auto", "en", "zh")
+EXECUTORS = ("local", "ray")
 
 
 @dataclass
@@ -28,6 +29,13 @@ class RunSettings:
         "help": "Publish a new version of this dataset in the store."})
     store: str | None = field(default=None, metadata={
         "help": "Dataset store root (default ./datasets, or $DATAGEN_STORE).", "path": "dir"})
+    executor: str = field(default="local", metadata={
+        "help": "Where input blocks run: local (this process) or ray (Ray tasks; Self-QA, Self-KG).",
+        "choices": EXECUTORS})
+    ray_address: str | None = field(default=None, metadata={
+        "help": "Ray cluster to join with --executor ray: auto, HOST:PORT (default: start a local one)."})
+    ray_workers: int | None = field(default=None, metadata={
+        "help": "Blocks in flight at once with --executor ray (default: the cluster's CPUs).", "min": 1})
 
     dry_run: bool = field(default=False, metadata={
         "help": "Build the first round's prompts without sending them and print the estimated requests, "
@@ -78,14 +86,17 @@ def execute(gen: Generator, settings: RunSettings, llm_cfg, filter_cfg, lang: st
         return estimate_run(gen, settings, llm_cfg, filter_cfg, lang)
     if not settings.dataset and not settings.out:
         raise ConfigError("say where the data goes: --dataset NAME (a versioned dataset) or --out FILE.jsonl")
+    from .executor import make_executor
+
+    executor = make_executor(settings, llm_cfg)  # a missing ray extra fails before any call
     client = make_client(llm_cfg, budget=settings.budget(), batch_state=batch_state_path(settings))
     try:
         if settings.dataset:
             from .publish import publish_run
 
-            return publish_run(gen, client, settings, llm_cfg, filter_cfg, lang, lock=lock)
+            return publish_run(gen, client, settings, llm_cfg, filter_cfg, lang, lock=lock, executor=executor)
         chain = build_chain(filter_cfg, lang)
-        result = run_generator(gen, client, chain, settings.num)
+        result = run_generator(gen, client, chain, settings.num, executor=executor)
         result.llm = llm_cfg.public()
         write_result(result, settings.out, settings.rejects)
         return result

@@ -136,7 +136,7 @@ def build_manifest(gen, client, result: RunResult, settings, llm_cfg, filter_cfg
 
 
 def publish_run(gen, client, settings, llm_cfg, filter_cfg, lang: str, chain=None,
-                lock: DatasetLock | None = None) -> PublishedRun:
+                lock: DatasetLock | None = None, executor=None) -> PublishedRun:
     """Run `gen` against the latest version of `settings.dataset` and publish
     parent + new records as the next version, under the dataset lock: `lock` when the
     caller already holds it (a pipeline holds it through training), else taken here."""
@@ -162,7 +162,7 @@ def publish_run(gen, client, settings, llm_cfg, filter_cfg, lang: str, chain=Non
         if parent_records:
             chain.add_many(parent_records)
 
-        base = run_generator(gen, client, chain, settings.num)
+        base = run_generator(gen, client, chain, settings.num, executor=executor)
         base.llm = llm_cfg.public()
         result = PublishedRun(**{f.name: getattr(base, f.name) for f in dataclasses.fields(RunResult)},
                               parent=parent)

@@ -52,15 +52,17 @@ def reject_row(outcome) -> dict[str, Any]:
     return row
 
 
-def run_generator(gen: Generator, client: ChatClient, chain: FilterChain, num: int) -> RunResult:
-    """Drive `gen` until it stops; keep what it kept, and every drop with its reason."""
+def run_generator(gen: Generator, client: ChatClient, chain: FilterChain, num: int, executor=None) -> RunResult:
+    """Drive `gen` until it stops; keep what it kept, and every drop with its reason.
+    `executor` (datagen/run/executor.py) says where its blocks run; default: here."""
     from .progress import RunProgress
 
     result = RunResult(generator=gen.name)
     t0 = time.perf_counter()
     chain.warm_up()  # models load while the first requests are in flight
+    outcomes = executor.outcomes(gen, client, chain, num) if executor is not None else gen.generate(client, chain, num)
     try:
-        for outcome in RunProgress(num, getattr(client, "usage", None)).follow(gen.generate(client, chain, num)):
+        for outcome in RunProgress(num, getattr(client, "usage", None)).follow(outcomes):
             if outcome.verdict.kept:
                 result.kept.append(outcome.record)
             else:

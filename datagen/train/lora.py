@@ -21,6 +21,7 @@ from .. import __version__
 from ..errors import ConfigError
 from ..io import umask_modes
 from .config import TrainConfig
+from . import dist
 from .data import build_dataset, load_train_data, split_records
 from .model import load_model, load_tokenizer, pick_precision, resolve_base_model
 from .report import loss_curves, peak_memory, plot_loss, write_model_card, write_report
@@ -83,7 +84,7 @@ def _lora_config(cfg: TrainConfig):
 
 
 def _sft_args(cfg: TrainConfig, output_dir: Path, precision: str, grad_ckpt: bool, n_train: int,
-              has_eval: bool, progress: bool):
+              has_eval: bool, progress: bool, world: dist.Dist = dist.Dist()):
     from trl import SFTConfig
 
     import torch
@@ -92,7 +93,7 @@ def _sft_args(cfg: TrainConfig, output_dir: Path, precision: str, grad_ckpt: boo
     # SFTConfig turns it on by default, so it is always passed explicitly
     ckpt = "activation_checkpointing" if any(f.name == "activation_checkpointing" for f in dataclasses.fields(SFTConfig)) \
         else "gradient_checkpointing"
-    steps_per_epoch = max(1, math.ceil(n_train / (cfg.batch_size * cfg.grad_accum)))
+    steps_per_epoch = max(1, math.ceil(n_train / (cfg.batch_size * cfg.grad_accum * world.world_size)))
     total = cfg.max_steps or max(1, math.ceil(steps_per_epoch * cfg.epochs))
     eval_steps = cfg.eval_steps or max(1, total // 10)
     return SFTConfig(
@@ -124,13 +125,18 @@ def _sft_args(cfg: TrainConfig, output_dir: Path, precision: str, grad_ckpt: boo
         dataset_num_proc=None,
         # TRL adds -100 labels from our assistant_masks; the collator pads per batch
         completion_only_loss=None,
+        **dist.sft_kwargs(world),
     )
 
 
 def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
     """Fine-tune a LoRA adapter on cfg's data; write the adapter, train_report.json and
-    loss_curve.png under cfg.out (and OUT/merged with cfg.merge). Returns the report."""
+    loss_curve.png under cfg.out (and OUT/merged with cfg.merge). Returns the report.
+
+    Under torchrun / accelerate launch every rank trains its shard (DDP) and only rank 0
+    writes OUT; the other ranks return None."""
     t_start = time.perf_counter()
+    world = dist.dist_env()
     cfg.require_input()
     out = Path(cfg.out)
     check_out_dir(out, cfg.overwrite)
@@ -159,12 +165,16 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
 
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=grad_ckpt)
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    build = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.build-"))
+    started = dist.init(world)
+    build = None
+    if world.is_main:  # one build folder, shared: checkpoints write per-rank state into it
+        out.parent.mkdir(parents=True, exist_ok=True)
+        build = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.build-"))
+    build = Path(dist.share(world, str(build) if build else None))
     try:
         try:
             args = _sft_args(cfg, build / "checkpoints", precision, grad_ckpt, len(train_ds), eval_ds is not None,
-                             progress)
+                             progress and world.is_main, world)
         except ValueError as e:  # e.g. an unknown lr_scheduler name
             raise ConfigError(f"train: {e}") from None
         with _quiet_datasets():
@@ -176,7 +186,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
                     raise ConfigError(f"train: target_modules {cfg.target_modules} not found in "
                                       f"{base.name}: {e}") from None
                 raise
-            if not progress:
+            counter = trainer.data_collator = dist.CountingCollator(trainer.data_collator)
+            if not progress or not world.is_main:
                 from transformers import PrinterCallback
 
                 trainer.remove_callback(PrinterCallback)  # it prints every log dict when tqdm is off
@@ -184,10 +195,15 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
             if torch.cuda.is_available():
                 torch.cuda.reset_peak_memory_stats()
             t0 = time.perf_counter()
+            counter.counting = True
             result = trainer.train()
+            counter.counting = False
             train_seconds = time.perf_counter() - t0
             mem = peak_memory()
             eval_after = trainer.evaluate()["eval_loss"] if eval_ds is not None else None
+            shards = dist.shard_report(world, counter.rows, cfg.batch_size, cfg.grad_accum)
+        if not world.is_main:
+            return None
 
         trainer.model.save_pretrained(build)
         record_base_model(build, base)
@@ -233,6 +249,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
             "tokens_per_second": round(tokens / train_seconds, 1) if train_seconds > 0 else 0.0,
             **mem,
             "device": "cuda" if torch.cuda.is_available() else "cpu",
+            "distributed": shards,
             "adapter_dir": str(out),
             "merged_dir": merged_dir,
         }
@@ -244,8 +261,9 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
         umask_modes(build)  # mkdtemp's 0700 (and safetensors' 0600) would otherwise become OUT's modes
         _publish(build, out)
     finally:
-        if build.exists():
+        if world.is_main and build.exists():
             shutil.rmtree(build, ignore_errors=True)
+        dist.finish(world, started)
     return report
 
 

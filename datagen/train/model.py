@@ -6,6 +6,8 @@ is not a local path is a ConfigError naming what would work.
 
 from __future__ import annotations
 
+import os
+
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,7 +92,7 @@ def load_model(base: BaseModel, precision: str = "fp32", load_in_4bit: bool = Fa
         kw.update(gguf_file=base.gguf_file, quantization_config=GgufConfig(dequantize=True))
     if load_in_4bit:
         kw["quantization_config"] = _qlora_config(dtype)
-        kw["device_map"] = {"": 0}
+        kw["device_map"] = {"": int(os.environ.get("LOCAL_RANK", 0))}  # one GPU per rank under torchrun
         if base.gguf_file:
             raise ConfigError("load_in_4bit needs a safetensors/bin model folder, not a .gguf file")
     try:

@@ -80,6 +80,10 @@ def format_report(report: dict[str, Any]) -> str:
     if report.get("eval_loss") is not None:
         before = report.get("eval_loss_before")
         lines.append("  eval loss: " + (f"{before:.3f} -> " if before is not None else "") + f"{report['eval_loss']:.3f}")
+    shards = report.get("distributed") or {}
+    if shards.get("world_size", 1) > 1:
+        lines.append(f"  distributed: {shards['world_size']} ranks, global batch {shards['global_batch_size']}, "
+                     f"rows per rank {shards['rows_per_rank']}")
     lines.append(f"  adapter: {report['adapter_dir']}")
     if report.get("merged_dir"):
         lines.append(f"  merged model: {report['merged_dir']}")

@@ -27,6 +27,7 @@ from ...prompts import load_prompt
 from ...records import Record
 from ...text import detect_lang
 from ..base import Generator, GeneratorConfig, Outcome
+from ..blocks import BlockResult, run_alone, split
 from ..self_qa.generator import stable_seed
 
 FILTER = "self_kg"
@@ -129,11 +130,26 @@ class SelfKGGenerator(Generator):
         return self._templates[lang]
 
     def groups(self) -> list[FactGroup]:
+        """Fact groups in the order a run uses them (a block's copy: that block only)."""
+        if self._block is not None:
+            return list(self._block)
         cfg = self.config
         groups = group_by_head(self.triples, cfg.max_facts, cfg.seed, by_relation=cfg.mode == "template",
                                max_tails=cfg.max_tails)
         random.Random(cfg.seed).shuffle(groups)  # spread questions over entities
         return groups
+
+    # ---- sharding (datagen/generators/blocks.py): blocks of fact groups ---------------
+    _block: list[FactGroup] | None = None  # set on a copy by run_alone: that block only
+
+    def blocks(self) -> list[list[FactGroup]]:
+        return split(self.groups(), self.config.batch)
+
+    def run_block(self, block: list[FactGroup], client: ChatClient) -> BlockResult:
+        return run_alone(self, block, client)
+
+    def accept_block(self, outcomes: list[Outcome], state: dict) -> list[Outcome]:
+        return outcomes  # groups share no state: the chain's dedup is all there is
 
     def _meta(self, group: FactGroup, lang: str) -> dict:
         return {"source": "self-kg", "mode": self.config.mode, "lang": lang, "entity": group.head,

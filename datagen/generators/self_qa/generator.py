@@ -28,6 +28,7 @@ from ...prompts import load_prompt
 from ...records import Record
 from ...text import detect_lang
 from ..base import Generator, GeneratorConfig, Outcome
+from ..blocks import BlockResult, run_alone, split
 from . import extractive as ex
 from .parsing import (answer_messages, clean_answer, grounding_score, parse_questions, question_messages,
                       refers_to_source, stable_seed)
@@ -234,8 +235,7 @@ class SelfQAGenerator(Generator):
                    else ("self_qa_sentence_question", "self_qa_sentence_examples"))
         drops = {stage: Counter() for stage in ("question", "answer", "instruction")}
         entered = Counter()
-        order = list(self.chunks)
-        random.Random(cfg.seed).shuffle(order)  # sample across documents, not the first one only
+        order = self.chunk_order()  # shuffled by the seed; a Ray block's own chunks
         asked: set[str] = set()
         pos = kept = 0
         while pos < len(order) and kept < num:
@@ -299,3 +299,36 @@ class SelfQAGenerator(Generator):
                 f"asked about every chunk once ({len(self.chunks)} chunks from {len(self.documents)} "
                 f"documents) and kept {kept} of {num}; add documents, or publish another version "
                 "(a new seed asks new questions)")
+
+    # ---- sharding (datagen/generators/blocks.py): blocks of the chunk order ------------
+    _block: list[Chunk] | None = None  # set on a copy by run_alone: that block only
+
+    def chunk_order(self) -> list[Chunk]:
+        """The chunks in the order a run asks about them: shuffled by the seed, so a run
+        samples across documents, not the first one only."""
+        if self._block is not None:
+            return list(self._block)
+        order = list(self.chunks)
+        random.Random(self.config.seed).shuffle(order)
+        return order
+
+    def blocks(self) -> list[list[Chunk]]:
+        return split(self.chunk_order(), self.config.batch)
+
+    def run_block(self, block: list[Chunk], client: ChatClient) -> BlockResult:
+        return run_alone(self, block, client)
+
+    def accept_block(self, outcomes: list[Outcome], state: dict) -> list[Outcome]:
+        """A question an earlier block asked is a duplicate_question, as in one process
+        (there it is dropped before it is answered; a block answers it first)."""
+        asked: set[str] = state.setdefault("asked", set())
+        out = []
+        for o in outcomes:
+            q = o.record.instruction
+            if o.stage != "question" and q in asked:
+                meta = {k: v for k, v in o.record.meta.items() if k in ("source", "lang", "doc", "chunk", "heading")}
+                o = Outcome(Record(instruction=q, meta=meta), Verdict(False, "duplicate_question", FILTER),
+                            stage="question")
+            out.append(o)
+        asked.update(o.record.instruction for o in outcomes)
+        return out

@@ -1,0 +1,284 @@
+"""Where a run's generator work happens: `local` (this process, `gen.generate`) or `ray`
+(the input's blocks as Ray tasks, for generators with a `blocks()` / `run_block()` pair:
+Self-QA, Self-KG; see datagen/generators/blocks.py).
+
+With `ray` the driver keeps everything global: it takes block results in block order,
+lets the generator drop what only the whole run sees (`accept_block`), passes the
+candidates through the one filter chain (`chain.check_many`, exact ROUGE/embedding dedup
+against everything kept), and stops once `num` are kept. Requests are seeded per item,
+never per worker, so `local` and `ray` keep the same records for the same config and seed.
+
+Each worker process builds its own client from the LLMConfig (its own async client over
+the endpoint pool). The response cache: a worker reads the run's cache file read-only
+(when its node can see it) and keeps the answers it had to ask for in memory; they come
+back with the block and the driver writes them into the cache. One writer, and a block
+whose worker died leaves nothing behind: Ray retries it (max_retries) and only the
+attempt that returned counts, so nothing is duplicated.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any, Iterator
+
+from ..errors import ConfigError
+from ..generators.base import Outcome
+from ..generators.blocks import CANDIDATE_STAGE, BlockWork
+
+TASK_RETRIES = 3  # a block whose worker process died runs again (Ray task max_retries)
+_USAGE = ("requests", "cached", "prompt_tokens", "completion_tokens", "retries")
+
+
+class LocalExecutor:
+    name = "local"
+
+    def outcomes(self, gen, client, chain, num: int) -> Iterator[Outcome]:
+        return gen.generate(client, chain, num)
+
+
+class RayExecutor:
+    """Blocks as Ray tasks, at most `workers` in flight; results taken in block order."""
+
+    name = "ray"
+
+    def __init__(self, llm_cfg, address: str | None = None, workers: int | None = None,
+                 retries: int = TASK_RETRIES):
+        import dataclasses
+
+        from ..llm.cache import default_cache_path
+
+        # the cache file is named here: a worker's environment may say another place
+        self.llm_cfg = dataclasses.replace(llm_cfg, cache_path=llm_cfg.cache_path or str(default_cache_path()))
+        self.address = address
+        self.workers = workers
+        self.retries = retries
+
+    def outcomes(self, gen, client, chain, num: int) -> Iterator[Outcome]:
+        if not isinstance(gen, BlockWork):
+            # Self-Instruct: each round samples from the pool the last one grew, so the
+            # rounds cannot run apart; its requests still go out concurrently from here
+            gen.report.notes.append(f"--executor ray: {gen.name} has no independent input blocks; "
+                                    "it ran on the driver")
+            yield from gen.generate(client, chain, num)
+            return
+        ray, started = self._connect()
+        try:
+            yield from self._run(ray, gen, client, chain, num)
+        finally:
+            if started:
+                ray.shutdown()
+
+    def _connect(self):
+        import ray
+
+        if ray.is_initialized():
+            return ray, False
+        kw: dict[str, Any] = {"ignore_reinit_error": True, "log_to_driver": True}
+        if self.address:
+            # the driver's own datagen goes to the workers, so every block runs the same code
+            kw["runtime_env"] = {"py_modules": [str(Path(__file__).resolve().parents[1])]}
+        try:
+            ray.init(address=self.address, **kw)
+        except (ConnectionError, RuntimeError, ValueError) as e:
+            raise ConfigError(f"--ray-address {self.address}: cannot join the Ray cluster: {e}") from None
+        return ray, True
+
+    def _run(self, ray, gen, client, chain, num: int) -> Iterator[Outcome]:
+        from tqdm.auto import tqdm
+
+        blocks = gen.blocks()
+        width = self.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        task = ray.remote(num_cpus=1, max_retries=self.retries, retry_exceptions=False)(run_block_task)
+        gen_ref = ray.put(gen)  # inputs travel once per node, not once per block
+        report, state = gen.report, {}
+        pending: dict[Any, int] = {}  # object ref -> block index
+        done: dict[int, dict] = {}
+        cache = None
+        if self.llm_cfg.cache:
+            from ..llm.cache import ResponseCache
+
+            cache = ResponseCache(self.llm_cfg.cache_path)  # the one writer of the workers' answers
+        submitted = emitted = kept = 0
+        bar = tqdm(total=sum(len(b) for b in blocks), desc=f"{gen.name} items", unit="item", disable=None,
+                   leave=False)
+        ok = False
+        try:
+            while emitted < len(blocks) and kept < num:
+                while submitted < len(blocks) and len(pending) + len(done) < width:
+                    pending[task.remote(gen_ref, blocks[submitted], self.llm_cfg)] = submitted
+                    submitted += 1
+                if emitted not in done:
+                    ready, _ = ray.wait(list(pending), num_returns=1)
+                    for ref in ready:
+                        i = pending.pop(ref)
+                        done[i] = _get(ray, ref)
+                        _fold(done[i], client, cache)  # paid for: kept even if the run stops here
+                        bar.update(done[i]["items"])
+                    continue
+                res = done.pop(emitted)
+                emitted += 1
+                _merge_report(report, res)
+                outcomes = gen.accept_block(res["outcomes"], state)
+                cands = [o for o in outcomes if o.stage == CANDIDATE_STAGE and o.verdict.kept]
+                yield from (o for o in outcomes if not (o.stage == CANDIDATE_STAGE and o.verdict.kept))
+                for o, verdict in zip(cands, chain.check_many([o.record for o in cands], limit=num - kept)):
+                    if verdict is None:
+                        report.count("surplus")  # answered, not needed
+                        continue
+                    kept += verdict.kept
+                    yield Outcome(o.record, verdict, stage=CANDIDATE_STAGE)
+            ok = True
+        finally:
+            bar.close()
+            for ref in pending:  # blocks past --num: their records are not needed, but their
+                if not ok:       # requests are paid for, so their answers go to the cache
+                    ray.cancel(ref)
+                    continue
+                try:
+                    _fold(ray.get(ref), client, cache)
+                except ray.exceptions.RayError:
+                    pass
+            if cache is not None:
+                cache.close()
+        report.counts["kept"] = kept
+        report.counts["blocks"] = emitted
+        if kept >= num:
+            report.stop_reason = f"reached --num {num}"
+        else:
+            report.stop_reason = (f"used every input block once ({len(blocks)} blocks of "
+                                  f"{sum(len(b) for b in blocks)} items) and kept {kept} of {num}")
+
+
+def _get(ray, ref) -> dict:
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayTaskError as e:
+        raise e.as_instanceof_cause() from None  # an LLMError stays an LLMError: one-line CLI error
+
+
+def _merge_report(report, res: dict) -> None:
+    for k, v in res["counts"].items():
+        report.count(k, v)
+    report.prompt_templates.update(res["prompt_templates"])
+    for note in res["notes"]:
+        if note not in report.notes:
+            report.notes.append(note)
+
+
+def _fold(res: dict, client, cache) -> None:
+    """A block's usage into the driver's client, its new answers into the response cache."""
+    for k in _USAGE:
+        setattr(client.usage, k, getattr(client.usage, k) + res["usage"].get(k, 0))
+    for key, raw in res["cache"].items():
+        if cache is not None:
+            cache.put_json(key, json.loads(raw))  # stored as the worker wrote it
+
+
+# ---- worker side ---------------------------------------------------------------------
+
+_CLIENTS: dict[str, tuple[Any, "WorkerCache | None"]] = {}  # one client per worker process
+
+
+def _worker_client(llm_cfg):
+    key = repr(llm_cfg)
+    if key not in _CLIENTS:
+        from ..llm import make_client
+
+        cache = WorkerCache(llm_cfg.cache_path) if llm_cfg.cache else None
+        _CLIENTS[key] = (make_client(llm_cfg, cache=cache), cache)
+    return _CLIENTS[key]
+
+
+def run_block_task(gen, block, llm_cfg) -> dict:
+    """One block on a Ray worker: the generator's work with this process's client. Returns
+    the outcomes with the usage and new cache entries of this block."""
+    client, cache = _worker_client(llm_cfg)
+    before = client.usage.as_dict()
+    res = gen.run_block(block, client)
+    after = client.usage.as_dict()
+    return {"outcomes": res.outcomes, "counts": res.counts, "prompt_templates": res.prompt_templates,
+            "notes": res.notes, "items": len(block), "usage": {k: after[k] - before[k] for k in _USAGE},
+            "cache": cache.take_new() if cache is not None else {}}
+
+
+class WorkerCache:
+    """The response cache as a worker sees it: the run's file read-only (when this node
+    has it), plus the answers asked for here, held until the block returns them."""
+
+    def __init__(self, path: str | Path | None = None):
+        from ..llm.cache import default_cache_path
+
+        self.path = Path(path) if path else default_cache_path()
+        self._lock = threading.Lock()
+        self._new: dict[str, str] = {}
+        self._db = None
+        if self.path.exists():
+            try:
+                self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+            except sqlite3.Error:
+                self._db = None  # unreadable here: every request is asked (and cached by the driver)
+        self.hits = self.misses = 0
+
+    def _value(self, key: str) -> str | None:
+        with self._lock:
+            if key in self._new:
+                return self._new[key]
+            if self._db is None:
+                return None
+            try:
+                row = self._db.execute("SELECT value FROM responses WHERE key=?", (key,)).fetchone()
+            except sqlite3.Error:
+                return None
+        return row[0] if row else None
+
+    def get(self, key: str):
+        from ..llm.base import Completion
+
+        raw = self._value(key)
+        if raw is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        return [Completion(**{**c, "cached": True}) for c in json.loads(raw)]
+
+    def put(self, key: str, completions) -> None:
+        from dataclasses import asdict
+
+        with self._lock:
+            self._new[key] = json.dumps([{**asdict(c), "cached": False} for c in completions], ensure_ascii=False)
+
+    def get_json(self, key: str):
+        raw = self._value(key)
+        return None if raw is None else json.loads(raw)
+
+    def put_json(self, key: str, value) -> None:
+        with self._lock:
+            self._new[key] = json.dumps(value, ensure_ascii=False)
+
+    def take_new(self) -> dict[str, str]:
+        with self._lock:
+            new, self._new = self._new, {}
+        return new
+
+    def __bool__(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+
+
+def make_executor(settings, llm_cfg):
+    """The executor `settings.executor` names; `ray` needs the ray extra."""
+    if settings.executor == "ray":
+        from ..extras import require_extra
+
+        require_extra("ray", "--executor ray")
+        return RayExecutor(llm_cfg, settings.ray_address, settings.ray_workers)
+    if settings.executor != "local":
+        raise ConfigError(f"executor must be local or ray, got {settings.executor!r}")
+    return LocalExecutor()
+
