@@ -127,3 +127,23 @@ def test_tags_resolve_and_move(tmp_path):
     assert st.resolve("d@v1").version == "v0001" and st.names() == ["d"]
     with pytest.raises(ConfigError, match="no version"):
         st.set_tag("d", "good", "v0009")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--adapter", "{tmp}/none", "--eval", "{tmp}/e.jsonl"], "no adapter in"),
+    ([], "at least one --adapter"),
+    (["--adapter", "{tmp}/ad", "--eval", "{tmp}/missing.jsonl"], "missing.jsonl: file not found"),
+    (["--adapter", "{tmp}/ad"], "give --eval FILE"),
+    (["--adapter", "{tmp}/ad", "--judge-model", "j"], "needs both judge_base_url and judge_model"),
+])
+def test_eval_cli_errors_are_one_line_exit_2(tmp_path, args, message):
+    from click.testing import CliRunner
+
+    from datagen.cli import main
+
+    (tmp_path / "ad").mkdir()
+    (tmp_path / "ad" / "adapter_config.json").write_text("{}")
+    (tmp_path / "e.jsonl").write_text('{"instruction": "a", "output": "b"}\n')
+    res = CliRunner().invoke(main, ["eval", *[a.format(tmp=tmp_path) for a in args]])
+    assert res.exit_code == 2, res.output
+    assert message in res.output and "Traceback" not in res.output and len(res.output.strip().splitlines()) == 1

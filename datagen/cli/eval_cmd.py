@@ -60,14 +60,14 @@ def eval_command(quiet, **flags):
     click.echo(format_report(report))
     if cfg.promote_if:
         from ..eval.gate import gate_version
-        from ..eval.report import _train_store
+        from ..eval.adapters import train_store
         from ..store import DatasetStore
 
         m = report["models"][1]
         t = m.get("trained_on") or {}
         if not t.get("dataset"):
             raise ConfigError("--promote-if needs an adapter trained on a store version")
-        d = gate_version(DatasetStore(cfg.store or _train_store(m)), t["dataset"], t["version"],
+        d = gate_version(DatasetStore(cfg.store or train_store(m["adapter_dir"])), t["dataset"], t["version"],
                          cfg.promote_metric, promote=True)
         click.echo(f"  gate: {d['reason']}" + (f"; {t['dataset']}@good -> {t['version']}" if d["promoted"] else ""))
 

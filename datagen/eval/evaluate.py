@@ -19,6 +19,7 @@ from typing import Any
 from .. import __version__
 from ..errors import ConfigError, DataError
 from ..records import Record
+from .adapters import train_report
 from .config import EvalConfig
 from .metrics import exact_match, is_label_item, mean, rouge_l
 from .overlap import find_overlaps
@@ -32,16 +33,6 @@ class EvalSet:
     records: list[Record]
     source: dict[str, Any]
     notes: list[str] = field(default_factory=list)
-
-
-def train_report(adapter: str | Path) -> dict[str, Any]:
-    path = Path(adapter) / "train_report.json"
-    if not path.is_file():
-        return {}
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise DataError(path, e.lineno, f"invalid JSON: {e.msg}") from None
 
 
 def _store(data: dict[str, Any], store: str | None):
@@ -109,6 +100,8 @@ def check_overlap(es: EvalSet, adapters: list[str], reports: list[dict], cfg: Ev
             es.notes.append(f"overlap not checked for {adapter}: its training data is unknown")
             continue
         recs, name = found
+        if name in checked:
+            continue
         checked.append(name)
         for i, reason in find_overlaps(es.records, recs, cfg.ngram):
             hits.setdefault(i, reason)
@@ -139,11 +132,14 @@ def run_eval(cfg: EvalConfig, progress: bool = False) -> dict[str, Any]:
     """Evaluate; write OUT/eval_report.json and OUT/eval.png; return the report."""
     from ..train.infer import base_for_adapter
     from .models import generate_batch, load_models, prompt_and_reference, reference_losses
-    from .report import plot_eval, summarize, write_summaries
+    from .report import plot_eval, write_summaries
 
     t0 = time.perf_counter()
     if not cfg.adapters:
         raise ConfigError("eval: give at least one --adapter DIR")
+    for a in cfg.adapters:
+        if not (Path(a) / "adapter_config.json").is_file():
+            raise ConfigError(f"no adapter in {a} (expected adapter_config.json from `datagen train`)")
     reports = [train_report(a) for a in cfg.adapters]
     es = load_eval_set(cfg, reports[0])
     es = check_overlap(es, cfg.adapters, reports, cfg)
@@ -230,7 +226,8 @@ def run_eval(cfg: EvalConfig, progress: bool = False) -> dict[str, Any]:
         d = rep.get("data") or {}
         models.append({"id": model_ids[i + 1], "label": _label(i, a, rep), "adapter_dir": str(a),
                        "trained_on": {k: d.get(k) for k in ("dataset", "version", "data", "data_sha256") if d.get(k)},
-                       "train_steps": rep.get("steps")})
+                       "train_steps": rep.get("steps"),
+                       "train_seed": (rep.get("hyperparameters") or {}).get("seed")})
     out = Path(cfg.out or cfg.adapters[0])
     report = {
         "datagen_version": __version__,

@@ -25,6 +25,7 @@ def summarize(report: dict[str, Any], model_id: str) -> dict[str, Any]:
 def write_summaries(report: dict[str, Any], store: str | None = None) -> list[str]:
     """Record each adapter trained on a store version in `<store>/<name>/evals/`."""
     from ..store import DatasetStore
+    from .adapters import train_store
     from .history import record
 
     paths = []
@@ -32,17 +33,11 @@ def write_summaries(report: dict[str, Any], store: str | None = None) -> list[st
         t = m.get("trained_on") or {}
         if not t.get("dataset"):
             continue
-        st = DatasetStore(store or _train_store(m))
+        st = DatasetStore(store or train_store(m["adapter_dir"]))
         if t["version"] not in st.versions(t["dataset"]):
             continue
         paths.append(str(record(st, t["dataset"], t["version"], summarize(report, m["id"]))))
     return paths
-
-
-def _train_store(model: dict[str, Any]) -> str | None:
-    from .evaluate import train_report
-
-    return (train_report(model["adapter_dir"]).get("data") or {}).get("store")
 
 
 def _pct(x: float | None) -> str:
