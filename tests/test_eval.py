@@ -237,4 +237,4 @@ def test_promote_if_better_moves_good_across_two_versions(trained, tmp_path):
     assert s.resolve("arith@good").version == ("v0002" if better else "v0001")
     assert (adapters[0] / "adapter_model.safetensors").is_file()  # the old adapter stays
     res = cli("datasets", "show", "arith@good", "--store", store)
-    assert res.exit_code == 0 and s.resolve("arith@good").version in res.output
+    assert res.exit_code == 0 and s.resolve("arith@good").version in res.output and "tags: good" in res.output
