@@ -34,11 +34,15 @@ def show_command(ref, store, as_json):
     from ..store import DatasetStore, file_sha256
     from ..store.view import format_show
 
-    dv = DatasetStore(store).resolve(ref)
+    st = DatasetStore(store)
+    dv = st.resolve(ref)
     if as_json:
         click.echo(json.dumps(dv.manifest, ensure_ascii=False, indent=2))
         return
     click.echo(format_show(dv, verified=file_sha256(dv.data_path) == dv.manifest.get("data_sha256")))
+    tags = sorted(t for t, v in st.tags(dv.name).items() if v == dv.version)
+    if tags:
+        click.echo(f"  tags: {', '.join(tags)}")
 
 
 @datasets_group.command("diff")

@@ -42,5 +42,11 @@ def pipeline_command_for(path: str) -> click.Command:
             r = res.train_report
             shown = {k: r[k] for k in ("out", "adapter", "train_loss", "eval_loss", "steps", "seconds") if k in r}
             click.echo("  trained: " + ", ".join(f"{k} {v}" for k, v in shown.items()))
+        if res.eval_report:
+            from ..eval.report import format_report
+
+            click.echo(format_report(res.eval_report))
+        if res.gate:
+            click.echo(f"  gate: {res.gate['reason']}" + ("; promoted to good" if res.gate["promoted"] else ""))
 
     return add_options(command, *shared.sets)

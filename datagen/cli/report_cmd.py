@@ -44,6 +44,23 @@ def report_command(ref, store, data, compare, out, seeds, rouge_sample, samples,
                          seed=rng_seed, progress=not quiet)
     paths = write_report(inputs, out, opts)
     click.echo(f"wrote {paths['html']} ({len(paths['images'])} pictures, stats in {paths['stats'].name})")
+    for line in eval_lines(inputs, compare=bool(compare)):
+        click.echo(line)
+
+
+def eval_lines(inputs, compare: bool) -> list[str]:
+    """`datagen eval` results: every evaluated version of the dataset, or with --compare
+    the two versions side by side."""
+    from ..eval.report import summary_line
+
+    if compare:
+        lines = []
+        for inp in inputs:
+            this = next((s for s in inp.evals if s.get("version") == inp.manifest.get("version")), None)
+            lines.append(summary_line(this) if this else f"{inp.manifest.get('version')}: not evaluated")
+        return ["eval: " + " | ".join(lines)] if any(inp.evals for inp in inputs) else []
+    evals = inputs[0].evals
+    return (["eval (adapter vs base):"] + ["  " + summary_line(s) for s in evals]) if evals else []
 
 
 def register(group: click.Group) -> None:

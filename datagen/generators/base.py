@@ -47,6 +47,7 @@ class GenerationReport:
     counts: dict[str, int] = field(default_factory=dict)
     prompt_templates: dict[str, str] = field(default_factory=dict)  # ref -> sha
     inputs: list[str] = field(default_factory=list)  # input files (hashed into manifests)
+    held_out: dict[str, Any] = field(default_factory=dict)  # seeds kept out for `datagen eval`
 
     def count(self, key: str, n: int = 1) -> None:
         with _COUNT_LOCK:  # pipelined rounds count from worker threads

@@ -76,7 +76,18 @@ def compute_stats(inp: ReportInput, opts: ReportOptions | None = None) -> dict[s
         "runs": stats.runs(inp.lineage, inp.rejects),
         "quality": quality.quality_stats(records, inp.rejects, inp.lineage),
         "cost": cost_stats(m),
+        "evals": eval_results(inp),
     }
+
+
+def eval_results(inp: ReportInput) -> dict[str, Any]:
+    """`datagen eval` results: this version's, and every evaluated version's, as lines."""
+    from ..eval.report import summary_line
+
+    version = inp.manifest.get("version")
+    this = next((s for s in inp.evals if s.get("version") == version), None)
+    return {"this": this, "this_line": summary_line(this) if this else None,
+            "all": [{"version": s["version"], "line": summary_line(s)} for s in inp.evals]}
 
 
 def manifest_seeds(manifest: dict[str, Any]) -> str | None:

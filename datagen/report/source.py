@@ -25,6 +25,7 @@ class ReportInput:
     rejects: list[dict[str, Any]] = field(default_factory=list)
     lineage: list[dict[str, Any]] = field(default_factory=list)
     path: str = ""
+    evals: list[dict[str, Any]] = field(default_factory=list)  # `datagen eval` summaries, every version
 
 
 def _read_rejects(path: Path) -> list[dict[str, Any]]:
@@ -46,6 +47,8 @@ def load_version(ref: str, store: str | Path | None = None) -> ReportInput:
         m = ds.resolve(f"{dv.name}@{parent}").manifest
         lineage.append(m)
         parent = m.get("parent")
+    from ..eval.history import load_history
+
     return ReportInput(
         label=dv.ref,
         records=dv.records(),
@@ -53,6 +56,7 @@ def load_version(ref: str, store: str | Path | None = None) -> ReportInput:
         rejects=dv.rejects(),
         lineage=lineage,
         path=str(dv.path),
+        evals=load_history(ds, dv.name),
     )
 
 

@@ -6,7 +6,8 @@
     dataset:   {name: demo, store: datasets}                                  # or out: FILE.jsonl
     score:     {scorer: judge, aspects: false, judge_llm: {...}}               # optional ScoreConfig (or a list)
     select:    {by: judge, min: 4, budget: 1000, diversity: 0.9}              # optional SelectConfig
-    train:     {base_model: embedded, out: adapters/demo, ...}                 # optional TrainConfig
+    train:     {base_model: embedded, out: adapters/demo-{version}, ...}       # optional TrainConfig
+    eval:      {eval: held-out.jsonl, promote_if: better}                     # optional EvalConfig
 
 yaml.safe_load only; every section is a dataclass and unknown keys are rejected by name.
 Relative paths are relative to the working directory (cron: cd first). Command-line flags
@@ -26,7 +27,7 @@ from ..errors import ConfigError
 from ..generators import REGISTRY, get_generator
 from ..io import load_yaml  # noqa: F401  (re-exported: pipeline.load_yaml)
 
-SECTIONS = ("generator", "llm", "filters", "dataset", "out", "rejects", "score", "select", "train")
+SECTIONS = ("generator", "llm", "filters", "dataset", "out", "rejects", "score", "select", "train", "eval")
 
 
 @dataclass
@@ -48,6 +49,7 @@ class Pipeline:
     out: str | None = None
     rejects: str | None = None
     train: Any = None  # TrainConfig, or None for no training stage
+    eval: Any = None  # EvalConfig (datagen.eval.config), or None: no eval after training
     source: str = ""
     score: list = field(default_factory=list)  # ScoreConfig per scoring stage, in order
     select: Any = None  # SelectConfig, or None
@@ -67,6 +69,8 @@ class Pipeline:
             d["score"] = [_public_score(c) for c in self.score]
         if self.select is not None:
             d["select"] = dataclasses.asdict(self.select)
+        if self.eval is not None:
+            d["eval"] = dataclasses.asdict(self.eval)
         return d
 
 
@@ -74,6 +78,8 @@ class Pipeline:
 class PipelineResult:
     run: Any  # RunResult (PublishedRun when a dataset was written)
     train_report: dict[str, Any] | None = None
+    eval_report: dict[str, Any] | None = None
+    gate: dict[str, Any] | None = None  # promote_if's decision
     notes: list[str] = field(default_factory=list)
 
 
@@ -128,6 +134,13 @@ def parse(data: dict[str, Any], source: str = "pipeline", lines: dict | None = N
 
         pipe.train = from_dict(TrainConfig, _section(data, "train", origin), "train", origin=origin.child("train"))
     _parse_quality(pipe, data, origin)
+    if data.get("eval") is not None:
+        from ..eval.config import EvalConfig
+
+        if data.get("train") is None:
+            raise origin.error("", "the eval stage evaluates the train stage's adapter: add a train: section",
+                               key="eval")
+        pipe.eval = from_dict(EvalConfig, _section(data, "eval", origin), "eval", origin=origin.child("eval"))
     return pipe
 
 
@@ -246,6 +259,8 @@ def run(pipe: Pipeline, train: bool = True, progress: bool = True) -> PipelineRe
         require_extra("train", f"{pipe.source}: the train: stage")
 
         out.train_report = train_fn(tcfg, progress=progress)
+        if pipe.eval is not None:
+            _eval_stage(pipe, tcfg, out, progress)
     return out
 
 
@@ -289,6 +304,20 @@ def _quality_stages(pipe: Pipeline, result, lock, notes: list[str]):
     return version
 
 
+def _eval_stage(pipe: Pipeline, tcfg, out: PipelineResult, progress: bool) -> None:
+    """Evaluate the adapter just trained against its base; with promote_if, gate the
+    dataset's `good` tag on it beating the last evaluated version."""
+    from ..eval import run_eval
+    from ..eval.gate import gate_version
+    from ..store import DatasetStore
+
+    ecfg = dataclasses.replace(pipe.eval, adapters=[tcfg.out], store=pipe.eval.store or tcfg.store)
+    out.eval_report = run_eval(ecfg, progress=progress)
+    if tcfg.dataset and ecfg.promote_if:
+        name, _, version = tcfg.dataset.partition("@")
+        out.gate = gate_version(DatasetStore(ecfg.store), name, version, ecfg.promote_metric, promote=True)
+
+
 def _train_config(pipe: Pipeline, result, version=None):
     """The TrainConfig for this run's data: the version just published (or the out file)."""
     t = pipe.train
@@ -296,6 +325,7 @@ def _train_config(pipe: Pipeline, result, version=None):
         version = version or getattr(result, "version", None)
         if version is None:
             return None
-        return dataclasses.replace(t, dataset=version.ref, data=None,
+        # out may name the version ("adapters/demo-{version}") so each refresh keeps its adapter
+        return dataclasses.replace(t, dataset=version.ref, data=None, out=t.out.replace("{version}", version.version),
                                    store=t.store or pipe.dataset.store)
     return dataclasses.replace(t, data=pipe.out, dataset=None)

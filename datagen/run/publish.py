@@ -132,6 +132,7 @@ def build_manifest(gen, client, result: RunResult, settings, llm_cfg, filter_cfg
         "stopped": dict(result.stopped) if result.stopped else None,
         "run": {"seconds": result.seconds, "throughput": dict(result.throughput), "stop_reason": report.stop_reason,
                 "notes": list(report.notes), "counts": dict(report.counts)},
+        **({"held_out": dict(report.held_out)} if report.held_out else {}),
     }, secrets)
 
 

@@ -31,6 +31,7 @@ from ..errors import ConfigError, DataError, LockHeldError
 from ..io import iter_json_rows, read_jsonl_records
 from ..records import Record
 from .lock import DatasetLock, _now
+from .tags import is_tag, read_tags, set_tag
 
 DEFAULT_ROOT = "datasets"
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -183,7 +184,11 @@ class DatasetStore:
         return format_version(version_number(vs[-1]) + 1 if vs else 1)
 
     def resolve(self, ref: str) -> DatasetVersion:
-        """'name' (latest) or 'name@vN' -> the DatasetVersion; ConfigError when absent."""
+        """'name' (latest), 'name@vN' or 'name@TAG' (e.g. name@good) -> the DatasetVersion;
+        ConfigError when absent."""
+        name, _, word = ref.partition("@")
+        if word and is_tag(word):
+            return self._resolve_tag(check_name(name), word)
         name, version = split_ref(ref)
         vs = self.versions(name)
         if not vs:
@@ -194,6 +199,24 @@ class DatasetStore:
         elif version not in vs:
             raise ConfigError(f"dataset '{name}' has no version {version} (versions: {', '.join(vs)})")
         return self._load(name, version)
+
+    def _resolve_tag(self, name: str, tag: str) -> DatasetVersion:
+        tags = read_tags(self.dataset_dir(name))
+        if tag not in tags:
+            known = ", ".join(sorted(tags)) or "none"
+            raise ConfigError(f"dataset '{name}' has no tag '{tag}' (tags: {known})")
+        if tags[tag] not in self.versions(name):
+            raise ConfigError(f"tag {name}@{tag} points at {tags[tag]}, which is not in {self.root}")
+        return self._load(name, tags[tag])
+
+    def tags(self, name: str) -> dict[str, str]:
+        """tag -> version (e.g. {"good": "v0003"}) for dataset `name`."""
+        return read_tags(self.dataset_dir(name))
+
+    def set_tag(self, name: str, tag: str, version: str) -> None:
+        if version not in self.versions(name):
+            raise ConfigError(f"dataset '{name}' has no version {version}")
+        set_tag(self.dataset_dir(name), tag, version)
 
     def read(self, ref: str) -> list[Record]:
         return self.resolve(ref).records()

@@ -65,6 +65,9 @@ class SelfInstructConfig(GeneratorConfig):
         "help": "Rounds pipelined at once (openai backend; see generators/rounds.py).", "min": 1})
     strict_rounds: bool = field(default=False, metadata={
         "help": "One round at a time, each seeing every earlier round's tasks.", "flag": "--strict-rounds"})
+    hold_out_seeds: float = field(default=0.0, metadata={
+        "help": "Share of seed tasks kept out of generation for `datagen eval` (chosen by a hash of "
+                "the seed id, so every run holds out the same ones).", "min": 0, "max": 0.99})
 
     def __post_init__(self):
         if isinstance(self.seeds, str):
@@ -92,8 +95,18 @@ class SelfInstructGenerator(Generator):
         if not records:
             raise ConfigError("self-instruct needs seed tasks: --seeds FILE.jsonl")
         self.seeds = self._unique_seeds(records)
-        self._dominant = detect_lang(s.instruction for s in self.seeds)
         self.report = GenerationReport(inputs=list(config.seeds))
+        if config.hold_out_seeds:
+            from ...eval.split import held_out
+
+            held = held_out([s.id for s in self.seeds], config.hold_out_seeds)
+            self.seeds = [s for s in self.seeds if s.id not in held]
+            if not self.seeds:
+                raise ConfigError("self-instruct: hold_out_seeds leaves no seed task to generate from")
+            self.report.held_out = {"fraction": config.hold_out_seeds, "seed_ids": sorted(held),
+                                    "files": list(config.seeds)}
+            self.report.counts["held_out_seeds"] = len(held)
+        self._dominant = detect_lang(s.instruction for s in self.seeds)
         self.report.prompt_templates = P.template_shas(self.lang)
 
     @staticmethod
