@@ -5,7 +5,7 @@ replies, errors (429/500/401), malformed JSON, slow answers. POST /v1/completion
 text, as vLLM serves) goes to the same responder (its body has "prompt", not "messages")
 and a text reply comes back as a text completion; `completions = False` makes the stub a
 chat-only server (404 there, like api.openai.com). It records every request
-body and the peak number of requests in flight, so tests can count calls and check that
+body (with its arrival time) and the peak number of requests in flight, so tests can count calls and check that
 concurrency is bounded.
 """
 
@@ -102,6 +102,7 @@ class StubLLMServer:
         self.paths: list[str] = []  # the URL path of each request, in order
         self.completions = True  # serve /v1/completions (False: 404 there, a chat-only API)
         self.headers: list[dict[str, str]] = []  # the HTTP headers of each request, in order
+        self.times: list[float] = []  # time.monotonic() at each request's arrival, in order
         self.in_flight = 0
         self.peak_in_flight = 0
         self._lock = threading.Lock()
@@ -159,6 +160,7 @@ class StubLLMServer:
                     stub.requests.append(body)
                     stub.paths.append(self.path)
                     stub.headers.append(dict(self.headers.items()))
+                    stub.times.append(time.monotonic())
                     stub.in_flight += 1
                     stub.peak_in_flight = max(stub.peak_in_flight, stub.in_flight)
                 try:

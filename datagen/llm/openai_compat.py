@@ -9,9 +9,11 @@ Several base URLs spread the load, and a failed attempt moves to the next endpoi
 Throughput: one event loop and one SDK client per endpoint live as long as the
 ChatClient (building a client costs ~0.1 s), the aiohttp transport is used when the
 `openai[aiohttp]` extra is installed (the SDK's advice for high concurrency), and
-requests go through `client.post(..., cast_to=dict)`: the typed `create()` spends ~1 ms
-per call transforming params and building pydantic models, which at concurrency 32 is
-the difference between ~100 and ~150 req/s against a 200 ms server.
+requests go through `client.post(..., cast_to=httpx.Response)`: the typed `create()`
+spends ~1 ms per call transforming params and building pydantic models, which at
+concurrency 32 is the difference between ~100 and ~150 req/s against a 200 ms server;
+the raw response also carries the x-ratelimit-* headers of successful replies, which the
+rate limiter (llm/ratelimit.py) reads.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import functools
 import itertools
 import math
 import re
@@ -138,7 +141,7 @@ class OpenAIChatClient:
                             await self.limiter.before(body)
                         self.usage.sent()
                         try:
-                            data = await clients[idx].post(path, body=body, cast_to=dict)
+                            resp = await clients[idx].post(path, body=body, cast_to=_response_class())
                         except Exception as exc:  # noqa: BLE001 - counted, then tenacity decides
                             refused += failure_kind(exc) == "refused"
                             if self.limiter is not None:
@@ -146,6 +149,9 @@ class OpenAIChatClient:
                             raise
                         finally:
                             self.usage.returned()
+                        data = _json(resp)
+                        if self.limiter is not None:  # x-ratelimit-* of a 200: slow down before a 429
+                            self.limiter.after_response(resp.headers, self.usage.in_flight, data)
                         _check_response(data)
                         return data, attempt - 1
             except Exception as exc:  # noqa: BLE001 - every failure becomes one LLMError
@@ -353,6 +359,22 @@ def _http_client():
         return DefaultAioHttpClient()
     except (ImportError, RuntimeError):
         return None
+
+
+@functools.cache
+def _response_class():
+    """`cast_to` that makes the SDK's post() return the HTTP response itself, read, so the
+    headers of a 200 (x-ratelimit-*) reach the limiter; the body is parsed by `_json`."""
+    import httpx  # the SDK accepts httpx.Response (also where its transport is httpx2)
+
+    return httpx.Response
+
+
+def _json(resp):
+    try:
+        return resp.json()
+    except ValueError:  # not JSON: _check_response says so, and it is retried
+        return resp.text
 
 
 def _check_response(data) -> None:

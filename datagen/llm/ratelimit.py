@@ -1,7 +1,11 @@
 """Client-side rate limits for the openai backend: `--rpm` / `--tpm` token buckets, and a
 shared pause when the server says how long to wait (a 429's `Retry-After`, or
 `x-ratelimit-reset-*` with `x-ratelimit-remaining-*` at 0), so every request in flight
-waits once instead of each one walking into the same 429 and retrying on its own."""
+waits once instead of each one walking into the same 429 and retrying on its own.
+
+The same headers on successful replies are read too (`after_response`): when what the
+server says remains would not cover the requests now in flight, new requests wait for
+the bucket's reset, so the client slows down before the first 429 rather than after it."""
 
 from __future__ import annotations
 
@@ -57,6 +61,33 @@ class RateLimiter:
                     return
                 await asyncio.sleep(wait)
 
+    def _pause(self, delay: float) -> None:
+        now = time.monotonic()
+        if now >= self.pause_until:
+            self.pauses += 1  # one pause, however many replies announce it
+        self.pause_until = max(self.pause_until, now + min(delay, 120.0))
+
+    def after_response(self, headers, in_flight: int = 0, data=None) -> None:
+        """A successful reply's `x-ratelimit-*` headers. When what remains would not cover the
+        requests now in flight plus one more (requests; tokens at this reply's total_tokens
+        each), new requests wait until that bucket resets."""
+        for kind in ("requests", "tokens"):
+            rem = headers.get(f"x-ratelimit-remaining-{kind}")
+            if rem is None:
+                continue
+            try:
+                left = float(rem)
+            except ValueError:
+                continue
+            per = 1
+            if kind == "tokens":
+                usage = data.get("usage") if isinstance(data, dict) else None
+                per = int(usage.get("total_tokens") or 0) if isinstance(usage, dict) else 0
+            if left <= 0 or left < (in_flight + 1) * per:
+                delay = _duration(headers.get(f"x-ratelimit-reset-{kind}", ""))
+                if delay:
+                    self._pause(delay)
+
     def after_error(self, exc: BaseException) -> None:
         """A 429 (or 503) that says how long to wait pauses every request for that long."""
         response = getattr(exc, "response", None)
@@ -64,8 +95,7 @@ class RateLimiter:
             return
         delay = server_delay(response.headers)
         if delay:
-            self.pause_until = max(self.pause_until, time.monotonic() + min(delay, 120.0))
-            self.pauses += 1
+            self._pause(delay)
 
 
 def server_delay(headers) -> float | None:
