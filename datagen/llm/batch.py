@@ -11,8 +11,10 @@ the cache dir) right after submission and removed once its results are cached. A
 process, run again, builds the same requests, finds the job by their digest and resumes
 polling it instead of submitting again. Rows that failed or expired are resubmitted in a
 new job (bounded), then sent online with `--batch-fallback online`, else answered empty
-(finish_reason "error", which every parser drops). Fixed-choice questions (choose) go
-online: they are a few tokens each.
+(finish_reason "error", which every parser drops). Fixed-choice questions asked together
+(choose_many: classification, judges) take the same path, with the online client's body
+(max_tokens 8, logprobs) and cache key, the cached value a Choice (no option when every
+job failed); a single `choose` goes online.
 
 For servers without /v1/batches (vLLM): `datagen batch export` / `import` (cli/batch_cmd.py).
 """
@@ -28,7 +30,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import LLMError
-from .base import ChatRequest, Completion, Message
+from .base import ChatRequest, Choice, Completion, Message
 from .cache import default_cache_path, request_key
 from .ledger import stage_of
 
@@ -71,6 +73,29 @@ def completions_from(body: dict[str, Any], req: ChatRequest) -> list[Completion]
     out[0].prompt_tokens = int(usage.get("prompt_tokens") or 0)
     out[0].completion_tokens = int(usage.get("completion_tokens") or 0)
     return out
+
+
+def import_choices(lines, keys, options, cache, usage=None) -> set[str]:
+    """Fixed-choice rows of a batch output file into the cache as Choices; the custom_ids answered."""
+    from .openai_compat import choice_from
+
+    done = set()
+    for line in lines:
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        cid, resp = row.get("custom_id"), row.get("response") or {}
+        if cid not in keys or row.get("error") or resp.get("status_code") != 200:
+            continue
+        try:
+            choice, comp = choice_from(resp.get("body") or {}, options)
+        except (KeyError, IndexError, TypeError, AttributeError):
+            continue
+        cache.put_json(cid, {"option": choice.option, "scores": choice.scores, "raw": choice.raw})
+        if usage is not None:
+            usage.add([comp], stage="classify", mode="batch")
+        done.add(cid)
+    return done
 
 
 def import_results(lines, requests_by_id: dict[str, ChatRequest], cache, usage=None, stage=None,
@@ -226,29 +251,62 @@ class BatchChatClient:
         return out
 
     def _run_jobs(self, todo: dict[str, ChatRequest], stage: str, desc: str) -> None:
+        left = self._jobs({k: request_body(self.model, r) for k, r in todo.items()}, desc, stage,
+                          lambda lines, keys: import_results(lines, {k: todo[k] for k in keys}, self.cache,
+                                                             self.usage, stage))
+        if left and self.fallback == "online":
+            self.online.chat_many([todo[k] for k in left], desc=desc)  # cached by the online client
+
+    def _jobs(self, bodies: dict[str, dict[str, Any]], desc: str, stage: str, importer) -> list[str]:
+        """Submit (or resume), poll and import jobs for `bodies` (cache key -> request body),
+        resubmitting failed rows up to RESUBMITS times; the keys still unanswered."""
+        todo = dict(bodies)
         for attempt in range(RESUBMITS + 1):
             digest = hashlib.sha256("\n".join(sorted(todo)).encode()).hexdigest()[:32]
             job = self.state.get(digest)
             if job is None:  # never submitted (or finished and imported): submit now, persist at once
-                job = self.submit([batch_line(k, request_body(self.model, r)) for k, r in todo.items()])
+                job = self.submit([batch_line(k, b) for k, b in todo.items()])
                 job["stage"] = stage
                 self.state.put(digest, job)
             final = self.wait(job["batch_id"], desc)
-            done = import_results(self._download(final.get("output_file_id")), todo, self.cache, self.usage, stage)
+            done = importer(self._download(final.get("output_file_id")), set(todo))
             self._download(final.get("error_file_id"))  # fetched so the files can be inspected; rows stay missing
             self.state.drop(digest)
-            todo = {k: r for k, r in todo.items() if k not in done}
+            todo = {k: b for k, b in todo.items() if k not in done}
             if not todo:
-                return
-        if self.fallback == "online":
-            self.online.chat_many(list(todo.values()), desc=desc)  # cached by the online client
+                break
+        return list(todo)
 
-    # -- the rest goes online -----------------------------------------------------------
+    # -- fixed-choice questions: the same job path, a Choice in the cache -----------------
     def choose(self, messages: Sequence[Message], options: Sequence[str], prefill: str = ""):
+        """One question alone goes online: a job of one row would wait up to 24h for 8 tokens."""
         return self.online.choose(messages, options, prefill)
 
-    def choose_many(self, items, options: Sequence[str]):
-        return self.online.choose_many(items, options)
+    def choose_many(self, items, options: Sequence[str]) -> list[Choice]:
+        """Fixed-choice questions (classify) as one batch job: the body the online client
+        sends (max_tokens 8, logprobs), the Choice cached under the online client's key."""
+        options, items = list(options), list(items)
+        keys = [self.online.choose_key(m, options, p) for m, p in items]
+        todo: dict[str, tuple] = {}
+        for key, item in zip(keys, items):
+            if key not in todo and self.cache.get_json(key) is None:
+                todo[key] = item
+        if todo:
+            self.usage.gate([ChatRequest.make(m, max_tokens=8) for m, _ in todo.values()], "classify")
+            left = self._jobs({k: self.online.choose_body(m, p) for k, (m, p) in todo.items()}, "classify",
+                              "classify", lambda lines, ks: import_choices(lines, ks, options, self.cache, self.usage))
+            if left and self.fallback == "online":
+                self.online.choose_many([todo[k] for k in left], options)
+        out = []
+        for key in keys:
+            hit = self.cache.get_json(key)
+            if hit is None:  # failed in every job, no fallback: no option, as an unparsable reply
+                out.append(Choice(option=None, scores={}, raw=""))
+                continue
+            if key not in todo:
+                self.usage.add([], cached=True, stage="classify", mode="batch")
+            out.append(Choice(**hit))
+        return out
 
     def close(self) -> None:
         if self._http is not None:

@@ -277,31 +277,31 @@ class OpenAIChatClient:
 
         return self._run(go) if items else []
 
-    async def _choose(self, clients, sem, messages, options, prefill) -> Choice:
+    def choose_key(self, messages, options, prefill) -> str:
+        """The cache key of a fixed-choice question (shared with the Batch API path)."""
         req = ChatRequest.make(messages, temperature=0.0, max_tokens=8, prefill=prefill)
-        key = (request_key(self.backend, self.model, req, kind="choose:" + "|".join(options), endpoint=self.endpoint)
-               if self.cache else None)
-        if key and (hit := self.cache.get_json(key)) is not None:
-            self.usage.add([], cached=True, stage="classify")
-            return Choice(**hit)
-        msgs = req.message_dicts()
+        return request_key(self.backend, self.model, req, kind="choose:" + "|".join(options), endpoint=self.endpoint)
+
+    def choose_body(self, messages, prefill) -> dict[str, Any]:
+        """The /chat/completions body of a fixed-choice question: 8 tokens, logprobs if on."""
+        msgs = ChatRequest.make(messages).message_dicts()
         if prefill:
             msgs.append({"role": "assistant", "content": prefill})
         body: dict[str, Any] = dict(model=self.model, messages=msgs, temperature=0.0, max_tokens=8)
         if self.logprobs:
             body.update(logprobs=True, top_logprobs=5)
-        data, retries = await self._call(clients, sem, body)
-        ch = data["choices"][0]
-        raw = _content(ch)
-        scores = _first_token_scores(ch, options)
-        option = match_option(raw, options)
-        if option is None and scores:
-            option = max(scores, key=scores.get)
-        pt, ct = _usage(data)
-        self.usage.add([Completion(raw, prompt_tokens=pt, completion_tokens=ct)], retries=retries, stage="classify")
-        result = Choice(option=option, scores=scores, raw=raw)
+        return body
+
+    async def _choose(self, clients, sem, messages, options, prefill) -> Choice:
+        key = self.choose_key(messages, options, prefill) if self.cache else None
+        if key and (hit := self.cache.get_json(key)) is not None:
+            self.usage.add([], cached=True, stage="classify")
+            return Choice(**hit)
+        data, retries = await self._call(clients, sem, self.choose_body(messages, prefill))
+        result, comp = choice_from(data, options)
+        self.usage.add([comp], retries=retries, stage="classify")
         if key:
-            self.cache.put_json(key, {"option": option, "scores": scores, "raw": raw})
+            self.cache.put_json(key, {"option": result.option, "scores": result.scores, "raw": result.raw})
         return result
 
     # -- raw completion: /v1/completions (optional capability, see base.py) ---------
@@ -414,6 +414,19 @@ async def _gather_or_cancel(coros) -> list:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
+
+
+def choice_from(data: dict, options) -> tuple[Choice, Completion]:
+    """The Choice in a chat.completion body (the matched option, else the best-scored first
+    token), and a Completion carrying its usage for the ledger."""
+    ch = data["choices"][0]
+    raw = _content(ch)
+    scores = _first_token_scores(ch, options)
+    option = match_option(raw, options)
+    if option is None and scores:
+        option = max(scores, key=scores.get)
+    pt, ct = _usage(data)
+    return Choice(option=option, scores=scores, raw=raw), Completion(raw, prompt_tokens=pt, completion_tokens=ct)
 
 
 def _first_token_scores(choice: dict, options) -> dict[str, float]:
