@@ -77,7 +77,7 @@ def completions_from(body: dict[str, Any], req: ChatRequest) -> list[Completion]
 
 def import_choices(lines, keys, options, cache, usage=None) -> set[str]:
     """Fixed-choice rows of a batch output file into the cache as Choices; the custom_ids answered."""
-    from .openai_compat import choice_from
+    from .openai_wire import choice_from
 
     done = set()
     for line in lines:
