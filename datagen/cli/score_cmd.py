@@ -14,6 +14,20 @@ from .options import OptionSet
 SCORE_OPTIONS = OptionSet(ScoreConfig, "score", required=("scorer",))
 SELECT_OPTIONS = OptionSet(SelectConfig, "select", required=("by",))
 LLM_OPTIONS = llm_option_set()
+EXECUTOR_FIELDS = ("executor", "ray_address", "ray_workers")
+
+
+def _executor_option_set() -> OptionSet:
+    """--executor/--ray-address/--ray-workers, declared once in RunSettings."""
+    import dataclasses
+
+    from ..run.job import RunSettings
+
+    return OptionSet(RunSettings, "exec",
+                     skip=tuple(f.name for f in dataclasses.fields(RunSettings) if f.name not in EXECUTOR_FIELDS))
+
+
+EXECUTOR_OPTIONS = _executor_option_set()
 
 
 def _config(cls, opts: OptionSet, kwargs: dict):
@@ -34,25 +48,31 @@ def score_command(ref, judge_base_url, judge_model, store, **kwargs):
     as a new version; each score lands in meta.scores.<scorer>."""
     from ..llm import make_client
     from ..quality.stage import score_version
+    from ..run.executor import make_executor
+    from ..run.job import RunSettings
     from ..store import DatasetStore
 
     _, cfg = _config(ScoreConfig, SCORE_OPTIONS, kwargs)
+    _, settings = _config(RunSettings, EXECUTOR_OPTIONS, kwargs)
     judge_cfg = llm_config_from(LLM_OPTIONS, kwargs)
     client = None
     if cfg.scorer == "judge":
         from ..llm import with_overrides
 
         judge_cfg = with_overrides(judge_cfg, base_url=list(judge_base_url) or None, model=judge_model)
+    executor = make_executor(settings, judge_cfg)  # a missing ray extra fails before any call
+    if cfg.scorer == "judge":
         client = make_client(judge_cfg)
     try:
         version, info = score_version(DatasetStore(store), ref, cfg, client=client,
-                                      judge_cfg=judge_cfg if client is not None else None)
+                                      judge_cfg=judge_cfg if client is not None else None, executor=executor)
     finally:
         if client is not None:
             client.close()
     errors = ", ".join(f"{n} {e}" for e, n in info["errors"].items())
     click.echo(f"scored {info['scored']} records with {cfg.scorer}"
                + (f" ({info['failed']} failed: {errors})" if info["failed"] else "")
+               + (f" on Ray ({info['blocks']} blocks)" if info["executor"] == "ray" else "")
                + f"; published {version.ref}")
 
 
@@ -77,7 +97,7 @@ def select_command(ref, store, **kwargs):
                + (f" (dropped {dropped})" if dropped else "") + f"; published {version.ref}")
 
 
-add_options(score_command, SCORE_OPTIONS, LLM_OPTIONS)
+add_options(score_command, SCORE_OPTIONS, EXECUTOR_OPTIONS, LLM_OPTIONS)
 add_options(select_command, SELECT_OPTIONS)
 
 

@@ -42,6 +42,9 @@ class ScoreConfig:
     lm_model: str | None = field(default=None, metadata={
         "help": "ifd/perplexity: a local HF causal-LM folder (default: the embedded SmolLM2)."})
     batch_size: int = field(default=8, metadata={"help": "ifd/perplexity: sequences per forward pass.", "min": 1})
+    block: int = field(default=256, metadata={
+        "help": "Records per scoring block (one Ray task with --executor ray; a local run scores the same "
+                "blocks, so both give the same scores).", "min": 1})
     judge_llm: dict | None = field(default=None, metadata={
         "help": "Judge model (an llm: mapping); default: the pipeline's llm.", "cli": False})
 
@@ -51,34 +54,77 @@ class ScoreConfig:
         validate(self)
 
 
+def resolve_config(cfg: ScoreConfig, records: Sequence[Record]) -> ScoreConfig:
+    """`cfg` with the judge's language decided from the whole version (`auto`: from its
+    first 1,000 instructions), so every block of it is judged in the same language."""
+    import dataclasses
+
+    if cfg.scorer != "judge" or cfg.lang != "auto":
+        return cfg
+    from ..text import detect_lang
+
+    return dataclasses.replace(cfg, lang=detect_lang([r.instruction for r in records[:1000]] or [""]))
+
+
 def make_scorer(cfg: ScoreConfig, records: Sequence[Record] = (), client=None) -> Scorer:
     """The scorer `cfg` names; the judge needs `client` (the judge's ChatClient)."""
     if cfg.scorer == "judge":
-        from ..text import detect_lang
         from .judge import JudgeScorer
 
         if client is None:
             raise ConfigError("the judge scorer needs an LLM client")
-        lang = cfg.lang if cfg.lang != "auto" else detect_lang([r.instruction for r in records[:1000]] or [""])
-        return JudgeScorer(client, lang=lang, aspects=cfg.aspects)
+        return JudgeScorer(client, lang=resolve_config(cfg, records).lang, aspects=cfg.aspects)
     from .lm import IFDScorer, LMScorer, PerplexityScorer
 
     lm = LMScorer(model_path=cfg.lm_model, batch_size=cfg.batch_size)
     return IFDScorer(lm) if cfg.scorer == "ifd" else PerplexityScorer(lm)
 
 
+@dataclass
+class ScoreWork:
+    """One scoring job cut into blocks, wherever a block runs: this process, or a Ray
+    worker (datagen/run/executor.py). `cfg` is resolved (resolve_config), so a block
+    needs nothing from the rest of the version; a block's scores depend on its records
+    only, so the same blocks give the same scores anywhere."""
+
+    cfg: ScoreConfig
+
+    @property
+    def needs_client(self) -> bool:
+        return self.cfg.scorer == "judge"
+
+    def make_scorer(self, client=None) -> Scorer:
+        """Built once per process (a worker loads the local LM once for all its blocks)."""
+        return make_scorer(self.cfg, (), client)
+
+    def run_block(self, block: Sequence[Record], scorer: Scorer) -> list[dict]:
+        results = scorer.score_many(list(block))
+        if len(results) != len(block):
+            raise RuntimeError(f"scorer {scorer.name} returned {len(results)} scores for {len(block)} records")
+        return results
+
+
+def split_blocks(records: Sequence[Record], size: int) -> list[list[Record]]:
+    records = list(records)
+    return [records[i: i + size] for i in range(0, len(records), max(1, size))]
+
+
 def apply_scores(records: Sequence[Record], scorer: Scorer, batch: int = 256) -> dict:
     """Score `records` in batches, writing meta.scores.<scorer.name>; returns counts."""
+    blocks = split_blocks(records, batch)
+    return write_scores(blocks, scorer.name, (scorer.score_many(b) for b in blocks))
+
+
+def write_scores(blocks: Sequence[Sequence[Record]], name: str, results) -> dict:
+    """Each block's scores (`results`, one list per block, in block order) into its
+    records' meta.scores.<name>; returns counts."""
     scored = failed = 0
     errors: dict[str, int] = {}
-    records = list(records)
-    for start in range(0, len(records), batch):
-        chunk = records[start: start + batch]
-        results = scorer.score_many(chunk)
-        if len(results) != len(chunk):
-            raise RuntimeError(f"scorer {scorer.name} returned {len(results)} scores for {len(chunk)} records")
-        for r, s in zip(chunk, results):
-            r.meta.setdefault("scores", {})[scorer.name] = s
+    for chunk, block_results in zip(blocks, results):
+        if len(block_results) != len(chunk):
+            raise RuntimeError(f"scorer {name} returned {len(block_results)} scores for {len(chunk)} records")
+        for r, s in zip(chunk, block_results):
+            r.meta.setdefault("scores", {})[name] = s
             if s.get("value") is None:
                 failed += 1
                 err = s.get("error") or "unscored"

@@ -9,7 +9,7 @@ from contextlib import nullcontext
 from typing import Any
 
 from ..store import DatasetLock, DatasetStore, DatasetVersion
-from . import ScoreConfig, apply_scores, make_scorer
+from . import ScoreConfig, ScoreWork, resolve_config, split_blocks, write_scores
 from .select import SelectConfig, select_records
 
 # what a derived version carries over from its parent's manifest, so reports still
@@ -30,25 +30,38 @@ def _inherit(parent: DatasetVersion) -> dict[str, Any]:
 
 
 def score_version(store: DatasetStore, ref: str, cfg: ScoreConfig, client=None, judge_cfg=None,
-                  lock: DatasetLock | None = None) -> tuple[DatasetVersion, dict]:
+                  lock: DatasetLock | None = None, executor=None) -> tuple[DatasetVersion, dict]:
     """Score every record of `ref` and publish the scored records as the next version.
-    `client` is the judge's ChatClient (its usage goes in the manifest)."""
+    `client` is the judge's ChatClient (its usage goes in the manifest). The records are
+    scored in blocks of `cfg.block`, here or by `executor` (one with `score_blocks(work,
+    blocks, client)`, e.g. datagen/run/executor.py's RayExecutor), which yields each
+    block's scores in block order; the published version is the same either way."""
     parent = store.resolve(ref)
     with _locked(store, parent.name, lock):
         store.clean_temp(parent.name)
         records = parent.records()
         t0 = time.perf_counter()
-        scorer = make_scorer(cfg, records, client)
-        counts = apply_scores(records, scorer)
+        work = ScoreWork(resolve_config(cfg, records))
+        blocks = split_blocks(records, cfg.block)
+        where = getattr(executor, "name", "local")
+        if where == "local":
+            scorer = work.make_scorer(client)
+            results = (work.run_block(b, scorer) for b in blocks)
+        else:
+            results = executor.score_blocks(work, blocks, client)
+        counts = write_scores(blocks, cfg.scorer, results)
         info: dict[str, Any] = {"scorer": cfg.scorer, "parent": parent.ref, **counts,
-                                "seconds": round(time.perf_counter() - t0, 3)}
+                                "seconds": round(time.perf_counter() - t0, 3), "executor": where,
+                                "blocks": len(blocks)}
         if cfg.scorer == "judge":
-            info.update(lang=scorer.lang, aspects=cfg.aspects, model=getattr(client, "model", None),
+            info.update(lang=work.cfg.lang, aspects=cfg.aspects, model=getattr(client, "model", None),
                         backend=getattr(client, "backend", None))
             if judge_cfg is not None:
                 info["llm"] = judge_cfg.public()
         else:
-            info.update(model=scorer.lm.model_name)
+            from .lm import LMScorer
+
+            info.update(model=LMScorer(model_path=cfg.lm_model).model_name)
         manifest = {**_inherit(parent), "stage": "score", "score": info,
                     "counts": {"scored": counts["scored"], "failed": counts["failed"]}}
         if client is not None:
