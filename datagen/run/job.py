@@ -30,7 +30,7 @@ class RunSettings:
     store: str | None = field(default=None, metadata={
         "help": "Dataset store root (default ./datasets, or $DATAGEN_STORE).", "path": "dir"})
     executor: str = field(default="local", metadata={
-        "help": "Where input blocks run: local (this process) or ray (Ray tasks; Self-QA, Self-KG).",
+        "help": "Where input blocks run: local (this process) or ray (Ray tasks: Self-QA and Self-KG blocks, datagen score).",
         "choices": EXECUTORS})
     ray_address: str | None = field(default=None, metadata={
         "help": "Ray cluster to join with --executor ray: auto, HOST:PORT (default: start a local one)."})
