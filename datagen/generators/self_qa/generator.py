@@ -29,6 +29,7 @@ from ...records import Record
 from ...text import detect_lang
 from ..base import Generator, GeneratorConfig, Outcome
 from ..blocks import BlockResult, run_alone, split
+from ..rounds import RoundPipeline
 from . import extractive as ex
 from .parsing import (answer_messages, clean_answer, grounding_score, parse_questions, question_messages,
                       refers_to_source, stable_seed)
@@ -93,6 +94,11 @@ class SelfQAConfig(GeneratorConfig):
                 "(a question is written per chunk sentence, and the sentence is its answer), or auto "
                 "(extractive on the local backend, abstractive elsewhere).",
         "choices": ANSWER_MODES})
+    rounds_in_flight: int = field(default=8, metadata={
+        "help": "Rounds pipelined at once (openai backend; see generators/rounds.py).", "min": 1})
+    strict_rounds: bool = field(default=False, metadata={
+        "help": "One round at a time: a round's questions go out after the last round's answers are in.",
+        "flag": "--strict-rounds"})
 
     def __post_init__(self):
         super().__post_init__()
@@ -158,12 +164,17 @@ class SelfQAGenerator(Generator):
             return self.config.answer_mode
         return "extractive" if client.backend == "local" else "abstractive"
 
-    def _abstractive(self, client: ChatClient, pending) -> Iterator[tuple[Record, str | None, dict]]:
+    def _answer_requests(self, client: ChatClient, pending) -> list:
+        """Abstractive: the answer completions for a round's questions (a worker's part)."""
         cfg = self.config
         reqs = [ChatRequest.make(answer_messages(c, q, lang), temperature=cfg.answer_temperature,
                                  max_tokens=cfg.max_tokens, seed=stable_seed(cfg.seed, c.ref, q))
                 for c, lang, q, _ in pending]
-        for (c, lang, q, _), comps in zip(pending, client.chat_many(reqs, desc="self-qa answers")):
+        return client.chat_many(reqs, desc="self-qa answers")
+
+    def _abstractive(self, pending, replies) -> Iterator[tuple[Record, str | None, dict]]:
+        cfg = self.config
+        for (c, lang, q, _), comps in zip(pending, replies):
             answer, reason = clean_answer(comps[0].text, cut_off=comps[0].finish_reason == "length")
             meta = {**self._meta(c, lang), "answer_mode": "abstractive"}
             detail: dict = {}
@@ -183,7 +194,7 @@ class SelfQAGenerator(Generator):
             self._spans[chunk.ref] = ex.answer_candidates(chunk, refers_to_source)
         return self._spans[chunk.ref]
 
-    def _extractive(self, client: ChatClient, pending) -> Iterator[tuple[Record, str | None, dict]]:
+    def _extractive(self, pending, replies=None) -> Iterator[tuple[Record, str | None, dict]]:
         """The answer is the sentence the question was written from (extractive.py)."""
         for c, lang, q, source in pending:
             meta = {**self._meta(c, lang), "answer_mode": "extractive",
@@ -226,6 +237,14 @@ class SelfQAGenerator(Generator):
                 yield c, lang, qs[0], span
 
     def generate(self, client: ChatClient, chain: FilterChain, num: int) -> Iterator[Outcome]:
+        """Yield an Outcome per question until `num` pairs are kept or every chunk was asked about.
+
+        Rounds are pipelined (generators/rounds.py): up to `rounds_in_flight` rounds are in
+        flight, so the next round's question requests go out while this one's answers are
+        requested. The duplicate-question check runs in round order, and rounds are finished
+        (answers judged, the chain, counting) in round order: requests are seeded per chunk,
+        so the kept set is the one the one-round-at-a-time loop keeps. `strict_rounds`, the
+        local backend (one model is the bottleneck) and a Ray block (one round) run them one by one."""
         cfg = self.config
         counts = self.report.counts
         for k in ("questions", "answers", "kept"):
@@ -237,38 +256,52 @@ class SelfQAGenerator(Generator):
         entered = Counter()
         order = self.chunk_order()  # shuffled by the seed; a Ray block's own chunks
         asked: set[str] = set()
-        pos = kept = 0
-        while pos < len(order) and kept < num:
+        # about half of free-form pairs survive, most extractive ones
+        per_chunk = max(1, cfg.questions_per_chunk // 2 if mode == "abstractive" else cfg.questions_per_chunk - 1)
+        depth = (1 if cfg.strict_rounds or client.backend != "openai" or self._block is not None
+                 else cfg.rounds_in_flight)
+        st = {"pos": 0, "kept": 0, "planned": 0, "finished": 0, "chunks_in_flight": 0}
+
+        def plan():
+            if st["pos"] >= len(order) or st["kept"] >= num:
+                return None
             # near the target, ask about fewer chunks so the last round pays for little waste;
-            # about half of free-form pairs survive, most extractive ones
-            per_chunk = cfg.questions_per_chunk // 2 if mode == "abstractive" else cfg.questions_per_chunk - 1
-            need = math.ceil((num - kept) / max(1, per_chunk))
-            batch = order[pos: pos + max(1, min(cfg.batch, need))]
-            pos += len(batch)
+            # the rounds in flight are counted as keeping what the finished ones kept per chunk
+            done_chunks = st["pos"] - st["chunks_in_flight"]
+            rate = st["kept"] / done_chunks if done_chunks else per_chunk
+            need = math.ceil((num - st["kept"] - st["chunks_in_flight"] * rate) / per_chunk)
+            if need <= 0 and st["chunks_in_flight"]:
+                return None
+            batch = order[st["pos"]: st["pos"] + max(1, min(cfg.batch, need))]
+            st["pos"] += len(batch)
+            st["chunks_in_flight"] += len(batch)
+            st["planned"] += 1
             langs = [self.lang_of(c) for c in batch]
             for lang in set(langs):
                 self._note_prompts(lang, prompts)
-            pending: list[tuple[Chunk, str, str, ex.Span | None]] = []
-            for c, lang, q, source in self._questions(client, batch, langs, mode):
-                counts["questions"] += 1
-                entered["question"] += 1
-                reason = ("question_refers_to_text" if refers_to_source(q)
-                          else "not_a_question" if source and not ex.is_question(q)
-                          else "question_off_topic" if source and not ex.on_topic(q, source.text)
-                          else "duplicate_question" if q in asked else None)
-                asked.add(q)
-                if reason:
-                    drops["question"][reason] += 1
-                    meta = self._meta(c, lang)
-                    if source:  # the sentence it was written from, to judge the drop by
-                        meta.update(answer_mode=mode, answer_span=ex.document_span(c, source))
-                    yield Outcome(Record(instruction=q, output=source.text if source else "", meta=meta),
-                                  Verdict(False, reason, FILTER), stage="question")
-                else:
-                    pending.append((c, lang, q, source))
+            return batch, langs
+
+        def work(rnd, args, turn):
+            batch, langs = args
+            questions = list(self._questions(client, batch, langs, mode))
+            with turn:  # `asked` grows in round order
+                pre, pending = self._check_questions(questions, asked, mode)
+            turn.check()
+            replies = self._answer_requests(client, pending) if pending and mode == "abstractive" else None
+            return len(batch), len(questions), pre, pending, replies
+
+        def finish(rnd, result):
+            n_chunks, n_questions, pre, pending, replies = result
+            st["finished"] = rnd
+            st["chunks_in_flight"] -= n_chunks
+            counts["questions"] += n_questions
+            entered["question"] += n_questions
+            for o in pre:
+                drops["question"][o.verdict.reason] += 1
+                yield o
             if not pending:
-                continue
-            answers = (self._extractive if mode == "extractive" else self._abstractive)(client, pending)
+                return
+            answers = (self._extractive if mode == "extractive" else self._abstractive)(pending, replies)
             answered: list[Record] = []
             for record, reason, detail in answers:
                 counts["answers"] += 1
@@ -279,7 +312,7 @@ class SelfQAGenerator(Generator):
                 else:
                     answered.append(record)
             # the round's answered questions through the chain in one batch
-            for record, verdict in zip(answered, chain.check_many(answered, limit=num - kept)):
+            for record, verdict in zip(answered, chain.check_many(answered, limit=num - st["kept"])):
                 if verdict is None:
                     counts["surplus"] = counts.get("surplus", 0) + 1  # answered, not needed
                     continue
@@ -287,8 +320,12 @@ class SelfQAGenerator(Generator):
                 if not verdict.kept:
                     drops["instruction"][verdict.reason] += 1
                 yield Outcome(record, verdict, stage="instruction")
-                kept += verdict.kept
-        counts["kept"] = kept
+                st["kept"] += verdict.kept
+
+        yield from RoundPipeline(depth).run(plan, work, finish, stop=lambda: st["kept"] >= num)
+        kept = counts["kept"] = st["kept"]
+        if st["planned"] > st["finished"]:
+            counts["abandoned_rounds"] = st["planned"] - st["finished"]  # their requests are spent
         for stage, stage_drops in drops.items():
             if note := stage_note(stage, entered[stage], stage_drops, STAGE_HINTS[stage]):
                 self.report.notes.append(note)
@@ -299,6 +336,27 @@ class SelfQAGenerator(Generator):
                 f"asked about every chunk once ({len(self.chunks)} chunks from {len(self.documents)} "
                 f"documents) and kept {kept} of {num}; add documents, or publish another version "
                 "(a new seed asks new questions)")
+
+    def _check_questions(self, questions, asked: set[str], mode: str):
+        """The question-stage drops of a round and the questions left to answer. Order-
+        sensitive (`asked`: a question an earlier one asked is a duplicate): rounds in order."""
+        pre: list[Outcome] = []
+        pending: list[tuple[Chunk, str, str, ex.Span | None]] = []
+        for c, lang, q, source in questions:
+            reason = ("question_refers_to_text" if refers_to_source(q)
+                      else "not_a_question" if source and not ex.is_question(q)
+                      else "question_off_topic" if source and not ex.on_topic(q, source.text)
+                      else "duplicate_question" if q in asked else None)
+            asked.add(q)
+            if reason:
+                meta = self._meta(c, lang)
+                if source:  # the sentence it was written from, to judge the drop by
+                    meta.update(answer_mode=mode, answer_span=ex.document_span(c, source))
+                pre.append(Outcome(Record(instruction=q, output=source.text if source else "", meta=meta),
+                                   Verdict(False, reason, FILTER), stage="question"))
+            else:
+                pending.append((c, lang, q, source))
+        return pre, pending
 
     # ---- sharding (datagen/generators/blocks.py): blocks of the chunk order ------------
     _block: list[Chunk] | None = None  # set on a copy by run_alone: that block only
