@@ -45,11 +45,12 @@ def reference(model, tok, record):
 
 def test_ifd_equals_the_hand_computed_loss_ratio(lm):
     model, tok = lm.load()
-    got = IFDScorer(lm).score_many(RECORDS)  # one padded batch of 8 sequences
+    got = IFDScorer(lm).score_many(RECORDS)  # two padded batches of 4 sequences
     for r, s in zip(RECORDS, got):
         cond, alone = reference(model, tok, r)
-        assert s["loss_given_instruction"] == pytest.approx(cond, abs=1e-4)
-        assert s["loss_alone"] == pytest.approx(alone, abs=1e-4)
+        # fp32 in oneDNN's summation order vs MKL's: ~2e-5 relative on a loss
+        assert s["loss_given_instruction"] == pytest.approx(cond, rel=1e-4)
+        assert s["loss_alone"] == pytest.approx(alone, rel=1e-4)
         assert s["value"] == pytest.approx(cond / alone, abs=1e-4)
     # the instruction helps predict these answers
     assert all(s["value"] < 1 for s in got)
@@ -87,3 +88,24 @@ def test_local_judge_scores_by_likelihood():
     client.close()
     assert s["value"] in (1, 2, 3, 4, 5) and s["method"] == "likelihood" and 1 <= s["expected"] <= 5
     assert client.usage.requests == 1
+
+
+def test_batches_never_mix_conditioned_and_answer_alone():
+    lm = LMScorer(batch_size=4)
+    order = list(range(7))
+    groups = [False, False, False, True, True, True, True]
+    assert lm._batches(order, groups) == [[0, 1, 2], [3, 4, 5, 6]]
+    assert LMScorer(batch_size=2)._batches(order, groups) == [[0, 1], [2], [3, 4], [5, 6]]
+
+
+def test_onednn_path_equals_mkl_and_leaves_the_model_alone(lm):
+    import torch
+
+    fast = IFDScorer(lm).score_many(RECORDS)
+    plain = IFDScorer(LMScorer(batch_size=4, onednn=False, _model=lm._model, _tok=lm._tok)).score_many(RECORDS)
+    for f, p in zip(fast, plain):
+        assert f["value"] == pytest.approx(p["value"], abs=3e-5)
+        assert f["loss_alone"] == pytest.approx(p["loss_alone"], rel=1e-4)
+    # outside scoring every layer is the plain nn.Linear again
+    linears = [m for m in lm._model.modules() if isinstance(m, torch.nn.Linear)]
+    assert linears and all("forward" not in m.__dict__ for m in linears)

@@ -41,7 +41,7 @@ class ScoreConfig:
                                                 "choices": ("auto", "en", "zh")})
     lm_model: str | None = field(default=None, metadata={
         "help": "ifd/perplexity: a local HF causal-LM folder (default: the embedded SmolLM2)."})
-    batch_size: int = field(default=8, metadata={"help": "ifd/perplexity: sequences per forward pass.", "min": 1})
+    batch_size: int = field(default=32, metadata={"help": "ifd/perplexity: sequences per forward pass.", "min": 1})
     block: int = field(default=256, metadata={
         "help": "Records per scoring block (one Ray task with --executor ray; a local run scores the same "
                 "blocks, so both give the same scores).", "min": 1})

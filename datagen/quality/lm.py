@@ -15,7 +15,9 @@ little; per-sequence losses are masked means, equal to one-at-a-time forward pas
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Sequence
 
 from ..records import Record
@@ -39,9 +41,10 @@ class LMScorer:
     """Computes both losses once per record; `ifd()` and `perplexity()` are views on them."""
 
     model_path: str | None = None
-    batch_size: int = 8
+    batch_size: int = 32
     max_length: int = 1024
     threads: int | None = 1
+    onednn: bool = True  # fp32 matmuls through oneDNN, not MKL (see _onednn_linears)
     _model: object = field(default=None, repr=False)
     _tok: object = field(default=None, repr=False)
 
@@ -84,8 +87,7 @@ class LMScorer:
         # conditioned and answer-only sequences apart, each by length, so a batch pads
         # little and its prompts share the chat template's opening
         order = sorted(range(len(seqs)), key=lambda i: (seqs[i][1] > 1, len(seqs[i][0])))
-        for b in range(0, len(order), self.batch_size):
-            idx = order[b: b + self.batch_size]
+        for idx in self._batches(order, [seqs[i][1] > 1 for i in order]):
             width = max(len(seqs[i][0]) for i in idx)
             ids = torch.full((len(idx), width), tok.pad_token_id, dtype=torch.long)
             mask = torch.zeros((len(idx), width), dtype=torch.long)
@@ -98,7 +100,7 @@ class LMScorer:
             shared = self._shared_prefix([seqs[i] for i in idx]) if len(idx) > 1 else 0
             src = target[:, 1:]  # hidden state k-1 predicts token k
             rows = src.nonzero()[:, 0]
-            with torch.inference_mode():
+            with torch.inference_mode(), _onednn_linears(model, self.onednn):
                 hidden = self._hidden(model, ids, mask, shared)
                 # the output head (a 49k-word vocabulary) only where a loss is taken
                 logits = model.get_output_embeddings()(hidden[:, :-1][src[:, shared:]]).float()
@@ -107,6 +109,17 @@ class LMScorer:
             per = sums / src.sum(dim=1)
             for row, i in enumerate(idx):
                 out[i] = float(per[row])
+        return out
+
+    def _batches(self, order: list[int], groups: list[bool]) -> list[list[int]]:
+        """Runs of `order` of at most batch_size that never mix two groups (answer-alone and
+        conditioned sequences): a mixed batch pads the short ones to the long ones' width
+        and shares no prefix."""
+        out: list[list[int]] = []
+        for k, i in enumerate(order):
+            if not out or len(out[-1]) >= self.batch_size or groups[k] != groups[k - 1]:
+                out.append([])
+            out[-1].append(i)
         return out
 
     @staticmethod
@@ -159,6 +172,44 @@ class LMScorer:
         for k, i in enumerate(live):
             out[i] = (flat[step * k] if conditioned else math.nan, flat[step * k + step - 1])
         return out
+
+
+@contextmanager
+def _onednn_linears(model, enabled: bool):
+    """Every nn.Linear of `model` (the output head too) multiplies through oneDNN while
+    inside. PyTorch's CPU build sends fp32 linear layers to MKL, which on AMD CPUs runs
+    about half as fast as oneDNN (measured on an EPYC: 40-90 vs 110-200 GFLOPS a core).
+    Same fp32 arithmetic in another summation order: losses agree with MKL's to ~2e-5
+    relative, IFD values to ~1e-5; batched and one at a time (both oneDNN) to ~1e-6. The model is unchanged
+    outside (its other users, and plain reference passes, still get MKL); the oneDNN copy
+    of each weight is kept on the module, made once."""
+    import torch
+
+    if not enabled or not torch.backends.mkldnn.is_available():
+        yield
+        return
+    patched = []
+    for mod in model.modules():
+        if isinstance(mod, torch.nn.Linear) and mod.weight.dtype == torch.float32:
+            packed = getattr(mod, "_datagen_onednn", None)
+            if packed is None or packed[0] is not mod.weight:
+                packed = (mod.weight, mod.weight.detach().to_mkldnn())
+                mod._datagen_onednn = packed
+            mod.forward = partial(_onednn_forward, packed[1], mod.bias)
+            patched.append(mod)
+    try:
+        yield
+    finally:
+        for mod in patched:
+            del mod.forward
+
+
+def _onednn_forward(weight, bias, x):
+    import torch
+
+    flat = x.reshape(-1, x.shape[-1]).contiguous().to_mkldnn()
+    y = torch._C._nn.mkldnn_linear(flat, weight, None).to_dense().view(*x.shape[:-1], weight.shape[0])
+    return y if bias is None else y + bias
 
 
 def _fmt(x: float) -> float:
