@@ -6,7 +6,8 @@ weak model still always gives one of the options. `prefill` is appended after th
 template's assistant header, so the model continues it.
 
 Speed on a small CPU: requests with the same sampling settings are generated together in
-left-padded batches (a 135M model decodes 8 sequences in little more time than one), and
+one left-padded batch (a 135M model decodes 8 sequences in little more time than one),
+decoded by local_decode.py, where a finished row leaves the batch at once, and
 option scoring keeps the KV cache of the last prompt, so the long few-shot prefix that
 successive fixed-choice questions share is computed once.
 """
