@@ -110,3 +110,43 @@ def test_batched_greedy_generation_matches_one_at_a_time(client):
     alone = [client._generate([r])[0] for r in reqs]
     assert [c[0].text for c in together] == [c[0].text for c in alone]
     assert [c[0].prompt_tokens for c in together] == [c[0].prompt_tokens for c in alone]
+
+
+@pytest.mark.parametrize("sample", [False, True])
+def test_decode_gives_a_lone_row_the_tokens_generate_gives(client, sample):
+    """The own decode loop keeps generate()'s settings: same tokens for one prompt."""
+    import torch
+
+    from datagen.llm.local import _cache_kwarg
+    from datagen.llm.local_decode import decode
+
+    model, tok = client._load()
+    text = tok.apply_chat_template(MSG, add_generation_prompt=True, tokenize=False)
+    enc = tok([text], return_tensors="pt", add_special_tokens=False)
+    kw = dict(temperature=0.7, top_p=0.9) if sample else dict(temperature=None, top_p=None, top_k=None)
+    torch.manual_seed(3)
+    with torch.inference_mode():
+        ref = model.generate(**enc, max_new_tokens=12, do_sample=sample, repetition_penalty=1.1,
+                             pad_token_id=tok.pad_token_id, **kw)[0, enc["input_ids"].shape[1]:].tolist()
+    ref = ref[: ref.index(tok.eos_token_id) + 1] if tok.eos_token_id in ref else ref
+    torch.manual_seed(3)
+    with torch.inference_mode():
+        (got,) = decode(model, enc["input_ids"], enc["attention_mask"], n=1, max_new_tokens=12, sample=sample,
+                        temperature=0.7, top_p=0.9, repetition_penalty=1.1, eos_ids=[tok.eos_token_id],
+                        cache_name=_cache_kwarg(model))
+    assert got == ref
+
+
+def test_a_row_that_hits_its_stop_string_leaves_the_batch(client):
+    """The stopped row ends at its stop string while the other row runs on to its budget."""
+    lines = ChatRequest.make([{"role": "user", "content": "List five fruits, one per line, numbered."}],
+                             prefill="1.", max_tokens=40, temperature=0.0, stop=("\n",))
+    (alone,) = client._generate([lines])
+    assert alone[0].finish_reason == "stop" and "\n" not in alone[0].text
+    assert alone[0].completion_tokens < 40
+    long = ChatRequest.make([{"role": "user", "content": "Write a long story about the sea."}],
+                            max_tokens=40, temperature=0.0, stop=("\n",))
+    together = client._generate([lines, long])
+    assert together[0][0].text == alone[0].text
+    assert together[0][0].completion_tokens == alone[0].completion_tokens
+    assert together[1][0].completion_tokens > together[0][0].completion_tokens

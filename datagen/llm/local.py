@@ -6,7 +6,8 @@ weak model still always gives one of the options. `prefill` is appended after th
 template's assistant header, so the model continues it.
 
 Speed on a small CPU: requests with the same sampling settings are generated together in
-left-padded batches (a 135M model decodes 8 sequences in little more time than one), and
+one left-padded batch (a 135M model decodes 8 sequences in little more time than one),
+decoded by local_decode.py, where a finished row leaves the batch at once, and
 option scoring keeps the KV cache of the last prompt, so the long few-shot prefix that
 successive fixed-choice questions share is computed once.
 """
@@ -20,6 +21,7 @@ from typing import Sequence
 
 from .base import ChatRequest, Choice, Completion, CompletionRequest, Message, Usage
 from .cache import ResponseCache, request_key
+from .local_decode import decode
 
 
 def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
@@ -56,7 +58,7 @@ class LocalChatClient:
     backend = "local"
 
     def __init__(self, model_path: str | None = None, cache: ResponseCache | None = None,
-                 threads: int = 1, repetition_penalty: float = 1.1, batch_size: int = 8):
+                 threads: int = 1, repetition_penalty: float = 1.1, batch_size: int = 32):
         from .embedded import SMOLLM2_NAME
 
         self.model_path = model_path
@@ -96,28 +98,26 @@ class LocalChatClient:
         prompts = list(texts) if texts is not None else [self._prompt_text(r.message_dicts(), r.prefill) for r in reqs]
         tok.padding_side = "left"
         enc = tok(prompts, return_tensors="pt", add_special_tokens=False, padding=True)
-        width = enc["input_ids"].shape[1]
         n_prompt = enc["attention_mask"].sum(dim=1).tolist()
-        sample = first.temperature > 0
-        torch.manual_seed(first.seed if first.seed is not None else 0)
-        kwargs = dict(
-            max_new_tokens=first.max_tokens, do_sample=sample, num_return_sequences=first.n,
-            repetition_penalty=self.repetition_penalty, pad_token_id=tok.pad_token_id,
-        )
-        if sample:
-            kwargs.update(temperature=first.temperature, top_p=first.top_p)
-        else:
-            kwargs.update(temperature=None, top_p=None, top_k=None)
-        if first.stop:
-            kwargs.update(stop_strings=list(first.stop), tokenizer=tok)
-        with torch.inference_mode(), _no_deprecation_noise():
-            out = model.generate(**enc, **kwargs)
         eos = {tok.eos_token_id, tok.pad_token_id} - {None}
+        stops = list(first.stop)
+
+        def hit_stop(ids: list[int]) -> bool:
+            text = tok.decode(ids, skip_special_tokens=True)
+            return any(s in text for s in stops)
+
+        torch.manual_seed(first.seed if first.seed is not None else 0)
+        with torch.inference_mode(), _no_deprecation_noise():
+            out = decode(model, enc["input_ids"], enc["attention_mask"], n=first.n,
+                         max_new_tokens=first.max_tokens, sample=first.temperature > 0,
+                         temperature=first.temperature, top_p=first.top_p,
+                         repetition_penalty=self.repetition_penalty, eos_ids=sorted(eos),
+                         cache_name=_cache_kwarg(model), stopped=hit_stop if stops else None)
         results: list[list[Completion]] = []
         for i, req in enumerate(reqs):
             comps = []
             for seq in out[i * first.n:(i + 1) * first.n]:
-                new = seq[width:].tolist()
+                new = list(seq)
                 end = next((k for k, t in enumerate(new) if t in eos), None)
                 ended = end is not None
                 if ended:
@@ -133,6 +133,15 @@ class LocalChatClient:
             comps[0].prompt_tokens = int(n_prompt[i])
             results.append(comps)
         return results
+
+    def _batches(self, idx: list[int], reqs: Sequence[ChatRequest]) -> list[list[int]]:
+        """All of a group's requests in one batch; a group larger than `batch_size` is split
+        by prompt length, so that a batch's rows need little padding."""
+        if len(idx) <= self.batch_size:
+            return [idx]
+        size = {i: sum(len(m.get("content") or "") for m in r.message_dicts()) + len(r.prefill) for i, r in zip(idx, reqs)}
+        idx = sorted(idx, key=size.get)
+        return [idx[k:k + self.batch_size] for k in range(0, len(idx), self.batch_size)]
 
     def chat_many(self, requests: Sequence[ChatRequest], desc: str | None = None) -> list[list[Completion]]:
         from tqdm.auto import tqdm
@@ -153,7 +162,7 @@ class LocalChatClient:
             else:
                 group = (req.n, req.temperature, req.top_p, req.max_tokens, req.stop)
                 todo.setdefault(group, []).append(i)
-        batches = [idx[k:k + self.batch_size] for idx in todo.values() for k in range(0, len(idx), self.batch_size)]
+        batches = [b for idx in todo.values() for b in self._batches(idx, [requests[i] for i in idx])]
         bar = tqdm(total=sum(len(b) for b in batches), desc=desc, disable=None if desc else True, leave=False)
         for batch in batches:
             for _ in batch:
