@@ -68,30 +68,29 @@ def _serve(delay: float, urls, stop, log) -> None:
         stop.wait()
 
 
-def one_run(url: str, num: int, concurrency: int, strict: bool, log, delay: float = 0.2) -> dict:
+def timed_run(args: list[str], url: str, concurrency: int, log, delay: float, dataset: str = "e2e",
+              timeout: int = 1800) -> tuple[dict, dict]:
+    """`datagen run ARGS` in a fresh process against `url`, published to a temp store:
+    (the measured figures, the version's manifest)."""
     while not log.empty():
         log.get()
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-c", "from datagen.cli import main; main()", "run", "self-instruct",
-               "--seeds", str(ROOT / "seeds" / "self_instruct_en.jsonl"), "--num", str(num),
+        cmd = [sys.executable, "-c", "from datagen.cli import main; main()", "run", *args,
                "--backend", "openai", "--base-url", url, "--model", "stub", "--concurrency", str(concurrency),
-               "--no-cache", "--dataset", "e2e", "--store", tmp]
-        if strict:
-            cmd.append("--strict-rounds")
+               "--no-cache", "--dataset", dataset, "--store", tmp]
         env = dict(os.environ, PYTHONPATH=str(ROOT))
         t_start = time.time()
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
         wall = time.time() - t_start
         if proc.returncode != 0:
             raise RuntimeError(f"datagen failed ({proc.returncode}): {proc.stderr[-2000:]}")
-        manifest = json.loads(next(Path(tmp, "e2e").glob("v*/manifest.json")).read_text())
+        manifest = json.loads(next(Path(tmp, dataset).glob("v*/manifest.json")).read_text())
     stamps = []
     while not log.empty():
         stamps.append(log.get())
     run = manifest["run"]
     t = run.get("throughput", {})
     return {
-        "mode": "strict" if strict else "pipelined",
         "wall_s": round(wall, 2),
         "run_s": run["seconds"],
         "requests": manifest["usage"]["requests"],
@@ -102,10 +101,16 @@ def one_run(url: str, num: int, concurrency: int, strict: bool, log, delay: floa
         # the request pipe alone: requests received between the first and the last one
         "req_per_s_while_requesting": round(len(stamps) / (max(stamps) - min(stamps) + delay), 2)
         if len(stamps) > 1 else None,
-        "tasks": manifest["run"]["counts"].get("tasks"),
         "records": manifest["counts"]["records"],
         "dropped": manifest["funnel"]["dropped"],
-    }
+    }, manifest
+
+
+def one_run(url: str, num: int, concurrency: int, strict: bool, log, delay: float = 0.2) -> dict:
+    args = ["self-instruct", "--seeds", str(ROOT / "seeds" / "self_instruct_en.jsonl"), "--num", str(num)]
+    figures, manifest = timed_run(args + (["--strict-rounds"] if strict else []), url, concurrency, log, delay)
+    return {"mode": "strict" if strict else "pipelined", **figures,
+            "tasks": manifest["run"]["counts"].get("tasks")}
 
 
 def job_args(doc: str, out: str) -> argparse.Namespace:

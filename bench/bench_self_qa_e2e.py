@@ -24,7 +24,6 @@ import multiprocessing as mp
 import os
 import random
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,6 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
 
 SUBJECTS = ["the river", "the old mill", "a copper kettle", "the harbor crane", "the night market",
             "a glacier lake", "the orchard", "a violin maker", "the lighthouse", "the salt flats",
@@ -101,46 +101,14 @@ def start_server(delay: float):
 
 def one_run(url: str, docs: Path, num: int, concurrency: int, strict: bool, log, delay: float,
             embed: bool = True) -> dict:
-    while not log.empty():
-        log.get()
-    with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-c", "from datagen.cli import main; main()", "run", "self-qa",
-               "--docs", str(docs), "--lang", "en", "--num", str(num),
-               "--backend", "openai", "--base-url", url, "--model", "stub", "--concurrency", str(concurrency),
-               "--no-cache", "--dataset", "qa", "--store", tmp]
-        if strict:
-            cmd.append("--strict-rounds")
-        if not embed:
-            cmd.append("--no-embed")
-        env = dict(os.environ, PYTHONPATH=str(ROOT))
-        t_start = time.time()
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
-        wall = time.time() - t_start
-        if proc.returncode != 0:
-            raise RuntimeError(f"datagen failed ({proc.returncode}): {proc.stderr[-2000:]}")
-        manifest = json.loads(next(Path(tmp, "qa").glob("v*/manifest.json")).read_text())
-    stamps = []
-    while not log.empty():
-        stamps.append(log.get())
-    run = manifest["run"]
-    t = run.get("throughput", {})
-    return {
-        "mode": "strict" if strict else "pipelined",
-        "embedding_dedup": embed,
-        "wall_s": round(wall, 2),
-        "run_s": run["seconds"],
-        "requests": manifest["usage"]["requests"],
-        "req_per_s": t.get("requests_per_s"),
-        "mean_in_flight": t.get("mean_in_flight"),
-        "peak_in_flight": t.get("peak_in_flight"),
-        "first_request_from_process_start_s": round(min(stamps) - t_start, 2) if stamps else None,
-        "req_per_s_while_requesting": round(len(stamps) / (max(stamps) - min(stamps) + delay), 2)
-        if len(stamps) > 1 else None,
-        "chunks_asked": run["counts"].get("chunks"),
-        "questions": run["counts"].get("questions"),
-        "records": manifest["counts"]["records"],
-        "dropped": manifest["funnel"]["dropped"],
-    }
+    from bench_e2e import timed_run
+
+    args = ["self-qa", "--docs", str(docs), "--lang", "en", "--num", str(num)]
+    args += (["--strict-rounds"] if strict else []) + ([] if embed else ["--no-embed"])
+    figures, manifest = timed_run(args, url, concurrency, log, delay, dataset="qa", timeout=900)
+    counts = manifest["run"]["counts"]
+    return {"mode": "strict" if strict else "pipelined", "embedding_dedup": embed, **figures,
+            "chunks_asked": counts.get("chunks"), "questions": counts.get("questions")}
 
 
 def main() -> None:
