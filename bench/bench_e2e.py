@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
 import os
 import random
 import subprocess
@@ -23,9 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
+from harness import ROOT, Loopback, loopback, write_result
 
 SYLLABLES = ["ka", "lo", "mi", "nu", "pe", "ra", "si", "tu", "ve", "zo", "bi", "do", "fu", "ge", "ha", "jo"]
 VERBS = ["Write", "Describe", "Explain", "Summarize", "List", "Compare", "Suggest", "Outline", "Plan", "Draft"]
@@ -56,27 +53,14 @@ def reply_for(body: dict) -> str:
     return "Here is a full answer: " + " ".join(word(rng) for _ in range(30)) + "."
 
 
-def _serve(delay: float, urls, stop, log) -> None:
-    from stub_server import Reply, StubLLMServer, chat_body
-
-    def respond(body):
-        log.put(time.time())
-        return Reply(body=chat_body(reply_for(body), prompt_tokens=200, completion_tokens=60), delay=delay)
-
-    with StubLLMServer(default=respond) as server:
-        urls.put(server.url)
-        stop.wait()
-
-
-def timed_run(args: list[str], url: str, concurrency: int, log, delay: float, dataset: str = "e2e",
+def timed_run(args: list[str], server: Loopback, concurrency: int, delay: float, dataset: str = "e2e",
               timeout: int = 1800) -> tuple[dict, dict]:
-    """`datagen run ARGS` in a fresh process against `url`, published to a temp store:
+    """`datagen run ARGS` in a fresh process against `server`, published to a temp store:
     (the measured figures, the version's manifest)."""
-    while not log.empty():
-        log.get()
+    server.stamps()  # forget requests of earlier runs
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, "-c", "from datagen.cli import main; main()", "run", *args,
-               "--backend", "openai", "--base-url", url, "--model", "stub", "--concurrency", str(concurrency),
+               "--backend", "openai", "--base-url", server.url, "--model", "stub", "--concurrency", str(concurrency),
                "--no-cache", "--dataset", dataset, "--store", tmp]
         env = dict(os.environ, PYTHONPATH=str(ROOT))
         t_start = time.time()
@@ -85,9 +69,7 @@ def timed_run(args: list[str], url: str, concurrency: int, log, delay: float, da
         if proc.returncode != 0:
             raise RuntimeError(f"datagen failed ({proc.returncode}): {proc.stderr[-2000:]}")
         manifest = json.loads(next(Path(tmp, dataset).glob("v*/manifest.json")).read_text())
-    stamps = []
-    while not log.empty():
-        stamps.append(log.get())
+    stamps = server.stamps()
     run = manifest["run"]
     t = run.get("throughput", {})
     return {
@@ -106,9 +88,9 @@ def timed_run(args: list[str], url: str, concurrency: int, log, delay: float, da
     }, manifest
 
 
-def one_run(url: str, num: int, concurrency: int, strict: bool, log, delay: float = 0.2) -> dict:
+def one_run(server: Loopback, num: int, concurrency: int, strict: bool, delay: float = 0.2) -> dict:
     args = ["self-instruct", "--seeds", str(ROOT / "seeds" / "self_instruct_en.jsonl"), "--num", str(num)]
-    figures, manifest = timed_run(args + (["--strict-rounds"] if strict else []), url, concurrency, log, delay)
+    figures, manifest = timed_run(args + (["--strict-rounds"] if strict else []), server, concurrency, delay)
     return {"mode": "strict" if strict else "pipelined", **figures,
             "tasks": manifest["run"]["counts"].get("tasks")}
 
@@ -124,27 +106,19 @@ def job_args(doc: str, out: str) -> argparse.Namespace:
     return ap.parse_args()
 
 
-def start_server(delay: float):
-    """The loopback endpoint in its own process: (url, stop event, request-time log, process)."""
-    ctx = mp.get_context("spawn")
-    urls, stop, log = ctx.Queue(), ctx.Event(), ctx.Queue()
-    server = ctx.Process(target=_serve, args=(delay, urls, stop, log), daemon=True)
-    server.start()
-    return urls.get(timeout=60), stop, log, server
+def endpoint(delay: float):
+    """The loopback endpoint this bench and bench_peers share (request times logged)."""
+    return loopback(reply_for, delay, prompt_tokens=200, completion_tokens=60, log=True)
 
 
 def main() -> None:
     args = job_args(__doc__, "e2e.json")
-    url, stop, log, server = start_server(args.delay)
     runs = []
-    try:
+    with endpoint(args.delay) as server:
         for _ in range(args.repeats):
             for strict in (False, True):  # interleaved: both modes see the same load
-                runs.append(one_run(url, args.num, args.concurrency, strict, log, args.delay))
+                runs.append(one_run(server, args.num, args.concurrency, strict, args.delay))
                 print(json.dumps(runs[-1]), flush=True)
-    finally:
-        stop.set()
-        server.join(timeout=10)
     ideal = args.concurrency / args.delay
     piped = [r for r in runs if r["mode"] == "pipelined"]
     best = max(piped, key=lambda r: r["req_per_s"] or 0)
@@ -158,12 +132,8 @@ def main() -> None:
         "first_request_s": best["first_request_from_process_start_s"], "target_first_request_s": 3.0,
         "pass_first_request": (best["first_request_from_process_start_s"] or 99) < 3.0,
         "runs": runs,
-        "load_avg_1m": round(os.getloadavg()[0], 2), "cpus": os.cpu_count(),
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(json.dumps({k: v for k, v in result.items() if k != "runs"}))
+    write_result(result, args.out, summary_without=("runs",))
 
 
 if __name__ == "__main__":

@@ -10,37 +10,19 @@ compete with the client for the GIL. Writes bench/results/openai.json.
 from __future__ import annotations
 
 import argparse
-import json
-import multiprocessing as mp
 import os
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
-
-
-def _serve(delay: float, urls, stop) -> None:
-    from stub_server import Reply, StubLLMServer, chat_body
-
-    body = chat_body("1. A benchmark answer.", prompt_tokens=20, completion_tokens=5)
-    with StubLLMServer(default=lambda req: Reply(body=body, delay=delay)) as server:
-        urls.put(server.url)
-        stop.wait()
+from harness import ROOT, fixed, loopback, write_result
 
 
 def run(requests: int, concurrency: int, delay: float) -> dict:
     from datagen.llm.base import ChatRequest
     from datagen.llm.openai_compat import OpenAIChatClient
 
-    ctx = mp.get_context("spawn")
-    urls, stop = ctx.Queue(), ctx.Event()
-    proc = ctx.Process(target=_serve, args=(delay, urls, stop), daemon=True)
-    proc.start()
-    try:
-        url = urls.get(timeout=60)
+    with loopback(fixed("1. A benchmark answer."), delay, prompt_tokens=20, completion_tokens=5) as server:
+        url = server.url
         client = OpenAIChatClient(model="stub", base_urls=[url], concurrency=concurrency, cache=None,
                                   max_retries=0)
         # warm-up: imports and opening `concurrency` connections happen once per run,
@@ -55,9 +37,6 @@ def run(requests: int, concurrency: int, delay: float) -> dict:
         seconds = time.perf_counter() - start
         cpu = time.process_time() - cpu
         client.close()
-    finally:
-        stop.set()
-        proc.join(timeout=10)
     assert len(out) == requests and all(o[0].text for o in out)
     ideal = concurrency / delay
     req_per_s = requests / seconds
@@ -75,7 +54,6 @@ def run(requests: int, concurrency: int, delay: float) -> dict:
         "pass": ratio >= 0.8,
         "client_cpu_ms_per_request": round(cpu / requests * 1000, 2),
         "load_avg_1m_before": round(load, 2),  # other jobs on the box slow this down
-        "cpus": os.cpu_count(),
         "python": sys.version.split()[0],
     }
 
@@ -87,11 +65,7 @@ def main() -> None:
     ap.add_argument("--delay", type=float, default=0.2)
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "openai.json"))
     args = ap.parse_args()
-    result = run(args.requests, args.concurrency, args.delay)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(json.dumps(result))
+    write_result(run(args.requests, args.concurrency, args.delay), args.out)
 
 
 if __name__ == "__main__":

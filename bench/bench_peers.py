@@ -108,25 +108,20 @@ def run_peer(name: str, py: Path, url: str, num: int, conc: int) -> dict:
 
 def main() -> None:
     import bench_e2e as E
+    from harness import write_result
 
     args = E.job_args(__doc__, "peers.json")
     peers = {n: py for n in PEERS if (py := peer_python(n)) is not None}
-    url, stop, log, server = E.start_server(args.delay)
     runs = []
-    try:
+    with E.endpoint(args.delay) as server:
         for _ in range(args.repeats):  # interleaved: every tool sees the same load
-            r = E.one_run(url, args.num, args.concurrency, False, log)
+            r = E.one_run(server, args.num, args.concurrency, False, args.delay)
             runs.append({"tool": "datagen", "wall_s": r["wall_s"], "ok": True, "records": r["records"],
                          "requests": r["requests"], "tasks": r["tasks"]})
             print(json.dumps(runs[-1]), flush=True)
             for name, py in peers.items():
-                runs.append(run_peer(name, py, url, args.num, args.concurrency))
-                while not log.empty():
-                    log.get()
+                runs.append(run_peer(name, py, server.url, args.num, args.concurrency))
                 print(json.dumps(runs[-1]), flush=True)
-    finally:
-        stop.set()
-        server.join(timeout=10)
 
     def median(tool):
         xs = sorted(r["wall_s"] for r in runs if r["tool"] == tool and r["ok"])
@@ -139,12 +134,8 @@ def main() -> None:
     result = {"name": "peers", "num": args.num, "concurrency": args.concurrency, "delay_s": args.delay,
               "embedding_dedup": True, "median_wall_s": {"datagen": ours, **theirs},
               "ratio_to_fastest_peer": ratio, "target": 0.5, "pass": ratio is not None and ratio <= 0.5,
-              "skipped": sorted(set(PEERS) - set(peers)), "runs": runs,
-              "load_avg_1m": round(os.getloadavg()[0], 2), "cpus": os.cpu_count()}
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(json.dumps({k: v for k, v in result.items() if k != "runs"}))
+              "skipped": sorted(set(PEERS) - set(peers)), "runs": runs}
+    write_result(result, args.out, summary_without=("runs",))
 
 
 if __name__ == "__main__":

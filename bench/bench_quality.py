@@ -13,25 +13,11 @@
 from __future__ import annotations
 
 import argparse
-import json
-import multiprocessing as mp
 import os
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
-
-
-def _serve(delay: float, urls, stop) -> None:
-    from stub_server import Reply, StubLLMServer, chat_body
-
-    body = chat_body('{"score": 4, "reason": "Correct and complete."}', prompt_tokens=200, completion_tokens=12)
-    with StubLLMServer(default=lambda req: Reply(body=body, delay=delay)) as server:
-        urls.put(server.url)
-        stop.wait()
+from harness import ROOT, fixed, loopback, write_result
 
 
 def records(n: int):
@@ -47,12 +33,8 @@ def bench_judge(n: int, concurrency: int, delay: float) -> dict:
     from datagen.llm.openai_compat import OpenAIChatClient
     from datagen.quality.judge import JudgeScorer
 
-    ctx = mp.get_context("spawn")
-    urls, stop = ctx.Queue(), ctx.Event()
-    proc = ctx.Process(target=_serve, args=(delay, urls, stop), daemon=True)
-    proc.start()
-    try:
-        url = urls.get(timeout=60)
+    with loopback(fixed('{"score": 4, "reason": "Correct and complete."}'), delay, prompt_tokens=200, completion_tokens=12) as server:
+        url = server.url
         client = OpenAIChatClient(model="stub", base_urls=[url], concurrency=concurrency, cache=None, max_retries=0)
         JudgeScorer(client).score_many(records(concurrency))  # warm-up: imports, connections
         recs = records(n)
@@ -61,9 +43,6 @@ def bench_judge(n: int, concurrency: int, delay: float) -> dict:
         seconds = time.perf_counter() - start
         cpu = time.process_time() - cpu
         client.close()
-    finally:
-        stop.set()
-        proc.join(timeout=10)
     assert all(s["value"] == 4 for s in scores)
     ideal = concurrency / delay
     ratio = n / seconds / ideal
@@ -122,13 +101,9 @@ def main() -> None:
         "judge": bench_judge(args.records, args.concurrency, args.delay),
         "ifd": bench_ifd(args.ifd_records, args.batch_size, args.threads),
         "load_avg_1m_before": round(load, 2),  # other jobs on the box slow this down
-        "cpus": os.cpu_count(),
         "python": sys.version.split()[0],
     }
-    out = ROOT / "bench" / "results" / "quality.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_result(result, ROOT / "bench" / "results" / "quality.json")
 
 
 if __name__ == "__main__":

@@ -16,8 +16,6 @@ the exact matches above 0.95 (target >= 0.99).
 from __future__ import annotations
 
 import argparse
-import json
-import multiprocessing as mp
 import os
 import random
 import sys
@@ -25,9 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
+from harness import ROOT, loopback, write_result
 
 WORDS = ("tea leaf river stone copper lantern orchard meadow harbor violin glacier basket falcon prairie "
          "compass marble ember quartz willow canyon beacon thistle saffron juniper").split()
@@ -45,14 +41,6 @@ def _reply(body) -> str:
     nums = re.findall(r"number (\d+)", chunk)
     qs = [f"{rng.choice(('Why', 'How', 'When'))} does {' '.join(rng.sample(WORDS, 4))} hold {n}?" for n in nums[:3]]
     return "\n".join(f"{i}. {q}" for i, q in enumerate(qs, 1))[2:]
-
-
-def _serve(delay: float, urls, stop) -> None:
-    from stub_server import Reply, StubLLMServer, chat_body
-
-    with StubLLMServer(responder=lambda body: Reply(body=chat_body(_reply(body)), delay=delay)) as server:
-        urls.put(server.url)
-        stop.wait()
 
 
 def _corpus(folder: Path, chunks: int) -> Path:
@@ -73,16 +61,12 @@ def bench_ray(chunks: int, concurrency: int, delay: float) -> dict:
     from datagen.run.executor import RayExecutor
     from datagen.run.runner import run_generator
 
-    ctx = mp.get_context("spawn")
-    urls, stop = ctx.Queue(), ctx.Event()
-    proc = ctx.Process(target=_serve, args=(delay, urls, stop), daemon=True)
-    proc.start()
     tmp = Path(tempfile.mkdtemp())
     docs = _corpus(tmp, chunks)
     out: dict = {"name": "ray_vs_local_self_qa", "chunks": chunks, "concurrency_per_client": concurrency,
                  "delay_s": delay}
-    try:
-        url = urls.get(timeout=60)
+    with loopback(_reply, delay) as server:
+        url = server.url
         llm = LLMConfig(backend="openai", base_url=[url], cache=False, concurrency=concurrency)
         cfg = SelfQAConfig(docs=str(docs), lang="en", chunk_chars=200, overlap=0, batch=4, questions_per_chunk=3)
 
@@ -106,9 +90,6 @@ def bench_ray(chunks: int, concurrency: int, delay: float) -> dict:
         one, t_one = job(RayExecutor(llm, workers=1))
         two, t_two = job(RayExecutor(llm, workers=2))
         ray.shutdown()
-    finally:
-        stop.set()
-        proc.join(timeout=10)
     same = [r.to_dict() for r in local.kept] == [r.to_dict() for r in one.kept] == [r.to_dict() for r in two.kept]
     rps = {k: round(res.usage["requests"] / t, 2) for k, res, t in
            (("local", local, t_local), ("ray_1_worker", one, t_one), ("ray_2_workers", two, t_two))}
@@ -182,11 +163,8 @@ def main() -> None:
     load = os.getloadavg()[0]
     results = {"ray": bench_ray(args.chunks, args.concurrency, args.delay),
                "faiss": bench_faiss(args.vectors, args.planted),
-               "cpus": os.cpu_count(), "load_avg_1m_before": round(load, 2), "python": sys.version.split()[0]}
-    path = ROOT / "bench" / "results" / "scale.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    print(json.dumps(results, indent=2))
+               "load_avg_1m_before": round(load, 2), "python": sys.version.split()[0]}
+    write_result(results, ROOT / "bench" / "results" / "scale.json")
 
 
 if __name__ == "__main__":

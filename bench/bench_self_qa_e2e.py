@@ -20,19 +20,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
-import os
 import random
 import re
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "bench"))
+from harness import ROOT, Loopback, loopback, write_result
 
 SUBJECTS = ["the river", "the old mill", "a copper kettle", "the harbor crane", "the night market",
             "a glacier lake", "the orchard", "a violin maker", "the lighthouse", "the salt flats",
@@ -78,34 +71,13 @@ def reply_for(body: dict) -> str:
     return "\n".join(f"{i}. {q}" for i, q in enumerate(qs, 1))[2:]  # continues the "1." prefill
 
 
-def _serve(delay: float, urls, stop, log) -> None:
-    from stub_server import Reply, StubLLMServer, chat_body
-
-    def respond(body):
-        log.put(time.time())
-        return Reply(body=chat_body(reply_for(body), prompt_tokens=300, completion_tokens=40), delay=delay)
-
-    with StubLLMServer(default=respond) as server:
-        urls.put(server.url)
-        stop.wait()
-
-
-def start_server(delay: float):
-    """The loopback endpoint in its own process (as bench_e2e.start_server, this responder)."""
-    ctx = mp.get_context("spawn")
-    urls, stop, log = ctx.Queue(), ctx.Event(), ctx.Queue()
-    server = ctx.Process(target=_serve, args=(delay, urls, stop, log), daemon=True)
-    server.start()
-    return urls.get(timeout=60), stop, log, server
-
-
-def one_run(url: str, docs: Path, num: int, concurrency: int, strict: bool, log, delay: float,
+def one_run(server: Loopback, docs: Path, num: int, concurrency: int, strict: bool, delay: float,
             embed: bool = True) -> dict:
     from bench_e2e import timed_run
 
     args = ["self-qa", "--docs", str(docs), "--lang", "en", "--num", str(num)]
     args += (["--strict-rounds"] if strict else []) + ([] if embed else ["--no-embed"])
-    figures, manifest = timed_run(args, url, concurrency, log, delay, dataset="qa", timeout=900)
+    figures, manifest = timed_run(args, server, concurrency, delay, dataset="qa", timeout=900)
     counts = manifest["run"]["counts"]
     return {"mode": "strict" if strict else "pipelined", "embedding_dedup": embed, **figures,
             "chunks_asked": counts.get("chunks"), "questions": counts.get("questions")}
@@ -120,19 +92,15 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "self_qa_e2e.json"))
     args = ap.parse_args()
-    url, stop, log, server = start_server(args.delay)
     runs = []
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            docs = write_docs(Path(tmp), args.chunks)
-            for _ in range(args.repeats):
-                for embed in (True, False):
-                    for strict in (False, True):  # interleaved: both modes see the same load
-                        runs.append(one_run(url, docs, args.num, args.concurrency, strict, log, args.delay, embed))
-                        print(json.dumps(runs[-1]), flush=True)
-    finally:
-        stop.set()
-        server.join(timeout=10)
+    with loopback(reply_for, args.delay, prompt_tokens=300, completion_tokens=40, log=True) as server, \
+            tempfile.TemporaryDirectory() as tmp:
+        docs = write_docs(Path(tmp), args.chunks)
+        for _ in range(args.repeats):
+            for embed in (True, False):
+                for strict in (False, True):  # interleaved: both modes see the same load
+                    runs.append(one_run(server, docs, args.num, args.concurrency, strict, args.delay, embed))
+                    print(json.dumps(runs[-1]), flush=True)
     ideal = args.concurrency / args.delay
 
     def best(mode, embed):
@@ -157,12 +125,8 @@ def main() -> None:
         "same_records": all(len({r["records"] for r in runs if r["embedding_dedup"] == e}) == 1
                             for e in (True, False)),
         "runs": runs,
-        "load_avg_1m": round(os.getloadavg()[0], 2), "cpus": os.cpu_count(),
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(json.dumps({k: v for k, v in result.items() if k != "runs"}))
+    write_result(result, args.out, summary_without=("runs",))
 
 
 if __name__ == "__main__":
