@@ -79,12 +79,6 @@ class SelfKGConfig(GeneratorConfig):
         super().__post_init__()
         if not self.triples:
             raise ConfigError("self-kg needs a knowledge graph: --triples PATH")
-        if self.mode not in MODES:
-            raise ConfigError(f"self-kg: mode must be one of {', '.join(MODES)}, got {self.mode!r}")
-        if self.max_facts < 1 or self.max_tails < 1 or self.batch < 1:
-            raise ConfigError("self-kg: max_facts, max_tails and batch must be at least 1")
-        if not 0 <= self.fuzzy <= 100:
-            raise ConfigError("self-kg: fuzzy must be between 0 and 100")
 
     def filter_defaults(self) -> dict:
         # template questions differ in one entity name, so ROUGE/embedding dedup would keep
