@@ -20,13 +20,6 @@ WORDS = ("tea leaf river stone copper lantern orchard meadow harbor violin glaci
          "prairie compass marble ember quartz willow canyon beacon thistle saffron juniper").split()
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
-
-
 @pytest.fixture
 def docs(tmp_path):
     return write_docs(tmp_path)

@@ -21,13 +21,6 @@ pytestmark = pytest.mark.ray
 TOPICS = "tea river stone copper lantern orchard meadow harbor violin glacier basket falcon".split()
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
-
-
 @pytest.fixture
 def store(tmp_path):
     st = DatasetStore(tmp_path / "store")
