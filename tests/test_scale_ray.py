@@ -13,29 +13,13 @@ from click.testing import CliRunner
 ray = pytest.importorskip("ray")
 
 from datagen.cli import main  # noqa: E402
+from test_self_qa_rounds import WORDS, write_docs  # noqa: E402  (the same corpus)
 
 pytestmark = pytest.mark.ray
-
-WORDS = ("tea leaf river stone copper lantern orchard meadow harbor violin glacier basket falcon "
-         "prairie compass marble ember quartz willow canyon beacon thistle saffron juniper").split()
-
 
 @pytest.fixture
 def docs(tmp_path):
     return write_docs(tmp_path)
-
-
-def write_docs(tmp_path):
-    rng = random.Random(7)
-    paras = []
-    for k in range(30):
-        sents = [f"The {rng.choice(WORDS)} of {rng.choice(WORDS)} holds {rng.choice(WORDS)} number {k}{j}."
-                 for j in range(4)]
-        paras.append(" ".join(sents))
-    d = tmp_path / "docs"
-    d.mkdir()
-    (d / "corpus.md").write_text("\n\n".join(paras), encoding="utf-8")
-    return d
 
 
 def responder(body):
