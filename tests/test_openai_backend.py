@@ -144,6 +144,7 @@ def test_n_completions_in_one_request(stub):
     assert (sent["n"], sent["temperature"], sent["max_tokens"], sent["stop"], sent["seed"]) == (3, 1.0, 32, ["\n\n"], 5)
     assert sent["model"] == "stub-model"
     assert client.usage.prompt_tokens == 9 and client.usage.completion_tokens == 6
+    assert (client.usage.requests, client.usage.sent_requests) == (1, 1)
 
 
 def test_n_on_a_server_that_ignores_it(stub):
@@ -153,6 +154,8 @@ def test_n_on_a_server_that_ignores_it(stub):
     assert [o.text for o in outs] == ["only one of 3", "only one of 2", "only one of 1"]
     assert [b["n"] for b in stub.requests] == [3, 2, 1]
     assert client.usage.prompt_tokens == 15 and client.usage.completion_tokens == 12
+    # one call, three requests on the wire: throughput counts what was sent
+    assert (client.usage.requests, client.usage.sent_requests) == (1, 3)
 
 
 def test_finish_reason_length(stub):

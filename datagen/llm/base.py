@@ -96,6 +96,9 @@ class Usage:
     # throughput: when the first request went out, requests in flight now and at most,
     # and the integral of in-flight over time (its mean over a run = in-flight seconds / run seconds)
     first_sent: float | None = field(default=None, repr=False, compare=False)
+    # requests that went over the wire, retries and the re-asks for servers that ignore
+    # `n` included (`requests` counts calls: one per ChatRequest)
+    sent_requests: int = field(default=0, repr=False, compare=False)
     in_flight: int = field(default=0, repr=False, compare=False)
     peak_in_flight: int = field(default=0, repr=False, compare=False)
     in_flight_seconds: float = field(default=0.0, repr=False, compare=False)
@@ -110,6 +113,7 @@ class Usage:
             if self.first_sent is None:
                 self.first_sent = now
             self._tick(now)
+            self.sent_requests += 1
             self.in_flight += 1
             self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
 

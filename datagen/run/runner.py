@@ -82,10 +82,12 @@ def run_generator(gen: Generator, client: ChatClient, chain: FilterChain, num: i
 
 
 def throughput(usage, t0: float, seconds: float) -> dict[str, float]:
-    """Requests/s, mean and peak requests in flight, and seconds to the first request."""
-    if not usage.requests or seconds <= 0:
+    """Requests/s (requests sent: a call asking for n samples of a server that ignores `n`
+    is n requests), mean and peak requests in flight, and seconds to the first request."""
+    sent = usage.sent_requests or usage.requests
+    if not sent or seconds <= 0:
         return {}
-    out = {"requests_per_s": round(usage.requests / seconds, 2),
+    out = {"requests_per_s": round(sent / seconds, 2), "requests_sent": sent,
            "mean_in_flight": round(usage.in_flight_seconds / seconds, 2),
            "peak_in_flight": usage.peak_in_flight}
     if usage.first_sent is not None:
@@ -128,6 +130,8 @@ def format_summary(result: RunResult) -> str:
     t = result.throughput
     if t:
         line = f"  throughput: {t['requests_per_s']:.1f} req/s"
+        if u and t.get("requests_sent", 0) != u.get("requests"):
+            line += f" ({t['requests_sent']} requests sent for the calls)"
         if t.get("mean_in_flight"):
             line += f", mean in-flight {t['mean_in_flight']:.1f} (peak {t['peak_in_flight']})"
         if "first_request_s" in t:
