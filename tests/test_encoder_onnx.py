@@ -3,6 +3,7 @@ vectors (export checked, cached, and fallen back from)."""
 
 import json
 import shutil
+from functools import partial
 
 import numpy as np
 import pytest
@@ -64,7 +65,7 @@ def test_export_reproduces_sentence_transformers_and_is_reused(tmp_path, monkeyp
     path = embedder_dir()
     target = tmp_path / "minilm.onnx"
     monkeypatch.setattr(encoder_onnx, "cache_path", lambda p: target)
-    enc = encoder_onnx.load(path, threads=1)
+    enc = encoder_onnx.load(path, threads=1, sentence_transformer=partial(encoder._sentence_transformer, str(path)))
     assert isinstance(enc, encoder_onnx.OnnxEncoder) and target.is_file()
     want = SentenceTransformer(str(path), device="cpu").encode(TEXTS, normalize_embeddings=True)
     got = enc(TEXTS)
@@ -72,7 +73,8 @@ def test_export_reproduces_sentence_transformers_and_is_reused(tmp_path, monkeyp
     assert np.abs(got - want).max() < 1e-5
     assert enc([]).shape == (0, 384)
     stamp = target.stat().st_mtime_ns
-    encoder_onnx.load(path, threads=1)
+    again = encoder_onnx.load(path, threads=1, sentence_transformer=lambda: pytest.fail("exported again"))
+    assert np.array_equal(again(TEXTS), got)
     assert target.stat().st_mtime_ns == stamp  # loaded, not exported again
 
 
@@ -84,7 +86,7 @@ def test_a_failed_export_falls_back_to_sentence_transformers(tmp_path, monkeypat
     shutil.copytree(embedder_dir(), folder)
     monkeypatch.setattr(encoder_onnx, "cache_path", lambda p: tmp_path / "out" / "m.onnx")
     monkeypatch.setattr(encoder_onnx, "TOLERANCE", -1.0)  # no export can pass the check
-    assert encoder_onnx.load(folder, threads=1) is None
+    assert encoder_onnx.load(folder, threads=1, sentence_transformer=partial(encoder._sentence_transformer, str(folder))) is None
     assert not list((tmp_path / "out").glob("*"))  # nothing half-written is left behind
     monkeypatch.setattr(encoder, "_MODELS", {})
     vecs = encoder.load_encoder(str(folder))(TEXTS[:2])  # sentence-transformers' own path
@@ -94,4 +96,4 @@ def test_a_failed_export_falls_back_to_sentence_transformers(tmp_path, monkeypat
 def test_the_backend_switch_skips_onnx(tmp_path, monkeypatch):
     monkeypatch.setenv("DATAGEN_EMBED_BACKEND", "sentence-transformers")
     folder = _folder(tmp_path / "a", ["Transformer", "Pooling", "Normalize"], MEAN)
-    assert encoder_onnx.load(folder, threads=1) is None
+    assert encoder_onnx.load(folder, threads=1, sentence_transformer=lambda: pytest.fail("exported")) is None

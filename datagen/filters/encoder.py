@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from functools import lru_cache, partial
 from typing import Callable, Sequence
 
 import numpy as np
@@ -11,7 +12,8 @@ from ..errors import ConfigError
 
 Encoder = Callable[[Sequence[str]], np.ndarray]
 
-_MODELS: dict[str, object] = {}
+# model folder -> (texts, batch_size) -> vectors, from ONNX Runtime or sentence-transformers
+_MODELS: dict[str, Callable[..., np.ndarray]] = {}
 
 
 def encoder_threads() -> int:
@@ -42,23 +44,25 @@ def load_encoder(model: str | None = None, batch_size: int = 64) -> Encoder:
     sentence-transformers folder `model`. Models are loaded once per process."""
     path = check_model_path(model)
     key = str(path)
-    st = _MODELS.get(key)
-    if st is None:
+    fn = _MODELS.get(key)
+    if fn is None:
         from .encoder_onnx import load as load_onnx
 
-        st = _MODELS[key] = load_onnx(path, encoder_threads(), batch_size) or _load_st(key)
-    if not hasattr(st, "encode"):
-        return st  # the ONNX session: same vectors, loaded in a fraction of the time
-
-    def encode(texts: Sequence[str]) -> np.ndarray:
-        vecs = st.encode(list(texts), batch_size=batch_size, normalize_embeddings=True,
-                         convert_to_numpy=True, show_progress_bar=False)
-        return np.asarray(vecs, dtype=np.float32).reshape(len(texts), -1)
-
-    return encode
+        # the ONNX session gives the same vectors, loaded in a fraction of the time; the
+        # sentence-transformers model an export needed is reused if the export fails
+        fn = _MODELS[key] = load_onnx(path, encoder_threads(), partial(_sentence_transformer, key)) \
+            or partial(_st_encode, _sentence_transformer(key))
+    return partial(fn, batch_size=batch_size)
 
 
-def _load_st(key: str):
+def _st_encode(st, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+    vecs = st.encode(list(texts), batch_size=batch_size, normalize_embeddings=True,
+                     convert_to_numpy=True, show_progress_bar=False)
+    return np.asarray(vecs, dtype=np.float32).reshape(len(texts), -1)
+
+
+@lru_cache(maxsize=None)
+def _sentence_transformer(key: str):
     import torch
     from sentence_transformers import SentenceTransformer
     from transformers.utils import logging as hf_logging

@@ -22,8 +22,6 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-Encoder = Callable[[Sequence[str]], np.ndarray]
-
 EXPORT_VERSION = 1  # bump to re-export cached files after a change to the graph below
 PROBES = ["Write a haiku about the sea.", "Classify the sentiment of this review: great food, slow service.",
           "给出三个学习编程的建议。", "x", "What is the capital of France? " * 20]
@@ -70,14 +68,11 @@ def _max_length(path: Path) -> int:
         return 512
 
 
-def export(path: Path, out: Path) -> None:
-    """Export `path` to `out` (atomically) and check it against sentence-transformers."""
+def export(st, path: Path, out: Path) -> None:
+    """Export the SentenceTransformer `st` of folder `path` to `out` (atomically), checked
+    against `st`'s own vectors."""
     import torch
-    from sentence_transformers import SentenceTransformer
-    from transformers.utils import logging as hf_logging
 
-    hf_logging.disable_progress_bar()
-    st = SentenceTransformer(str(path), device="cpu")
     graph = _pooled(st[0].auto_model.eval())
     feats = st.tokenizer(PROBES[:2], padding=True, return_tensors="pt")
     names = ["input_ids", "attention_mask", "token_type_ids"]
@@ -123,7 +118,7 @@ def _pooled(bert):
 class OnnxEncoder:
     """texts -> float32 embeddings from an exported file and the folder's tokenizer.json."""
 
-    def __init__(self, onnx_file: Path, path: Path, threads: int, batch_size: int = 64):
+    def __init__(self, onnx_file: Path, path: Path, threads: int):
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -136,17 +131,16 @@ class OnnxEncoder:
         self._tok = Tokenizer.from_file(str(path / "tokenizer.json"))
         self._tok.no_padding()
         self._tok.enable_truncation(_max_length(path))
-        self.batch_size = batch_size
 
-    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+    def __call__(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         texts = list(texts)
         if not texts:
             return np.zeros((0, self._session.get_outputs()[0].shape[-1]), np.float32)
         encs = self._tok.encode_batch(texts)
         order = sorted(range(len(texts)), key=lambda i: len(encs[i].ids))  # batches pad little
         out: list[np.ndarray | None] = [None] * len(texts)
-        for b in range(0, len(order), self.batch_size):
-            idx = order[b: b + self.batch_size]
+        for b in range(0, len(order), batch_size):
+            idx = order[b: b + batch_size]
             width = max(len(encs[i].ids) for i in idx)
             feeds = {n: np.zeros((len(idx), width), np.int64) for n in self._inputs}
             for row, i in enumerate(idx):
@@ -161,9 +155,10 @@ class OnnxEncoder:
         return np.stack(out).astype(np.float32, copy=False)
 
 
-def load(path: Path, threads: int, batch_size: int = 64) -> Encoder | None:
-    """The ONNX encoder for `path`, exporting it on first use; None where that is not
-    possible (a model this cannot express, onnxruntime/onnx missing, export failed)."""
+def load(path: Path, threads: int, sentence_transformer: Callable[[], object]) -> OnnxEncoder | None:
+    """The ONNX encoder for `path`, exported on first use from `sentence_transformer()`;
+    None where that is not possible (a model this cannot express, onnxruntime/onnx
+    missing, export failed)."""
     if os.environ.get("DATAGEN_EMBED_BACKEND", "onnx") != "onnx" or not supported(path):
         return None
     try:
@@ -175,7 +170,7 @@ def load(path: Path, threads: int, batch_size: int = 64) -> Encoder | None:
         try:
             import onnx  # noqa: F401
 
-            export(path, target)
+            export(sentence_transformer(), path, target)
         except Exception:  # noqa: BLE001 - any failure falls back to sentence-transformers
             return None
-    return OnnxEncoder(target, path, threads, batch_size)
+    return OnnxEncoder(target, path, threads)
