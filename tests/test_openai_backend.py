@@ -55,6 +55,7 @@ def test_retries_on_429_500_and_garbled_bodies_then_succeeds(stub):
     assert client.usage.as_dict() == {
         "requests": 1, "cached": 0, "prompt_tokens": 7, "completion_tokens": 2, "total_tokens": 9, "retries": 5,
     }
+    assert client.usage.sent_requests == len(stub.requests)  # every attempt was sent
 
 
 def test_timeouts_are_retried(stub):
@@ -199,6 +200,7 @@ def test_choose_parses_the_reply(stub):
     assert choice.option == "No" and choice.raw == "**No**, it is not." and choice.scores == {}
     sent = stub.requests[0]
     assert sent["temperature"] == 0.0 and sent["logprobs"] is True and sent["top_logprobs"] >= 2
+    assert (client.usage.requests, client.usage.sent_requests) == (1, 1)
 
 
 def test_choose_uses_logprobs_when_offered(stub):

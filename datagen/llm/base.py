@@ -96,8 +96,8 @@ class Usage:
     # throughput: when the first request went out, requests in flight now and at most,
     # and the integral of in-flight over time (its mean over a run = in-flight seconds / run seconds)
     first_sent: float | None = field(default=None, repr=False, compare=False)
-    # requests that went over the wire, retries and the re-asks for servers that ignore
-    # `n` included (`requests` counts calls: one per ChatRequest)
+    # requests sent, retries and the re-asks of a server that ignores `n` included
+    # (`requests` counts calls: one per ChatRequest); a backend with no wire sends one a call
     sent_requests: int = field(default=0, repr=False, compare=False)
     in_flight: int = field(default=0, repr=False, compare=False)
     peak_in_flight: int = field(default=0, repr=False, compare=False)
@@ -113,7 +113,6 @@ class Usage:
             if self.first_sent is None:
                 self.first_sent = now
             self._tick(now)
-            self.sent_requests += 1
             self.in_flight += 1
             self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
 
@@ -133,7 +132,8 @@ class Usage:
             self.ledger.gate(requests, stage)
 
     def add(self, completions: Sequence[Completion], cached: bool = False, retries: int = 0,
-            stage: str | None = None, mode: str = "online"):
+            stage: str | None = None, mode: str = "online", sent: int | None = None):
+        """One call's completions; `sent`: the requests it took (default 1 + retries)."""
         if self.ledger is not None:
             pt = completions[0].prompt_tokens if completions else 0
             self.ledger.record(stage, pt, sum(c.completion_tokens for c in completions),
@@ -144,6 +144,7 @@ class Usage:
             else:
                 self.requests += 1
                 self.retries += retries
+                self.sent_requests += 1 + retries if sent is None else sent
                 # usage is per request: n completions share one prompt
                 if completions:
                     self.prompt_tokens += completions[0].prompt_tokens

@@ -204,7 +204,7 @@ class OpenAIChatClient:
             # vLLM, llama.cpp and Ollama continue a trailing assistant message
             messages.append({"role": "assistant", "content": req.prefill})
         out: list[Completion] = []
-        retries = pt_total = ct_total = 0
+        retries = pt_total = ct_total = asked = 0
         for _ in range(req.n):  # servers that ignore n (llama.cpp) get asked again
             want = req.n - len(out)
             if want <= 0:
@@ -219,6 +219,7 @@ class OpenAIChatClient:
                 body["seed"] = req.seed
             data, r = await self._call(clients, sem, body)
             retries += r
+            asked += 1
             pt, ct = _usage(data)
             pt_total += pt
             ct_total += ct
@@ -231,7 +232,7 @@ class OpenAIChatClient:
         out[0].prompt_tokens, out[0].completion_tokens = pt_total, ct_total
         if key:
             self.cache.put(key, out)
-        self.usage.add(out, retries=retries, stage=stage)
+        self.usage.add(out, retries=retries, stage=stage, sent=asked + retries)
         return out
 
     def chat_many(self, requests: Sequence[ChatRequest], desc: str | None = None) -> list[list[Completion]]:

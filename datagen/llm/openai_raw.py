@@ -19,7 +19,7 @@ async def complete_raw(self, clients, sem, req: CompletionRequest) -> list[Compl
         self.usage.add(hit, cached=True)
         return hit
     out: list[Completion] = []
-    retries = pt_total = ct_total = 0
+    retries = pt_total = ct_total = asked = 0
     for _ in range(req.n):  # servers that ignore n get asked again
         want = req.n - len(out)
         if want <= 0:
@@ -32,6 +32,7 @@ async def complete_raw(self, clients, sem, req: CompletionRequest) -> list[Compl
             body["seed"] = req.seed
         data, r = await self._call(clients, sem, body, path="/completions")
         retries += r
+        asked += 1
         pt, ct = _tokens(data)
         pt_total, ct_total = pt_total + pt, ct_total + ct
         for ch in data["choices"][:want]:
@@ -41,7 +42,7 @@ async def complete_raw(self, clients, sem, req: CompletionRequest) -> list[Compl
     out[0].prompt_tokens, out[0].completion_tokens = pt_total, ct_total
     if key:
         self.cache.put(key, out)
-    self.usage.add(out, retries=retries)
+    self.usage.add(out, retries=retries, sent=asked + retries)
     return out
 
 

@@ -84,7 +84,7 @@ def run_generator(gen: Generator, client: ChatClient, chain: FilterChain, num: i
 def throughput(usage, t0: float, seconds: float) -> dict[str, float]:
     """Requests/s (requests sent: a call asking for n samples of a server that ignores `n`
     is n requests), mean and peak requests in flight, and seconds to the first request."""
-    sent = usage.sent_requests or usage.requests
+    sent = usage.sent_requests
     if not sent or seconds <= 0:
         return {}
     out = {"requests_per_s": round(sent / seconds, 2), "requests_sent": sent,
