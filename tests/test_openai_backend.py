@@ -149,14 +149,31 @@ def test_n_completions_in_one_request(stub):
 
 
 def test_n_on_a_server_that_ignores_it(stub):
-    stub.default = lambda body: Reply(body=chat_body(f"only one of {body['n']}", prompt_tokens=5, completion_tokens=4))
+    # llama.cpp and Ollama answer one choice whatever n is, and honour the seed: the rest
+    # are asked side by side, each with its own seed, or they would all be the same text
+    stub.default = lambda body: Reply(body=chat_body(f"seed {body['seed']} n {body['n']}", prompt_tokens=5,
+                                                     completion_tokens=4), delay=0.3)
     client = client_for(stub.url)
-    outs = chat(client, USER, n=3)
-    assert [o.text for o in outs] == ["only one of 3", "only one of 2", "only one of 1"]
-    assert [b["n"] for b in stub.requests] == [3, 2, 1]
+    outs = chat(client, USER, n=3, seed=5)
+    assert [o.text for o in outs] == ["seed 5 n 3", "seed 6 n 1", "seed 7 n 1"]
+    assert [b["n"] for b in stub.requests] == [3, 1, 1]
+    assert stub.peak_in_flight == 2  # the two re-asks went out together
     assert client.usage.prompt_tokens == 15 and client.usage.completion_tokens == 12
     # one call, three requests on the wire: throughput counts what was sent
     assert (client.usage.requests, client.usage.sent_requests) == (1, 3)
+    # once known, the next call sends its n requests at once
+    outs = chat(client, USER, n=3, seed=9)
+    assert [o.text for o in outs] == ["seed 9 n 1", "seed 10 n 1", "seed 11 n 1"]
+    assert [b["n"] for b in stub.requests[3:]] == [1, 1, 1]
+    assert stub.peak_in_flight == 3
+    assert (client.usage.requests, client.usage.sent_requests) == (2, 6)
+
+
+def test_n_on_a_server_that_ignores_it_without_a_seed(stub):
+    stub.default = lambda body: Reply(body=chat_body(f"one of {body['n']}"))
+    outs = chat(client_for(stub.url), USER, n=2)
+    assert [o.text for o in outs] == ["one of 2", "one of 1"]
+    assert all("seed" not in b for b in stub.requests)
 
 
 def test_finish_reason_length(stub):

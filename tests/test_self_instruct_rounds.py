@@ -77,7 +77,9 @@ def test_rounds_overlap_in_flight():
     with StubLLMServer(slow) as stub:
         _, strict, c1 = run(stub.url, 16, strict_rounds=True)
         _, piped, c2 = run(stub.url, 16)
-    assert c2.usage.peak_in_flight > c1.usage.peak_in_flight
+    # both reach the cap of 16 at times (a round's re-asks and answers go out together);
+    # only overlapping rounds keep the pipe that full on average
+    assert piped.throughput["mean_in_flight"] > 1.3 * strict.throughput["mean_in_flight"]
     assert len(piped.kept) and len(strict.kept)
     t = piped.throughput
     assert t["peak_in_flight"] == c2.usage.peak_in_flight and 0 < t["mean_in_flight"] <= t["peak_in_flight"]

@@ -34,7 +34,7 @@ from ..secrets import redact
 from .base import ChatRequest, Choice, Completion, CompletionRequest, Message, Usage, match_option
 from .cache import ResponseCache, endpoint_key, request_key
 from .failures import REFUSED_RETRIES, check_base_url, failure_kind, fatal_message, retryable
-from .openai_wire import (_check_response, _content, _gather_or_cancel, _http_client, _json, _response_class, _usage,
+from .openai_wire import (_check_response, _content, _gather_or_cancel, _http_client, _json, _response_class, sample_n,
                           choice_from)
 
 
@@ -84,6 +84,7 @@ class OpenAIChatClient:
 
         self.limiter: RateLimiter | None = RateLimiter()  # honours Retry-After; --rpm/--tpm set limits
         self._rr = itertools.count()
+        self._ignores_n = False  # learnt from the first n>1 reply (openai_wire.sample_n)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._clients: list | None = None
@@ -193,6 +194,12 @@ class OpenAIChatClient:
                 fut.result(timeout=10)
             raise
 
+    async def _sample(self, clients, sem, body: dict[str, Any], n: int, path: str = "/chat/completions"):
+        """n choices of `body` (openai_wire.sample_n); remembers whether this server ignores n."""
+        got, self._ignores_n = await sample_n(lambda b: self._call(clients, sem, b, path=path), body, n,
+                                              self._ignores_n)
+        return got
+
     # -- chat -----------------------------------------------------------------------
     async def _complete(self, clients, sem, req: ChatRequest, stage: str | None = None) -> list[Completion]:
         key = request_key(self.backend, self.model, req, endpoint=self.endpoint) if self.cache else None
@@ -203,36 +210,24 @@ class OpenAIChatClient:
         if req.prefill:
             # vLLM, llama.cpp and Ollama continue a trailing assistant message
             messages.append({"role": "assistant", "content": req.prefill})
+        body: dict[str, Any] = dict(model=self.model, messages=messages, temperature=req.temperature,
+                                    top_p=req.top_p, max_tokens=req.max_tokens)
+        if req.stop:
+            body["stop"] = list(req.stop)
+        if req.seed is not None:
+            body["seed"] = req.seed
+        got = await self._sample(clients, sem, body, req.n)
         out: list[Completion] = []
-        retries = pt_total = ct_total = asked = 0
-        for _ in range(req.n):  # servers that ignore n (llama.cpp) get asked again
-            want = req.n - len(out)
-            if want <= 0:
-                break
-            body: dict[str, Any] = dict(
-                model=self.model, messages=messages, temperature=req.temperature,
-                top_p=req.top_p, max_tokens=req.max_tokens, n=want,
-            )
-            if req.stop:
-                body["stop"] = list(req.stop)
-            if req.seed is not None:
-                body["seed"] = req.seed
-            data, r = await self._call(clients, sem, body)
-            retries += r
-            asked += 1
-            pt, ct = _usage(data)
-            pt_total += pt
-            ct_total += ct
-            for ch in data["choices"][:want]:
-                text = _content(ch)
-                if req.prefill and not text.startswith(req.prefill.strip()):
-                    text = req.prefill + text
-                out.append(Completion(text=text, finish_reason=ch.get("finish_reason") or "stop"))
+        for ch in got.choices:
+            text = _content(ch)
+            if req.prefill and not text.startswith(req.prefill.strip()):
+                text = req.prefill + text
+            out.append(Completion(text=text, finish_reason=ch.get("finish_reason") or "stop"))
         # usage is reported per call, not per choice: the first completion carries it
-        out[0].prompt_tokens, out[0].completion_tokens = pt_total, ct_total
+        out[0].prompt_tokens, out[0].completion_tokens = got.prompt_tokens, got.completion_tokens
         if key:
             self.cache.put(key, out)
-        self.usage.add(out, retries=retries, stage=stage, sent=asked + retries)
+        self.usage.add(out, retries=got.retries, stage=stage, sent=got.sent + got.retries)
         return out
 
     def chat_many(self, requests: Sequence[ChatRequest], desc: str | None = None) -> list[list[Completion]]:

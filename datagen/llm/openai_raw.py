@@ -18,36 +18,18 @@ async def complete_raw(self, clients, sem, req: CompletionRequest) -> list[Compl
     if key and (hit := self.cache.get(key)) is not None:
         self.usage.add(hit, cached=True)
         return hit
-    out: list[Completion] = []
-    retries = pt_total = ct_total = asked = 0
-    for _ in range(req.n):  # servers that ignore n get asked again
-        want = req.n - len(out)
-        if want <= 0:
-            break
-        body: dict[str, Any] = dict(model=self.model, prompt=req.prompt, temperature=req.temperature,
-                                    top_p=req.top_p, max_tokens=req.max_tokens, n=want)
-        if req.stop:
-            body["stop"] = list(req.stop)
-        if req.seed is not None:
-            body["seed"] = req.seed
-        data, r = await self._call(clients, sem, body, path="/completions")
-        retries += r
-        asked += 1
-        pt, ct = _tokens(data)
-        pt_total, ct_total = pt_total + pt, ct_total + ct
-        for ch in data["choices"][:want]:
-            text = ch.get("text")
-            out.append(Completion(text=text if isinstance(text, str) else "",
-                                  finish_reason=ch.get("finish_reason") or "stop"))
-    out[0].prompt_tokens, out[0].completion_tokens = pt_total, ct_total
+    body: dict[str, Any] = dict(model=self.model, prompt=req.prompt, temperature=req.temperature,
+                                top_p=req.top_p, max_tokens=req.max_tokens)
+    if req.stop:
+        body["stop"] = list(req.stop)
+    if req.seed is not None:
+        body["seed"] = req.seed
+    got = await self._sample(clients, sem, body, req.n, path="/completions")
+    out = [Completion(text=ch.get("text") if isinstance(ch.get("text"), str) else "",
+                      finish_reason=ch.get("finish_reason") or "stop") for ch in got.choices]
+    out[0].prompt_tokens, out[0].completion_tokens = got.prompt_tokens, got.completion_tokens
     if key:
         self.cache.put(key, out)
-    self.usage.add(out, retries=retries, sent=asked + retries)
+    self.usage.add(out, retries=got.retries, sent=got.sent + got.retries)
     return out
 
-
-def _tokens(data: dict) -> tuple[int, int]:
-    usage = data.get("usage")
-    if not isinstance(usage, dict):
-        return 0, 0
-    return int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)

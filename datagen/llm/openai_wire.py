@@ -107,3 +107,49 @@ def _first_token_scores(choice: dict, options) -> dict[str, float]:
             if opt.lower().startswith(tok) and logprob > scores.get(opt, -math.inf):
                 scores[opt] = float(logprob)
     return scores
+
+
+class Sampled:
+    """What asking for n choices cost: the choices, HTTP requests sent, retries, tokens."""
+
+    def __init__(self):
+        self.choices: list[dict] = []
+        self.sent = self.retries = self.prompt_tokens = self.completion_tokens = 0
+
+    def take(self, data: dict, retries: int, want: int) -> None:
+        self.sent += 1
+        self.retries += retries
+        pt, ct = _usage(data)
+        self.prompt_tokens += pt
+        self.completion_tokens += ct
+        self.choices.extend(data["choices"][:want])
+
+
+async def sample_n(call, body: dict, n: int, ignores_n: bool) -> tuple[Sampled, bool]:
+    """`n` choices for `body` through `call(body) -> (data, retries)`; returns them and
+    whether the server ignores `n`.
+
+    A server that honours n (OpenAI, vLLM) gets one request. One that answers a single
+    choice (llama.cpp, Ollama) is asked for the rest side by side, not one after another,
+    and once known it gets n requests of n=1 at once. Each extra request carries its own
+    seed (seed + i): a seeded server would otherwise return the same completion n times."""
+    out = Sampled()
+
+    def single(i: int) -> dict:
+        b = dict(body, n=1)
+        if b.get("seed") is not None and i:
+            b["seed"] = (b["seed"] + i) % (2**31)
+        return b
+
+    if n > 1 and ignores_n:
+        batch = [single(i) for i in range(n)]
+    else:
+        data, r = await call(dict(body, n=n))
+        out.take(data, r, n)
+        if len(out.choices) >= n or not out.choices:
+            return out, ignores_n
+        ignores_n = True
+        batch = [single(i) for i in range(len(out.choices), n)]
+    for data, r in await _gather_or_cancel([call(b) for b in batch]):
+        out.take(data, r, 1)
+    return out, ignores_n
