@@ -212,6 +212,14 @@ class EmbeddingDedup:
         if todo:
             self._cache.update(zip(todo, self.encoder(todo)))
 
+    def prefetch(self, records: Iterable[Record | str]) -> None:
+        """Encode candidates into the cache only (no pool or index change): safe to call from
+        a worker thread while another thread checks, so encoding overlaps the requests."""
+        texts = [r.instruction if isinstance(r, Record) else r for r in records]
+        todo = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        if todo:
+            self._cache.update(zip(todo, self.encoder(todo)))
+
     def _vec(self, text: str) -> np.ndarray:
         v = self._cache.get(text)
         if v is None:

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Callable, Iterator, Sequence
 
 from ...errors import ConfigError
 from ...filters.base import FilterChain, Verdict
@@ -177,9 +178,15 @@ class SelfInstructGenerator(Generator):
             st["planned"] += 1
             return max(1, need), list(self.machine)
 
+        # the deferred filters encode a round's tasks while its classify/instance requests
+        # are out, so its finish (in the main thread) only compares vectors
+        encoding = ThreadPoolExecutor(1, thread_name_prefix="datagen-prefetch") if late.filters else None
+
         def work(rnd, args, turn):
             need, machine = args
-            return self._round(client, early, rnd, need, machine, turn)
+            return self._round(client, early, rnd, need, machine, turn,
+                               encoding and (lambda tasks: encoding.submit(late.prefetch,
+                                                                           [t.instruction for t in tasks])))
 
         def finish(rnd, result):
             pre, tasks, drafts = result
@@ -212,7 +219,11 @@ class SelfInstructGenerator(Generator):
         def stop():
             return st["done"] >= num or st["stale"] >= cfg.patience
 
-        yield from RoundPipeline(depth).run(plan, work, finish, stop)
+        try:
+            yield from RoundPipeline(depth).run(plan, work, finish, stop)
+        finally:
+            if encoding:
+                encoding.shutdown(wait=True, cancel_futures=True)
         if st["planned"] > st["finished"]:
             self.report.counts["abandoned_rounds"] = st["planned"] - st["finished"]
         done = st["done"]
@@ -225,9 +236,11 @@ class SelfInstructGenerator(Generator):
         self.report.counts["tasks"] = done
         self._explain_types()
 
-    def _round(self, client: ChatClient, chain: FilterChain, rnd: int, need: int, machine, turn):
+    def _round(self, client: ChatClient, chain: FilterChain, rnd: int, need: int, machine, turn,
+               prefetch: Callable[[list[Task]], Future] | None = None):
         """One round's requests: bootstrap, (in round order) the pool check, classify,
-        instances. Returns (outcomes so far, accepted tasks, instance drafts per task)."""
+        instances; `prefetch(tasks)` starts background work on the accepted tasks. Returns
+        (outcomes so far, accepted tasks, instance drafts per task)."""
         from .instances import InstanceBuilder
 
         tasks: list[Task] = []
@@ -235,10 +248,13 @@ class SelfInstructGenerator(Generator):
         turn.check()
         with turn:
             pre = list(self._bootstrap_filter(chain, rnd, need, prompts, replies, tasks))
+        ahead = prefetch(list(tasks)) if prefetch and tasks else None
         turn.check()
         pre += list(self._classify(client, tasks))
         turn.check()
         drafts = InstanceBuilder(self, client).build(tasks)
+        if ahead is not None:
+            ahead.result()  # an encoder error surfaces here, in the round
         return pre, tasks, drafts
 
     def _explain_types(self) -> None:
