@@ -23,7 +23,7 @@ from ...records import Record
 from . import prompts as P
 from ..base import GenerationReport, Generator, GeneratorConfig, Outcome
 from ..rounds import RoundPipeline
-from .tasks import Seed, Task, tokens
+from .tasks import Seed, Task, tokens, type_notes
 
 NAME = "self-instruct"
 
@@ -234,7 +234,7 @@ class SelfInstructGenerator(Generator):
             else:
                 self.report.stop_reason = f"round limit {max_rounds} reached; kept {done} of {num} tasks"
         self.report.counts["tasks"] = done
-        self._explain_types()
+        self.report.notes.extend(type_notes(self.report.counts))
 
     def _round(self, client: ChatClient, chain: FilterChain, rnd: int, need: int, machine, turn,
                prefetch: Callable[[list[Task]], Future] | None = None):
@@ -256,19 +256,6 @@ class SelfInstructGenerator(Generator):
         if ahead is not None:
             ahead.result()  # an encoder error surfaces here, in the round
         return pre, tasks, drafts
-
-    def _explain_types(self) -> None:
-        c = self.report.counts
-        for tt, other in (("classification", "generation"), ("generation", "classification")):
-            if c.get(f"tasks_{tt}", 0) or not c.get("tasks", 0):
-                continue
-            found = c.get(f"classified_{tt}", 0)
-            if not found:
-                self.report.notes.append(f"no {tt} task: none of the {c.get('classified', 0)} new "
-                                         f"instructions was judged a {tt} task")
-            else:
-                self.report.notes.append(f"no {tt} task survived: {found} instructions were judged {tt} "
-                                         f"but none kept an instance (see rejects, stage 'instance')")
 
     # -- 1. instruction bootstrap -----------------------------------------------------
     def _examples(self, rnd: int, i: int, machine: list[tuple[str, str]]) -> list[tuple[str, str]]:

@@ -33,3 +33,19 @@ def tokens(comps: Sequence[Completion]) -> tuple[int, int]:
     if not comps:
         return 0, 0
     return comps[0].prompt_tokens, sum(c.completion_tokens for c in comps)
+
+
+def type_notes(counts: dict) -> list[str]:
+    """Why a run has no classification (or no generation) task, from its report counts."""
+    notes = []
+    for tt in ("classification", "generation"):
+        if counts.get(f"tasks_{tt}", 0) or not counts.get("tasks", 0):
+            continue
+        found = counts.get(f"classified_{tt}", 0)
+        if not found:
+            notes.append(f"no {tt} task: none of the {counts.get('classified', 0)} new "
+                         f"instructions was judged a {tt} task")
+        else:
+            notes.append(f"no {tt} task survived: {found} instructions were judged {tt} "
+                         f"but none kept an instance (see rejects, stage 'instance')")
+    return notes
