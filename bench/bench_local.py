@@ -29,6 +29,38 @@ def timed_load(model_dir: str) -> float:
     return json.loads(out.stdout.strip().splitlines()[-1])["seconds"]
 
 
+def llama_cpp_vs_transformers(hf, batch, qs) -> dict | None:
+    """The llama.cpp engine against transformers' batch on the same 8 requests and the same
+    fixed-choice questions, interleaved over 3 rounds (None when llama-cpp-python is absent)."""
+    from datagen.llm.llamacpp import LlamaCppChatClient, available
+
+    if not available():
+        return None
+    lc = LlamaCppChatClient()
+    t = time.perf_counter()
+    lc._load()
+    load = time.perf_counter() - t
+    tps = {"llama.cpp": [], "transformers_batched_8": []}
+    choose = {"llama.cpp": [], "transformers": []}
+    for _ in range(3):
+        for name, c in (("llama.cpp", lc), ("transformers_batched_8", hf)):
+            t = time.perf_counter()
+            outs = c.chat_many(batch)
+            tps[name].append(sum(o[0].completion_tokens for o in outs) / (time.perf_counter() - t))
+        for name, c in (("llama.cpp", lc), ("transformers", hf)):
+            t = time.perf_counter()
+            for q in qs:
+                c.option_scores(q, ["Yes", "No"])
+            choose[name].append((time.perf_counter() - t) / len(qs))
+    lc.close()
+    med = lambda xs: sorted(xs)[len(xs) // 2]  # noqa: E731
+    return {"load_seconds": round(load, 3), "threads": 1,
+            "tokens_per_second": {k: round(med(v), 1) for k, v in tps.items()},
+            "speedup_vs_transformers_batched_8": round(med(tps["llama.cpp"]) / med(tps["transformers_batched_8"]), 2),
+            "choose_seconds_per_question": {k: round(med(v), 3) for k, v in choose.items()},
+            "choose_speedup": round(med(choose["transformers"]) / med(choose["llama.cpp"]), 2)}
+
+
 def main():
     from datagen.llm.embedded import model_cache_dir
 
@@ -76,6 +108,7 @@ def main():
         client._kv, client._kv_ids = None, []  # cold: no prefix reuse
         client.option_scores(q, ["Yes", "No"])
     cold_secs = time.perf_counter() - t
+    engines = llama_cpp_vs_transformers(client, batch, qs)
     result = {
         "name": "local_model",
         "model": "SmolLM2-135M-Instruct (Q4_1 GGUF dequantized to fp32)",
@@ -93,6 +126,7 @@ def main():
         "choose_seconds_per_question_reused_prefix": round(reuse_secs / len(qs), 3),
         "choose_seconds_per_question_cold": round(cold_secs / len(qs), 3),
         "choose_speedup_ratio": round(cold_secs / reuse_secs, 2),
+        "llama_cpp": engines,
     }
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(result, indent=2) + "\n")
