@@ -88,21 +88,24 @@ class LMScorer:
         # little and its prompts share the chat template's opening
         order = sorted(range(len(seqs)), key=lambda i: (seqs[i][1] > 1, len(seqs[i][0])))
         for idx in self._batches(order, [seqs[i][1] > 1 for i in order]):
-            width = max(len(seqs[i][0]) for i in idx)
+            # a sequence's last token predicts nothing and, the attention being causal,
+            # no other position reads it: the model runs on s[:-1] and predicts s[1:]
+            width = max(len(seqs[i][0]) for i in idx) - 1
             ids = torch.full((len(idx), width), tok.pad_token_id, dtype=torch.long)
+            labels = torch.zeros((len(idx), width), dtype=torch.long)
             mask = torch.zeros((len(idx), width), dtype=torch.long)
-            target = torch.zeros((len(idx), width), dtype=torch.bool)
+            src = torch.zeros((len(idx), width), dtype=torch.bool)  # positions a loss is taken at
             for row, i in enumerate(idx):
                 s, start = seqs[i]
-                ids[row, : len(s)] = torch.tensor(s)
-                mask[row, : len(s)] = 1
-                target[row, max(start, 1): len(s)] = True
+                ids[row, : len(s) - 1] = torch.tensor(s[:-1])
+                labels[row, : len(s) - 1] = torch.tensor(s[1:])
+                mask[row, : len(s) - 1] = 1
+                src[row, max(start, 1) - 1: len(s) - 1] = True  # position k predicts token k+1
             shared = self._shared_prefix([seqs[i] for i in idx]) if len(idx) > 1 else 0
-            src = target[:, 1:]  # hidden state k-1 predicts token k
             rows = src.nonzero()[:, 0]
             with torch.inference_mode(), _onednn_linears(model, self.onednn):
                 hidden = self._hidden(model, ids, mask, shared)
-                nll = _head_nll(model.get_output_embeddings(), hidden[:, :-1][src[:, shared:]], ids[:, 1:][src])
+                nll = _head_nll(model.get_output_embeddings(), hidden[src[:, shared:]], labels[src])
             sums = torch.zeros(len(idx), dtype=torch.float64).index_add_(0, rows, nll.double())
             per = sums / src.sum(dim=1)
             for row, i in enumerate(idx):
