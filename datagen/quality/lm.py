@@ -175,13 +175,13 @@ class LMScorer:
         return out
 
 
-HEAD_ROWS = 64
+HEAD_ROWS = 128
 
 
 def _head_nll(head, hidden, targets):
     """-log p(target) under the output head, only at the given (loss) positions,
     HEAD_ROWS rows at a time: a batch's ~1,500 x 49k logits at once are 300 MB, written and
-    read back from memory twice; a chunk's (12 MB) stay in the cache."""
+    read back from memory twice; a chunk's (25 MB) stay in the cache."""
     import torch
 
     out = []
