@@ -211,11 +211,11 @@ def _onednn_linears(model, enabled: bool):
     for mod in model.modules():
         if isinstance(mod, torch.nn.Linear) and mod.weight.dtype == torch.float32:
             packed = getattr(mod, "_datagen_onednn", None)
-            if packed is None or packed[0] is not mod.weight:
+            if packed is None or packed[0] is not mod.weight or packed[1] != fused:
                 w = mod.weight.detach()
-                packed = (mod.weight, torch.ops.mkldnn._reorder_linear_weight(w) if fused else w.to_mkldnn())
+                packed = (mod.weight, fused, torch.ops.mkldnn._reorder_linear_weight(w) if fused else w.to_mkldnn())
                 mod._datagen_onednn = packed
-            mod.forward = partial(_onednn_forward if fused else _onednn_forward_dense, packed[1], mod.bias)
+            mod.forward = partial(_onednn_forward if fused else _onednn_forward_dense, packed[2], mod.bias)
             patched.append(mod)
     try:
         yield
