@@ -215,7 +215,7 @@ def _onednn_linears(model, enabled: bool):
                 w = mod.weight.detach()
                 packed = (mod.weight, fused, torch.ops.mkldnn._reorder_linear_weight(w) if fused else w.to_mkldnn())
                 mod._datagen_onednn = packed
-            mod.forward = partial(_onednn_forward if fused else _onednn_forward_dense, packed[2], mod.bias)
+            mod.forward = partial(_onednn_forward if fused else _onednn_forward_converting, packed[2], mod.bias)
             patched.append(mod)
     try:
         yield
@@ -246,7 +246,7 @@ def _onednn_forward(weight, bias, x):
     return y if bias is None else y + bias
 
 
-def _onednn_forward_dense(weight, bias, x):
+def _onednn_forward_converting(weight, bias, x):
     import torch
 
     flat = x.reshape(-1, x.shape[-1]).contiguous().to_mkldnn()
