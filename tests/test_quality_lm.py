@@ -109,3 +109,19 @@ def test_onednn_path_equals_mkl_and_leaves_the_model_alone(lm):
     # outside scoring every layer is the plain nn.Linear again
     linears = [m for m in lm._model.modules() if isinstance(m, torch.nn.Linear)]
     assert linears and all("forward" not in m.__dict__ for m in linears)
+
+
+def test_head_chunks_and_the_conversion_fallback_give_the_same_values(lm, monkeypatch):
+    import datagen.quality.lm as lm_mod
+
+    base = IFDScorer(lm).score_many(RECORDS)
+    monkeypatch.setattr(lm_mod, "HEAD_ROWS", 3)  # many head chunks, one ending mid-sequence
+    chunked = IFDScorer(lm).score_many(RECORDS)
+    # torch builds without oneDNN's dense-tensor linear convert each activation instead
+    monkeypatch.setattr(lm_mod, "_fused_linear", lambda: False)
+    converted = IFDScorer(lm).score_many(RECORDS)
+    for b, c, d in zip(base, chunked, converted):
+        assert c["value"] == pytest.approx(b["value"], abs=2e-6)
+        assert c["loss_alone"] == pytest.approx(b["loss_alone"], rel=1e-5)
+        assert d["value"] == pytest.approx(b["value"], abs=1e-5)
+        assert d["loss_given_instruction"] == pytest.approx(b["loss_given_instruction"], rel=1e-5)

@@ -88,23 +88,24 @@ class LMScorer:
         # little and its prompts share the chat template's opening
         order = sorted(range(len(seqs)), key=lambda i: (seqs[i][1] > 1, len(seqs[i][0])))
         for idx in self._batches(order, [seqs[i][1] > 1 for i in order]):
-            width = max(len(seqs[i][0]) for i in idx)
+            # a sequence's last token predicts nothing and, the attention being causal,
+            # no other position reads it: the model runs on s[:-1] and predicts s[1:]
+            width = max(len(seqs[i][0]) for i in idx) - 1
             ids = torch.full((len(idx), width), tok.pad_token_id, dtype=torch.long)
+            labels = torch.zeros((len(idx), width), dtype=torch.long)
             mask = torch.zeros((len(idx), width), dtype=torch.long)
-            target = torch.zeros((len(idx), width), dtype=torch.bool)
+            src = torch.zeros((len(idx), width), dtype=torch.bool)  # positions a loss is taken at
             for row, i in enumerate(idx):
                 s, start = seqs[i]
-                ids[row, : len(s)] = torch.tensor(s)
-                mask[row, : len(s)] = 1
-                target[row, max(start, 1): len(s)] = True
+                ids[row, : len(s) - 1] = torch.tensor(s[:-1])
+                labels[row, : len(s) - 1] = torch.tensor(s[1:])
+                mask[row, : len(s) - 1] = 1
+                src[row, max(start, 1) - 1: len(s) - 1] = True  # position k predicts token k+1
             shared = self._shared_prefix([seqs[i] for i in idx]) if len(idx) > 1 else 0
-            src = target[:, 1:]  # hidden state k-1 predicts token k
             rows = src.nonzero()[:, 0]
             with torch.inference_mode(), _onednn_linears(model, self.onednn):
                 hidden = self._hidden(model, ids, mask, shared)
-                # the output head (a 49k-word vocabulary) only where a loss is taken
-                logits = model.get_output_embeddings()(hidden[:, :-1][src[:, shared:]]).float()
-                nll = -torch.log_softmax(logits, dim=-1).gather(-1, ids[:, 1:][src].unsqueeze(-1)).squeeze(-1)
+                nll = _head_nll(model.get_output_embeddings(), hidden[src[:, shared:]], labels[src])
             sums = torch.zeros(len(idx), dtype=torch.float64).index_add_(0, rows, nll.double())
             per = sums / src.sum(dim=1)
             for row, i in enumerate(idx):
@@ -174,6 +175,23 @@ class LMScorer:
         return out
 
 
+HEAD_ROWS = 128
+
+
+def _head_nll(head, hidden, targets):
+    """-log p(target) under the output head, only at the given (loss) positions,
+    HEAD_ROWS rows at a time: a batch's ~1,500 x 49k logits at once are 300 MB, written and
+    read back from memory twice; a chunk's (25 MB) stay in the cache."""
+    import torch
+
+    out = []
+    for k in range(0, len(hidden), HEAD_ROWS):
+        logits = head(hidden[k: k + HEAD_ROWS]).float()
+        t = targets[k: k + HEAD_ROWS].unsqueeze(-1)
+        out.append(-torch.log_softmax(logits, dim=-1).gather(-1, t).squeeze(-1))
+    return torch.cat(out) if out else hidden.new_zeros(0)
+
+
 @contextmanager
 def _onednn_linears(model, enabled: bool):
     """Every nn.Linear of `model` (the output head too) multiplies through oneDNN while
@@ -188,14 +206,16 @@ def _onednn_linears(model, enabled: bool):
     if not enabled or not torch.backends.mkldnn.is_available():
         yield
         return
+    fused = _fused_linear()
     patched = []
     for mod in model.modules():
         if isinstance(mod, torch.nn.Linear) and mod.weight.dtype == torch.float32:
             packed = getattr(mod, "_datagen_onednn", None)
-            if packed is None or packed[0] is not mod.weight:
-                packed = (mod.weight, mod.weight.detach().to_mkldnn())
+            if packed is None or packed[0] is not mod.weight or packed[1] != fused:
+                w = mod.weight.detach()
+                packed = (mod.weight, fused, torch.ops.mkldnn._reorder_linear_weight(w) if fused else w.to_mkldnn())
                 mod._datagen_onednn = packed
-            mod.forward = partial(_onednn_forward, packed[1], mod.bias)
+            mod.forward = partial(_onednn_forward if fused else _onednn_forward_converting, packed[2], mod.bias)
             patched.append(mod)
     try:
         yield
@@ -204,7 +224,29 @@ def _onednn_linears(model, enabled: bool):
             del mod.forward
 
 
+def _fused_linear() -> bool:
+    """Whether this torch has oneDNN's linear on plain (dense) tensors, the op torch.compile
+    emits for CPU linears: no conversion of each activation into and out of oneDNN's own
+    tensor type, which at a batch's ~2,000 rows cost as much as the product itself."""
+    import torch
+
+    try:
+        torch.ops.mkldnn._linear_pointwise.default
+        torch.ops.mkldnn._reorder_linear_weight.default
+    except (AttributeError, RuntimeError):
+        return False
+    return True
+
+
 def _onednn_forward(weight, bias, x):
+    import torch
+
+    y = torch.ops.mkldnn._linear_pointwise(x.reshape(-1, x.shape[-1]).contiguous(), weight, None, "none", [], "")
+    y = y.view(*x.shape[:-1], y.shape[-1])
+    return y if bias is None else y + bias
+
+
+def _onednn_forward_converting(weight, bias, x):
     import torch
 
     flat = x.reshape(-1, x.shape[-1]).contiguous().to_mkldnn()
