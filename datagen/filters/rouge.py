@@ -130,6 +130,7 @@ class RougeIndex:
         self._exact: dict[str, int] = {}  # token sequence -> first text with it
         self._arange = np.arange(0, dtype=np.int64)  # scratch: 0, 1, 2, ... sliced per query
         self._last: tuple[str, str] | None = None
+        self._last_parts: tuple[str, int, tuple] | None = None
         self.lcs_calls = 0  # how many LCS computations the bounds let through
 
     def __len__(self) -> int:
@@ -158,18 +159,20 @@ class RougeIndex:
         for tok, _ in sorted(df.items(), key=lambda kv: (-kv[1], kv[0])):
             self._vocab[tok]  # noqa: B018 - assigns the next id; the order is by descending id
 
-    @staticmethod
-    def _codes(seq: str) -> np.ndarray:
-        return np.frombuffer(seq.encode("utf-32-le"), dtype=np.uint32)
-
-    @staticmethod
-    def _elements(codes: np.ndarray, size: int) -> np.ndarray:
-        """The first `size` elements of a text in the global order (token id descending,
-        then occurrence), each as token id | occurrence << 21."""
+    def _parts(self, seq: str, size: int) -> tuple[list[int], np.ndarray, bool]:
+        """The first `size` elements of `seq` in the global order (token id descending,
+        then occurrence), each as token id | occurrence << 21, and its histogram. Cached
+        for the last text: a kept candidate is added right after its query."""
+        part = self._last_parts
+        if part is not None and part[0] == seq and part[1] == size:
+            return part[2]
+        codes = np.frombuffer(seq.encode("utf-32-le"), dtype=np.uint32)
         # ~id sorts ascending in the order we want; occurrence = index - first index
         inv = np.sort(~codes)[:size]
         occ = np.arange(len(inv)) - np.searchsorted(inv, inv)
-        return (~inv).astype(np.int64) | (occ << 21)
+        out = (((~inv).astype(np.int64) | (occ << 21)).tolist(), *histogram(codes))
+        self._last_parts = (seq, size, out)
+        return out
 
     # ---- index ------------------------------------------------------------------------
     def add(self, text: str) -> int:
@@ -191,9 +194,7 @@ class RougeIndex:
         lo, hi, k = self.bounds.window(len(seq))
         if hi < lo:
             return idx
-        codes = self._codes(seq)
-        self._hist[idx], self._unbounded[idx] = histogram(codes)
-        keys = self._elements(codes, len(seq) - k + 1).tolist()
+        keys, self._hist[idx], self._unbounded[idx] = self._parts(seq, len(seq) - k + 1)
         values = range(idx << 20, (idx << 20) + min(len(keys), _POS_MASK + 1))
         if len(keys) > len(values):
             values = list(values) + [(idx << 20) | _POS_MASK] * (len(keys) - len(values))
@@ -207,8 +208,7 @@ class RougeIndex:
     def _candidates(self, seq: str, lo: int, hi: int, k_min: int) -> tuple[np.ndarray, np.ndarray]:
         """Indexed texts whose overlap bounds reach the LCS they need, with that need."""
         la = len(seq)
-        codes = self._codes(seq)
-        keys = self._elements(codes, la - k_min + 1).tolist()
+        keys, query, _ = self._parts(seq, la - k_min + 1)
         plists = list(map(self._postings.get, keys, repeat(_NO_POSTINGS)))
         packed = np.frombuffer(b"".join(plists), dtype=np.int64)
         m = len(packed)
@@ -247,7 +247,6 @@ class RougeIndex:
         keep = np.flatnonzero(bound >= need)
         ids, need = ids[keep], need[keep]
         if len(ids):
-            query = histogram(codes)[0]
             keep = np.flatnonzero((overlap_bound(self._hist[ids], query) >= need) | self._unbounded[ids])
             ids, need = ids[keep], need[keep]
         return ids, need

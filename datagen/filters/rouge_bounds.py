@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-BUCKETS = 128  # overlap histogram width: tokens 0..BUCKETS/2-1 (the most frequent) alone
-_HALF = BUCKETS // 2
+BUCKETS = 128  # overlap histogram width (a power of two): token id mod BUCKETS, so the
+# most frequent tokens (the lowest ids once primed) get a bucket each
 _UNREACHABLE = 1 << 62  # a need above any overlap bound
 
 
@@ -26,8 +26,7 @@ def fmeasure(lcs: int, la: int, lb: int) -> float:
 def histogram(codes: np.ndarray) -> tuple[np.ndarray, bool]:
     """Token counts per bucket (uint8) for token ids `codes`, and whether a count went
     past 255 (that row then bounds nothing: the caller lets the text through)."""
-    b = np.where(codes < _HALF, codes, _HALF + (codes.astype(np.uint64) * 2654435761 >> 7) % _HALF)
-    counts = np.bincount(b.astype(np.int64), minlength=BUCKETS)
+    counts = np.bincount(codes & (BUCKETS - 1), minlength=BUCKETS)
     return np.minimum(counts, 255).astype(np.uint8), bool(counts.max(initial=0) > 255)
 
 
