@@ -179,6 +179,21 @@ def test_index_agrees_with_rouge_score_loop(corpora):
     assert _brute_force(texts, 0.7, score=rs) == [m is None for m in RougeIndex(0.7).dedup(texts)]
 
 
+def test_texts_past_the_histogram_range_match_brute_force():
+    # over 255 tokens in one histogram bucket: such a kept text is let through unbounded
+    rng = random.Random(11)
+    texts = []
+    for _ in range(40):
+        words = ["the"] * rng.randint(260, 400) + [rng.choice(WORDS) for _ in range(rng.randint(0, 300))]
+        if rng.random() < 0.5:
+            rng.shuffle(words)
+        texts.append(" ".join(_perturb(rng, words)))
+    idx = RougeIndex(0.7)
+    got = [m is None for m in idx.dedup(texts)]
+    assert got == _brute_force(texts, 0.7)
+    assert idx._any_unbounded and 1 < sum(got) < len(texts)
+
+
 def test_incremental_equals_batch_and_reports_best_match():
     texts = _near_duplicate_texts(300, seed=5)
     batch = RougeIndex(0.7).dedup(texts)

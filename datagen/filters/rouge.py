@@ -124,6 +124,7 @@ class RougeIndex:
         self._lens = np.zeros(1024, dtype=np.int32)
         self._hist = np.zeros((1024, BUCKETS), dtype=np.uint8)  # overlap histogram per text
         self._unbounded = np.zeros(1024, dtype=bool)  # histogram overflowed: no bound
+        self._any_unbounded = False
         self._at = np.empty(0, dtype=np.int64)  # scratch: text id -> entry, reused per query
         # prefix element -> text id << 20 | the element's position in that text's order
         self._postings: defaultdict[int, array] = defaultdict(_new_postings)
@@ -194,7 +195,9 @@ class RougeIndex:
         lo, hi, k = self.bounds.window(len(seq))
         if hi < lo:
             return idx
-        keys, self._hist[idx], self._unbounded[idx] = self._parts(seq, len(seq) - k + 1)
+        keys, self._hist[idx], unbounded = self._parts(seq, len(seq) - k + 1)
+        if unbounded:
+            self._unbounded[idx] = self._any_unbounded = True
         values = range(idx << 20, (idx << 20) + min(len(keys), _POS_MASK + 1))
         if len(keys) > len(values):
             values = list(values) + [(idx << 20) | _POS_MASK] * (len(keys) - len(values))
@@ -247,7 +250,8 @@ class RougeIndex:
         keep = np.flatnonzero(bound >= need)
         ids, need = ids[keep], need[keep]
         if len(ids):
-            keep = np.flatnonzero((overlap_bound(self._hist[ids], query) >= need) | self._unbounded[ids])
+            ok = overlap_bound(self._hist[ids], query) >= need
+            keep = np.flatnonzero(ok | self._unbounded[ids] if self._any_unbounded else ok)
             ids, need = ids[keep], need[keep]
         return ids, need
 
