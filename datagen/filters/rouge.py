@@ -107,10 +107,11 @@ class RougeIndex:
     (token, occurrence) of every text in one fixed order, two texts sharing >= k elements
     share one within their first len - k + 1; only those prefixes are indexed and probed,
     and the position of each shared element bounds the overlap still possible after it.
-    A candidate that survives must then pass the overlap histogram bound (rouge_bounds.overlap_bound)
-    before its LCS is computed. All bounds are exact, so nothing that would match is
-    skipped. The order puts rare tokens first: later-seen tokens (usually rarer), or
-    true document frequency for a batch given to `prime()`/`dedup()`.
+    A candidate that survives must then pass the bucketed overlap histogram bound
+    (rouge_bounds.overlap_bound) before its LCS is computed. All bounds are exact, so
+    nothing that would match is skipped. The order puts rare tokens first: later-seen
+    tokens (usually rarer), or true document frequency for a batch given to
+    `prime()`/`dedup()`.
     """
 
     def __init__(self, threshold: float | None = 0.7):
