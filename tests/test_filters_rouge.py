@@ -92,18 +92,18 @@ def test_need_table_matches_scalar_need():
     for t in (0.3, 0.5, 0.7, 0.71, 0.9, 0.99):
         idx = RougeIndex(t)
         for la in list(range(1, 60)) + [137, 500, 1999]:
-            lo, hi, k_min = idx.window(la)
+            lo, hi, k_min = idx.bounds.window(la)
             if hi < lo:
                 continue
-            tab = idx._need_table(la, lo, hi)
+            tab = idx.bounds.need_table(la, lo, hi)
             for lb in range(lo, hi + 1):
-                k = idx.need(la, lb)
+                k = idx.bounds.need(la, lb)
                 assert tab[lb - lo] == k
                 assert k and fmeasure(k, la, lb) > t >= fmeasure(k - 1, la, lb)
             # nothing outside the window can pass even with a full LCS
             assert fmeasure(min(la, lo - 1), la, lo - 1) <= t
             assert fmeasure(la, la, hi + 1) <= t
-            assert k_min == min(idx.need(la, lb) for lb in range(lo, hi + 1))
+            assert k_min == min(idx.bounds.need(la, lb) for lb in range(lo, hi + 1))
 
 
 
@@ -111,14 +111,14 @@ def test_need_by_length_table_is_need_inside_window_and_unreachable_outside():
     for t in (0.3, 0.7, 0.99):
         idx = RougeIndex(t)
         for la in list(range(1, 40)) + [137, 500]:
-            lo, hi, _ = idx.window(la)
+            lo, hi, _ = idx.bounds.window(la)
             if hi < lo:
                 continue
-            tab = idx._need_by_len(la, lo, hi)
+            tab = idx.bounds.need_by_len(la, lo, hi)
             assert len(tab) == hi + 2
             for lb in range(hi + 2):
                 if lo <= lb <= hi:
-                    assert tab[lb] == idx.need(la, lb)
+                    assert tab[lb] == idx.bounds.need(la, lb)
                 else:
                     assert tab[lb] > 1 << 40  # no overlap bound reaches it
 
@@ -177,6 +177,21 @@ def test_index_agrees_with_rouge_score_loop(corpora):
     rows = [json.loads(line) for line in gzip.open(corpora / "t0_prompts.jsonl.gz", "rt")]
     texts = [r["text"] for r in rows if len(r["text"]) < 250][:70]
     assert _brute_force(texts, 0.7, score=rs) == [m is None for m in RougeIndex(0.7).dedup(texts)]
+
+
+def test_texts_past_the_histogram_range_match_brute_force():
+    # over 255 tokens in one histogram bucket: such a kept text is let through unbounded
+    rng = random.Random(11)
+    texts = []
+    for _ in range(40):
+        words = ["the"] * rng.randint(260, 400) + [rng.choice(WORDS) for _ in range(rng.randint(0, 300))]
+        if rng.random() < 0.5:
+            rng.shuffle(words)
+        texts.append(" ".join(_perturb(rng, words)))
+    idx = RougeIndex(0.7)
+    got = [m is None for m in idx.dedup(texts)]
+    assert got == _brute_force(texts, 0.7)
+    assert idx._any_unbounded and 1 < sum(got) < len(texts)
 
 
 def test_incremental_equals_batch_and_reports_best_match():

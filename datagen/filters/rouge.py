@@ -10,8 +10,8 @@ Chinese pair 0 (its tokenizer keeps only [a-z0-9]). Here:
 - `RougeIndex` only computes the LCS for kept texts that could pass the threshold: the
   lengths must allow it, and the token-multiset overlap (an upper bound of the LCS) must
   reach the smallest passing LCS, found by prefix filtering with a positional bound as in
-  set-similarity joins. Every bound is exact, so the index drops exactly the candidates
-  the brute-force loop drops.
+  set-similarity joins, then by a bucketed overlap histogram (rouge_bounds). Every bound
+  is exact, so the index drops exactly the candidates the brute-force loop drops.
 - The decision uses rouge-score's own float arithmetic (F = 2PR/(P+R)), not 2·LCS/(la+lb):
   the two differ by an ulp in about a quarter of pairs and flip decisions at the boundary.
 """
@@ -31,13 +31,15 @@ from rapidfuzz.distance import LCSseq
 
 from ..records import Record
 from ..text import CJK_CHAR
+from .rouge_bounds import BUCKETS, LengthBounds, fmeasure, histogram, overlap_bound
+
+__all__ = ["RougeDedup", "RougeIndex", "fmeasure", "rouge_l", "tokenize"]
 
 _TOKEN_RE = re.compile(f"[{CJK_CHAR}]|[a-z0-9]+")
 _CJK_SEARCH = re.compile(f"[{CJK_CHAR}]").search
 _MAX_CHAR = 0x10FFFF
 _EMPTY = np.zeros(0, dtype=np.int32)
 _NO_POSTINGS = array("q")
-_UNREACHABLE = 1 << 62  # a need above any overlap bound
 _FULL_TABLE_MAX = 1 << 16  # longest window given a need table indexed by length
 PRIME_SAMPLE = 5000
 _POS_MASK = (1 << 20) - 1  # positions past this are stored clipped: a looser, still exact bound
@@ -53,15 +55,6 @@ def tokenize(text: str) -> list[str]:
         # every non-ASCII character separates tokens, as in rouge-score's [^a-z0-9]
         text = text.encode("ascii", "replace").decode("ascii")
     return text.translate(_ASCII_SPACE).split()  # same tokens, 3x faster than the regex
-
-
-def fmeasure(lcs: int, la: int, lb: int) -> float:
-    """rouge-score's rougeL F for an LCS length and two token counts, same float steps."""
-    if lcs <= 0 or la <= 0 or lb <= 0:
-        return 0.0
-    precision = lcs / lb
-    recall = lcs / la
-    return 2 * precision * recall / (precision + recall)
 
 
 def _lcs_tokens(a: Sequence[str], b: Sequence[str]) -> int:
@@ -114,29 +107,32 @@ class RougeIndex:
     (token, occurrence) of every text in one fixed order, two texts sharing >= k elements
     share one within their first len - k + 1; only those prefixes are indexed and probed,
     and the position of each shared element bounds the overlap still possible after it.
-    All bounds are exact, so nothing that would match is skipped. The order puts rare
-    tokens first: later-seen tokens (usually rarer), or true document frequency for a
-    batch given to `prime()`/`dedup()`.
+    A candidate that survives must then pass the bucketed overlap histogram bound
+    (rouge_bounds.overlap_bound) before its LCS is computed. All bounds are exact, so
+    nothing that would match is skipped. The order puts rare tokens first: later-seen
+    tokens (usually rarer), or true document frequency for a batch given to
+    `prime()`/`dedup()`.
     """
 
     def __init__(self, threshold: float | None = 0.7):
         if threshold is not None and not 0.0 <= threshold <= 1.0:
             raise ValueError(f"ROUGE-L threshold must be within [0, 1], got {threshold}")
         self.threshold = threshold
+        self.bounds = LengthBounds(threshold if threshold is not None else 1.0)
         self.texts: list[str] = []
         self._vocab = _Vocab()
         self._seqs: list[str] = []  # token ids as characters, one str per text
         self._lens = np.zeros(1024, dtype=np.int32)
+        self._hist = np.zeros((1024, BUCKETS), dtype=np.uint8)  # overlap histogram per text
+        self._unbounded = np.zeros(1024, dtype=bool)  # histogram overflowed: no bound
+        self._any_unbounded = False
         self._at = np.empty(0, dtype=np.int64)  # scratch: text id -> entry, reused per query
         # prefix element -> text id << 20 | the element's position in that text's order
         self._postings: defaultdict[int, array] = defaultdict(_new_postings)
         self._exact: dict[str, int] = {}  # token sequence -> first text with it
-        self._need: dict[tuple[int, int], int] = {}
-        self._window: dict[int, tuple[int, int, int]] = {}
-        self._need_tables: dict[int, np.ndarray] = {}
-        self._need_full: dict[int, np.ndarray] = {}
         self._arange = np.arange(0, dtype=np.int64)  # scratch: 0, 1, 2, ... sliced per query
         self._last: tuple[str, str] | None = None
+        self._last_parts: tuple[str, int, tuple] | None = None
         self.lcs_calls = 0  # how many LCS computations the bounds let through
 
     def __len__(self) -> int:
@@ -165,59 +161,20 @@ class RougeIndex:
         for tok, _ in sorted(df.items(), key=lambda kv: (-kv[1], kv[0])):
             self._vocab[tok]  # noqa: B018 - assigns the next id; the order is by descending id
 
-    @staticmethod
-    def _prefix(seq: str, size: int) -> list[int]:
+    def _parts(self, seq: str, size: int) -> tuple[list[int], np.ndarray, bool]:
         """The first `size` elements of `seq` in the global order (token id descending,
-        then occurrence), each as token id | occurrence << 21."""
+        then occurrence), each as token id | occurrence << 21, and its histogram. Cached
+        for the last text: a kept candidate is added right after its query."""
+        part = self._last_parts
+        if part is not None and part[0] == seq and part[1] == size:
+            return part[2]
+        codes = np.frombuffer(seq.encode("utf-32-le"), dtype=np.uint32)
         # ~id sorts ascending in the order we want; occurrence = index - first index
-        inv = np.sort(~np.frombuffer(seq.encode("utf-32-le"), dtype=np.uint32))[:size]
+        inv = np.sort(~codes)[:size]
         occ = np.arange(len(inv)) - np.searchsorted(inv, inv)
-        return ((~inv).astype(np.int64) | (occ << 21)).tolist()
-
-    # ---- exact decision tables --------------------------------------------------------
-    def _passes(self, lcs: int, la: int, lb: int) -> bool:
-        return fmeasure(lcs, la, lb) > self.threshold
-
-    def need(self, la: int, lb: int) -> int:
-        """Smallest LCS whose score exceeds the threshold for lengths (la, lb); 0 when
-        none can (LCS <= min(la, lb))."""
-        key = (la, lb) if la <= lb else (lb, la)
-        n = self._need.get(key)
-        if n is None:
-            top = min(la, lb)
-            n = max(1, int(self.threshold * (la + lb) / 2))
-            while n > 1 and self._passes(n - 1, la, lb):
-                n -= 1
-            while n <= top and not self._passes(n, la, lb):
-                n += 1
-            n = n if n <= top else 0
-            self._need[key] = n
-        return n
-
-    def window(self, la: int) -> tuple[int, int, int]:
-        """(shortest, longest) text length that can exceed the threshold against a text
-        of `la` tokens, and the smallest LCS any of them needs. (0, -1, 0) when none."""
-        w = self._window.get(la)
-        if w is None:
-            t = self.threshold
-            if t is None or la == 0 or not self._passes(la, la, la):
-                w = (0, -1, 0)
-            elif t == 0:
-                w = (1, 1 << 30, 1)
-            else:
-                lo = max(1, int(t * la / (2 - t)))
-                while lo > 1 and self._passes(lo - 1, la, lo - 1):
-                    lo -= 1
-                while not self._passes(lo, la, lo):
-                    lo += 1
-                hi = max(la, int(la * (2 - t) / t))
-                while self._passes(la, la, hi + 1):
-                    hi += 1
-                while hi > la and not self._passes(la, la, hi):
-                    hi -= 1
-                w = (lo, hi, self.need(la, lo))
-            self._window[la] = w
-        return w
+        out = (((~inv).astype(np.int64) | (occ << 21)).tolist(), *histogram(codes))
+        self._last_parts = (seq, size, out)
+        return out
 
     # ---- index ------------------------------------------------------------------------
     def add(self, text: str) -> int:
@@ -228,16 +185,20 @@ class RougeIndex:
         self._seqs.append(seq)
         if idx >= len(self._lens):
             self._lens = np.concatenate([self._lens, np.zeros_like(self._lens)])
+            self._hist = np.concatenate([self._hist, np.zeros_like(self._hist)])
+            self._unbounded = np.concatenate([self._unbounded, np.zeros_like(self._unbounded)])
         self._lens[idx] = len(seq)
         if seq in self._exact or not seq:
             return idx  # a repeat cannot raise any score; empty texts score 0 with all
         self._exact[seq] = idx
         if self.threshold is None:
             return idx
-        lo, hi, k = self.window(len(seq))
+        lo, hi, k = self.bounds.window(len(seq))
         if hi < lo:
             return idx
-        keys = self._prefix(seq, len(seq) - k + 1)
+        keys, self._hist[idx], unbounded = self._parts(seq, len(seq) - k + 1)
+        if unbounded:
+            self._unbounded[idx] = self._any_unbounded = True
         values = range(idx << 20, (idx << 20) + min(len(keys), _POS_MASK + 1))
         if len(keys) > len(values):
             values = list(values) + [(idx << 20) | _POS_MASK] * (len(keys) - len(values))
@@ -248,39 +209,10 @@ class RougeIndex:
     def add_many(self, texts: Iterable[str]) -> list[int]:
         return [self.add(t) for t in texts]
 
-    def _need_table(self, la: int, lo: int, hi: int) -> np.ndarray:
-        """need(la, lb) for every lb in [lo, hi], indexed by lb - lo; vectorized with the
-        same float steps as fmeasure (tests check it against need())."""
-        tab = self._need_tables.get(la)
-        if tab is None:
-            t = self.threshold
-            lb = np.arange(lo, hi + 1, dtype=np.int64)
-            top = np.minimum(lb, la)
-            base = np.maximum(1, np.floor(t * (la + lb) / 2).astype(np.int64) - 1)
-            tab = np.zeros(len(lb), dtype=np.int64)
-            for step in (3, 2, 1, 0):  # smallest passing L wins: try from the top down
-                lcs = base + step
-                p = lcs / lb
-                r = lcs / la
-                ok = (lcs <= top) & (2 * p * r / (p + r) > t)
-                tab = np.where(ok, lcs, tab)
-            self._need_tables[la] = tab
-        return tab
-
-    def _need_by_len(self, la: int, lo: int, hi: int) -> np.ndarray:
-        """need(la, lb) indexed by lb for lb in [0, hi + 1]: _need_table inside [lo, hi],
-        a need no bound reaches (so the text is dropped) outside it."""
-        tab = self._need_full.get(la)
-        if tab is None:
-            tab = np.full(hi + 2, _UNREACHABLE, dtype=np.int64)
-            tab[lo:hi + 1] = self._need_table(la, lo, hi)
-            self._need_full[la] = tab
-        return tab
-
     def _candidates(self, seq: str, lo: int, hi: int, k_min: int) -> tuple[np.ndarray, np.ndarray]:
-        """Indexed texts whose overlap bound reaches the LCS they need, with that need."""
+        """Indexed texts whose overlap bounds reach the LCS they need, with that need."""
         la = len(seq)
-        keys = self._prefix(seq, la - k_min + 1)
+        keys, query, _ = self._parts(seq, la - k_min + 1)
         plists = list(map(self._postings.get, keys, repeat(_NO_POSTINGS)))
         packed = np.frombuffer(b"".join(plists), dtype=np.int64)
         m = len(packed)
@@ -308,16 +240,21 @@ class RougeIndex:
         bound = shared + np.minimum(la - 1 - pos_a, lens - 1 - (packed[e] & _POS_MASK))
         if hi < _FULL_TABLE_MAX:
             # need by length, with an unreachable need outside [lo, hi] (the length filter)
-            need = self._need_by_len(la, lo, hi)[np.minimum(lens, hi + 1)]
+            need = self.bounds.need_by_len(la, lo, hi)[np.minimum(lens, hi + 1)]
         else:  # threshold 0 or tiny: windows too wide for a table by length
             ok = (lens >= lo) & (lens <= hi)
             ids, lens, bound = ids[ok], lens[ok], bound[ok]
             if self.threshold == 0:
                 need = np.ones(len(ids), dtype=np.int64)
             else:
-                need = self._need_table(la, lo, hi)[lens - lo]
-        keep = bound >= need
-        return ids[keep], need[keep]
+                need = self.bounds.need_table(la, lo, hi)[lens - lo]
+        keep = np.flatnonzero(bound >= need)
+        ids, need = ids[keep], need[keep]
+        if len(ids):
+            ok = overlap_bound(self._hist[ids], query) >= need
+            keep = np.flatnonzero(ok | self._unbounded[ids] if self._any_unbounded else ok)
+            ids, need = ids[keep], need[keep]
+        return ids, need
 
     def match(self, text: str) -> tuple[float, int] | None:
         """The most similar kept text among those scoring above the threshold, as
@@ -326,7 +263,7 @@ class RougeIndex:
             return None
         seq = self.encode(text)
         la = len(seq)
-        lo, hi, k_min = self.window(la)
+        lo, hi, k_min = self.bounds.window(la)
         if hi < lo:
             return None
         j = self._exact.get(seq)
