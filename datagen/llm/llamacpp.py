@@ -63,20 +63,35 @@ class LlamaCppChatClient:
         self.repetition_penalty = repetition_penalty
         self.usage = Usage()
         self._llm = None
+        self._scorer = None  # a second context for choose(), whose KV cache generation never resets
         self._fmt = None
+
+    def _context(self):
+        from llama_cpp import Llama
+
+        from .embedded import smollm2_gguf
+
+        # no flash attention: it was no faster here, and a prefix reused from the KV cache
+        # then scored options up to 0.07 nats off a fresh evaluation (1e-3 without it).
+        # The weights are memory-mapped: a second context shares them.
+        llm = Llama(model_path=self.model_path or str(smollm2_gguf()), n_ctx=N_CTX, n_threads=self.threads,
+                    n_threads_batch=self.threads, flash_attn=False, verbose=False)
+        # freed before the interpreter tears down the bindings its __del__ needs
+        atexit.register(llm.close)
+        return llm
+
+    def _load_scorer(self):
+        self._load()
+        if self._scorer is None:
+            self._scorer = self._context()
+        return self._scorer
 
     def _load(self):
         if self._llm is None:
-            from llama_cpp import Llama
             from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-            from .embedded import smollm2_gguf
-
-            path = self.model_path or str(smollm2_gguf())
-            # no flash attention: it was no faster here, and a prefix reused from the KV cache
-            # then scored options up to 0.07 nats off a fresh evaluation (1e-3 without it)
-            llm = Llama(model_path=path, n_ctx=N_CTX, n_threads=self.threads, n_threads_batch=self.threads,
-                        flash_attn=False, verbose=False)
+            llm = self._context()
+            path = self.model_path or "the embedded model"
             template = llm.metadata.get("tokenizer.chat_template")
             if not template:
                 raise ConfigError(f"{path}: the GGUF has no chat template (tokenizer.chat_template)")
@@ -84,8 +99,6 @@ class LlamaCppChatClient:
             self._fmt = Jinja2ChatFormatter(template, eos_token=piece(llm.token_eos()),
                                             bos_token=piece(llm.token_bos()), add_generation_prompt=True)
             self._llm = llm
-            # freed before the interpreter tears down the bindings its __del__ needs
-            atexit.register(llm.close)
         return self._llm
 
     def _ids(self, text: str) -> list[int]:
@@ -182,10 +195,10 @@ class LlamaCppChatClient:
     # -- choose ---------------------------------------------------------------------
     def _sequence_logprob(self, ids: list[int], start: int) -> float:
         """Sum of log P(ids[k] | ids[:k]) for k >= start. The KV cache of the longest prefix
-        shared with what was evaluated before is kept (eval() drops the rest)."""
+        shared with what was scored before is kept (eval() drops the rest)."""
         import llama_cpp
 
-        llm = self._load()
+        llm = self._load_scorer()
         keep = llm.n_tokens = _common_prefix(list(llm.input_ids[: llm.n_tokens]), ids[:start - 1])
         llm.eval(ids[keep:start])  # at least one token, so the last logits predict ids[start]
         total = 0.0
@@ -227,9 +240,10 @@ class LlamaCppChatClient:
         return [self.choose(m, options, p) for m, p in items]
 
     def close(self) -> None:
-        if self._llm is not None:
-            self._llm.close()
-            atexit.unregister(self._llm.close)
-        self._llm = None
+        for llm in (self._llm, self._scorer):
+            if llm is not None:
+                llm.close()
+                atexit.unregister(llm.close)
+        self._llm = self._scorer = None
         if self.cache:
             self.cache.close()
