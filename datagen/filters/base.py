@@ -80,11 +80,17 @@ class FilterChain:
                 f.warm_up()
 
     def prefetch(self, records: Sequence[Record]) -> None:
-        """Do the model work of checking `records` ahead of time (filters with a `prefetch`,
-        e.g. encoding them), from any thread; the decisions are still check_many's, in order."""
+        """Do the model work of checking `records` ahead of time (filters with a `prefetch`:
+        encoding, judging), from any thread; the decisions are still check_many's, in order.
+        Each filter prefetches only what the stateless rules before it keep."""
+        alive = list(records)
         for f in self.filters:
+            if not alive:
+                return
             if hasattr(f, "prefetch"):
-                f.prefetch(records)
+                f.prefetch(alive)
+            elif not _stateful(f):
+                alive = [r for r, (reason, _) in zip(alive, _check_batch(f, alive)) if not reason]
 
     def add(self, record: Record) -> None:
         """Add a record to the pools (seeds, parent version) without checking it."""

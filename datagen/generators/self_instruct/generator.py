@@ -23,7 +23,7 @@ from ...records import Record
 from . import prompts as P
 from ..base import GenerationReport, Generator, GeneratorConfig, Outcome
 from ..rounds import RoundPipeline
-from .tasks import Seed, Task, tokens, type_notes
+from .tasks import Seed, Task, tokens, type_notes, unique_seeds
 
 NAME = "self-instruct"
 
@@ -66,6 +66,10 @@ class SelfInstructConfig(GeneratorConfig):
         "help": "Rounds pipelined at once (openai backend; see generators/rounds.py).", "min": 1})
     strict_rounds: bool = field(default=False, metadata={
         "help": "One round at a time, each seeing every earlier round's tasks.", "flag": "--strict-rounds"})
+    judge_min: float | None = field(default=None, metadata={
+        "help": "Keep only instances the judge rates at least this (1-5, the AlpaGasus rubric; the run's model "
+                "judges, through its cache and ledger): the task pool then grows only with tasks that pass.",
+        "min": 1, "max": 5})
     hold_out_seeds: float = field(default=0.0, metadata={
         "help": "Share of seed tasks kept out of generation for `datagen eval` (chosen by a hash of "
                 "the seed id, so every run holds out the same ones).", "min": 0, "max": 0.99})
@@ -95,7 +99,7 @@ class SelfInstructGenerator(Generator):
             records.extend(read_records(path))
         if not records:
             raise ConfigError("self-instruct needs seed tasks: --seeds FILE.jsonl")
-        self.seeds = self._unique_seeds(records)
+        self.seeds = unique_seeds(records)
         self.report = GenerationReport(inputs=list(config.seeds))
         if config.hold_out_seeds:
             from ...eval.split import held_out
@@ -109,20 +113,6 @@ class SelfInstructGenerator(Generator):
             self.report.counts["held_out_seeds"] = len(held)
         self._dominant = detect_lang(s.instruction for s in self.seeds)
         self.report.prompt_templates = P.template_shas(self.lang)
-
-    @staticmethod
-    def _unique_seeds(records: Sequence[Record]) -> list[Seed]:
-        """One seed per instruction (a self-instruct seed row reads as one record per instance)."""
-        out: dict[str, Seed] = {}
-        for r in records:
-            key = r.instruction.strip()
-            if not key or key in out:
-                continue
-            tt = r.meta.get("task_type")
-            turns = sum(m.get("role") == "user" for m in r.messages) if r.messages else 1
-            out[key] = Seed(id=str(r.meta.get("task_id") or r.id), instruction=key,
-                             is_clf=None if tt is None else tt == "classification", turns=max(1, turns))
-        return list(out.values())
 
     def dominant_lang(self) -> str:
         return self._dominant
@@ -153,6 +143,11 @@ class SelfInstructGenerator(Generator):
 
         cfg = self.config
         self.instance_chain = build_instance_chain(FilterConfig(), self.lang)
+        if cfg.judge_min is not None:
+            from ...filters.gate import ScoreGate
+            from ...quality.judge import JudgeScorer
+
+            self.instance_chain.filters.append(ScoreGate(JudgeScorer(client, self.lang).score_many, cfg.judge_min))
         chain.add_many([Record(instruction=s.instruction, id=s.id) for s in self.seeds])
         self.machine: list[tuple[str, str]] = []  # (task id, instruction) of tasks with kept records
         max_rounds = cfg.max_rounds or max(20, 4 * math.ceil(num / cfg.batch))
@@ -253,6 +248,8 @@ class SelfInstructGenerator(Generator):
         pre += list(self._classify(client, tasks))
         turn.check()
         drafts = InstanceBuilder(self, client).build(tasks)
+        if self.config.judge_min is not None:  # judged here, alongside the other rounds' requests
+            self.instance_chain.prefetch([r for recs, _ in drafts.values() for r in recs])
         if ahead is not None:
             ahead.result()  # an encoder error surfaces here, in the round
         return pre, tasks, drafts

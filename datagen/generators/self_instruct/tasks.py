@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from ...llm.base import Completion
+from ...records import Record
 
 
 @dataclass
@@ -49,3 +50,17 @@ def type_notes(counts: dict) -> list[str]:
             notes.append(f"no {tt} task survived: {found} instructions were judged {tt} "
                          f"but none kept an instance (see rejects, stage 'instance')")
     return notes
+
+
+def unique_seeds(records: Sequence[Record]) -> list[Seed]:
+    """One seed per instruction (a self-instruct seed row reads as one record per instance)."""
+    out: dict[str, Seed] = {}
+    for r in records:
+        key = r.instruction.strip()
+        if not key or key in out:
+            continue
+        tt = r.meta.get("task_type")
+        turns = sum(m.get("role") == "user" for m in r.messages) if r.messages else 1
+        out[key] = Seed(id=str(r.meta.get("task_id") or r.id), instruction=key,
+                         is_clf=None if tt is None else tt == "classification", turns=max(1, turns))
+    return list(out.values())
