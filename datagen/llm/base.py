@@ -204,3 +204,27 @@ def _find_word(text: str, word: str) -> int:
         return text.find(word)
     m = re.search(r"(?<!\w)" + re.escape(word) + r"(?!\w)", text)
     return m.start() if m else -1
+
+
+def choose_by_likelihood(client, key: str | None, messages: Sequence[Message], options: Sequence[str],
+                         prefill: str = "") -> Choice:
+    """A local engine's choose(): the option with the highest `client.option_scores`,
+    answered from and stored in `client.cache` under `key` (None: no cache)."""
+    if key and (hit := client.cache.get_json(key)) is not None:
+        client.usage.add([], cached=True, stage="classify")
+        return Choice(**hit)
+    scores = client.option_scores(messages, options, prefill)
+    best = max(scores, key=scores.get)
+    if key:
+        client.cache.put_json(key, {"option": best, "scores": scores, "raw": best})
+    return Choice(option=best, scores=scores, raw=best)
+
+
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many leading tokens two sequences share (a KV cache's reusable prefix)."""
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n

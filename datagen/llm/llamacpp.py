@@ -25,20 +25,12 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import ConfigError, LLMError
-from .base import ChatRequest, Choice, Completion, CompletionRequest, Message, Usage
+from .base import (ChatRequest, Choice, Completion, CompletionRequest, Message, Usage, choose_by_likelihood,
+                   common_prefix)
 from .cache import ResponseCache, request_key
 
 ENGINE = "llama.cpp"
 N_CTX = 4096
-
-
-def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 def available() -> bool:
@@ -201,7 +193,7 @@ class LlamaCppChatClient:
         import llama_cpp
 
         llm = self._load_scorer()
-        keep = llm.n_tokens = _common_prefix(list(llm.input_ids[: llm.n_tokens]), ids[:start - 1])
+        keep = llm.n_tokens = common_prefix(list(llm.input_ids[: llm.n_tokens]), ids[:start - 1])
         llm.eval(ids[keep:start])  # at least one token, so the last logits predict ids[start]
         total = 0.0
         for k in range(start, len(ids)):
@@ -220,7 +212,7 @@ class LlamaCppChatClient:
         for opt in options:
             ids = self._ids(prompt + opt)
             # the boundary may merge tokens: score from the first position that differs
-            start = max(1, _common_prefix(p_ids, ids))
+            start = max(1, common_prefix(p_ids, ids))
             scores[opt] = self._sequence_logprob(ids, start) if start < len(ids) else 0.0
         self.usage.add([Completion("", prompt_tokens=len(p_ids))], stage="classify")
         return scores
@@ -228,15 +220,7 @@ class LlamaCppChatClient:
     def choose(self, messages: Sequence[Message], options: Sequence[str], prefill: str = "") -> Choice:
         options = list(options)
         req = ChatRequest.make(messages, temperature=0.0, prefill=prefill)
-        key = self._key(req, "choose:" + "|".join(options))
-        if key and (hit := self.cache.get_json(key)) is not None:
-            self.usage.add([], cached=True, stage="classify")
-            return Choice(**hit)
-        scores = self.option_scores(messages, options, prefill)
-        best = max(scores, key=scores.get)
-        if key:
-            self.cache.put_json(key, {"option": best, "scores": scores, "raw": best})
-        return Choice(option=best, scores=scores, raw=best)
+        return choose_by_likelihood(self, self._key(req, "choose:" + "|".join(options)), messages, options, prefill)
 
     def choose_many(self, items, options: Sequence[str]) -> list[Choice]:
         return [self.choose(m, options, p) for m, p in items]

@@ -19,18 +19,10 @@ import warnings
 from pathlib import Path
 from typing import Sequence
 
-from .base import ChatRequest, Choice, Completion, CompletionRequest, Message, Usage
+from .base import (ChatRequest, Choice, Completion, CompletionRequest, Message, Usage, choose_by_likelihood,
+                   common_prefix)
 from .cache import ResponseCache, request_key
 from .local_decode import decode
-
-
-def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 @contextlib.contextmanager
@@ -228,7 +220,7 @@ class LocalChatClient:
         from transformers import DynamicCache
 
         model, _ = self._load()
-        keep = min(_common_prefix(self._kv_ids, ids), start - 1)
+        keep = min(common_prefix(self._kv_ids, ids), start - 1)
         if self._kv is None or keep <= 0:
             self._kv, keep = DynamicCache(), 0
         else:
@@ -251,7 +243,7 @@ class LocalChatClient:
         for opt in options:
             ids = tok(prompt + opt, add_special_tokens=False)["input_ids"]
             # the boundary may merge tokens: score from the first position that differs
-            start = max(1, _common_prefix(p_ids, ids))
+            start = max(1, common_prefix(p_ids, ids))
             scores[opt] = self._sequence_logprob(ids, start)
         self.usage.add([Completion("", prompt_tokens=len(p_ids))], stage="classify")
         return scores
@@ -260,14 +252,7 @@ class LocalChatClient:
         options = list(options)
         req = ChatRequest.make(messages, temperature=0.0, prefill=prefill)
         key = request_key(self.backend, self.model, req, kind="choose:" + "|".join(options)) if self.cache else None
-        if key and (hit := self.cache.get_json(key)) is not None:
-            self.usage.add([], cached=True, stage="classify")
-            return Choice(**hit)
-        scores = self.option_scores(messages, options, prefill)
-        best = max(scores, key=scores.get)
-        if key:
-            self.cache.put_json(key, {"option": best, "scores": scores, "raw": best})
-        return Choice(option=best, scores=scores, raw=best)
+        return choose_by_likelihood(self, key, messages, options, prefill)
 
     def choose_many(self, items, options: Sequence[str]) -> list[Choice]:
         return [self.choose(m, options, p) for m, p in items]
