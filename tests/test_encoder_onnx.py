@@ -79,7 +79,7 @@ def test_export_reproduces_sentence_transformers_and_is_reused(tmp_path, monkeyp
 
 
 @pytest.mark.model
-def test_a_failed_export_falls_back_to_sentence_transformers(tmp_path, monkeypatch):
+def test_a_failed_export_falls_back_to_sentence_transformers(tmp_path, monkeypatch, caplog):
     from datagen.llm.embedded import embedder_dir
 
     folder = tmp_path / "minilm"
@@ -88,6 +88,7 @@ def test_a_failed_export_falls_back_to_sentence_transformers(tmp_path, monkeypat
     monkeypatch.setattr(encoder_onnx, "TOLERANCE", -1.0)  # no export can pass the check
     assert encoder_onnx.load(folder, threads=1, sentence_transformer=partial(encoder._sentence_transformer, str(folder))) is None
     assert not list((tmp_path / "out").glob("*"))  # nothing half-written is left behind
+    assert "no ONNX export of minilm" in caplog.text  # said, not silent
     monkeypatch.setattr(encoder, "_MODELS", {})
     vecs = encoder.load_encoder(str(folder))(TEXTS[:2])  # sentence-transformers' own path
     assert vecs.shape == (2, 384) and np.allclose((vecs ** 2).sum(1), 1, atol=1e-5)

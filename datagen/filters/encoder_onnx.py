@@ -171,6 +171,11 @@ def load(path: Path, threads: int, sentence_transformer: Callable[[], object]) -
             import onnx  # noqa: F401
 
             export(sentence_transformer(), path, target)
-        except Exception:  # noqa: BLE001 - any failure falls back to sentence-transformers
+        except Exception as e:  # noqa: BLE001 - any failure falls back to sentence-transformers
+            import logging
+
+            logging.getLogger(__name__).warning(
+                "embedding: no ONNX export of %s (%s); encoding with sentence-transformers, slower",
+                path.name, str(e).splitlines()[0][:200] if str(e) else type(e).__name__)
             return None
     return OnnxEncoder(target, path, threads)

@@ -30,7 +30,7 @@ from .base import (ChatRequest, Choice, Completion, CompletionRequest, Message, 
 from .cache import ResponseCache, request_key
 
 ENGINE = "llama.cpp"
-N_CTX = 4096
+N_CTX = 8192  # SmolLM2's training context: prompts the transformers engine takes fit here too
 
 
 def available() -> bool:
