@@ -60,6 +60,13 @@ def test_lines_come_every_interval_and_count_tasks_and_requests():
     ]
 
 
+def test_a_task_counting_run_says_tasks_before_the_first_is_kept():
+    clock, out = Clock(), io.StringIO()
+    p = RunProgress(10, Usage(), stream=out, tty=False, interval=30, clock=clock, unit="tasks")
+    assert p.line().startswith("progress: kept 0/10 tasks (0 records), 0 requests")
+    assert RunProgress(10, Usage(), stream=out, tty=False, clock=clock).line().startswith("progress: kept 0/10 records,")
+
+
 def test_the_ticker_writes_while_the_runner_is_blocked():
     import threading
 

@@ -86,6 +86,7 @@ class Generator:
     summary: ClassVar[str] = ""  # one line for `datagen run --help`
     # the field named by `datagen run NAME ... ` as its main input (e.g. "seeds", "docs")
     required: ClassVar[tuple[str, ...]] = ()
+    num_counts: ClassVar[str] = "records"  # what --num counts ("tasks": records carry meta.task_id)
 
     def __init__(self, config: GeneratorConfig):
         if not isinstance(config, self.config_cls):

@@ -50,8 +50,9 @@ class RunProgress:
     and reads request counts from `usage` (the client's Usage)."""
 
     def __init__(self, num: int, usage=None, stream=None, tty: bool | None = None,
-                 interval=FROM_ENV, clock=time.monotonic, redraw: float = 0.1):
+                 interval=FROM_ENV, clock=time.monotonic, redraw: float = 0.1, unit: str = "records"):
         self.num = num
+        self._unit = unit  # what `num` counts; "tasks" before any task is kept too
         self.usage = usage
         self.stream = stream if stream is not None else sys.stderr
         self.tty = _isatty(self.stream) if tty is None else tty
@@ -76,7 +77,7 @@ class RunProgress:
 
     @property
     def unit(self) -> str:
-        return "tasks" if self._tasks else "records"
+        return "tasks" if self._tasks else self._unit
 
     def requests(self) -> tuple[int, int]:
         u = self.usage
@@ -86,7 +87,7 @@ class RunProgress:
         elapsed = self.clock() - self._t0
         sent, cached = self.requests()
         kept = f"kept {self.kept}/{self.num} {self.unit}"
-        if self._tasks:
+        if self.unit == "tasks":
             kept += f" ({self.records} records)"
         reqs = f"{sent} requests" + (f" ({cached} cached)" if cached else "")
         rate = sent / elapsed if elapsed > 0 else 0.0

@@ -88,6 +88,7 @@ class SelfInstructGenerator(Generator):
     config_cls = SelfInstructConfig
     summary = "Bootstrap new tasks from seed tasks (Self-Instruct)."
     required = ("seeds",)
+    num_counts = "tasks"
 
     def __init__(self, config: SelfInstructConfig, seed_records: Sequence[Record] | None = None):
         from ...io import read_records
