@@ -50,6 +50,10 @@ def reply_for(body: dict) -> str:
         return " ".join(word(rng) for _ in range(12)) + "."
     if k == "followup":
         return "Can you say more about " + word(rng) + "?"
+    if k == "instances":  # --instance-mode joint: continues the "Example 1\nInput:" prefill
+        return " " + "\n".join(f"{'' if i == 1 else f'Example {i}' + chr(10) + 'Input: '}"
+                                + " ".join(word(rng) for _ in range(12)) + ".\nOutput: Here is a full answer: "
+                                + " ".join(word(rng) for _ in range(30)) + "." for i in (1, 2, 3))
     return "Here is a full answer: " + " ".join(word(rng) for _ in range(30)) + "."
 
 
@@ -90,8 +94,9 @@ def timed_run(args: list[str], server: Loopback, concurrency: int, delay: float,
     }, manifest
 
 
-def one_run(server: Loopback, num: int, concurrency: int, strict: bool, delay: float = 0.2) -> dict:
-    args = ["self-instruct", "--seeds", str(ROOT / "seeds" / "self_instruct_en.jsonl"), "--num", str(num)]
+def one_run(server: Loopback, num: int, concurrency: int, strict: bool, delay: float = 0.2,
+            extra: tuple[str, ...] = ()) -> dict:
+    args = ["self-instruct", "--seeds", str(ROOT / "seeds" / "self_instruct_en.jsonl"), "--num", str(num), *extra]
     figures, manifest = timed_run(args + (["--strict-rounds"] if strict else []), server, concurrency, delay)
     return {"mode": "strict" if strict else "pipelined", **figures,
             "tasks": manifest["run"]["counts"].get("tasks")}

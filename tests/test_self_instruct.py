@@ -43,6 +43,8 @@ def kind(user: str) -> str:
         return "input"
     if "Write the user's next message" in user or "用户的下一句话" in user:
         return "followup"
+    if "examples of the task below" in user or "请为下面的任务写最多" in user:
+        return "instances"
     return "answer"
 
 
@@ -80,6 +82,9 @@ class Script:
             return "None"
         if k == "followup":
             return "Can you make it rhyme better?"
+        if k == "instances":  # continues the "Example 1\nInput:" prefill
+            return (" None\nOutput: There once was a coder named Lee.\nExample 2\nInput: a cat\n"
+                    "Output: A cat sat on a mat, quite fat.\nExample 3\nInput: a cat\nOutput: Again.")
         if msgs[-1]["role"] == "user" and len([m for m in msgs if m["role"] == "user"]) > 1:
             return "Here is a version with better rhymes."
         return "There once was a coder named Lee, who napped with a mug of warm tea."

@@ -66,6 +66,10 @@ class SelfInstructConfig(GeneratorConfig):
         "help": "Rounds pipelined at once (openai backend; see generators/rounds.py).", "min": 1})
     strict_rounds: bool = field(default=False, metadata={
         "help": "One round at a time, each seeing every earlier round's tasks.", "flag": "--strict-rounds"})
+    instance_mode: str = field(default="staged", metadata={
+        "help": "staged: an input per request, then the task answered as a user would send it; joint: all of "
+                "a generation task's instances in one reply, as the Self-Instruct paper did (about a third of the "
+                "requests; outputs written as examples, single-turn).", "choices": ("staged", "joint")})
     judge_min: float | None = field(default=None, metadata={
         "help": "Keep only instances the judge rates at least this (1-5, the AlpaGasus rubric; the run's model "
                 "judges, through its cache and ledger): the task pool then grows only with tasks that pass.",

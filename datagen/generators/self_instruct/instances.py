@@ -49,7 +49,11 @@ class InstanceBuilder:
         for t in tasks:
             self.out[t.id] = ([], [])
         self._classification([t for t in tasks if t.task_type == "classification"])
-        self._generation([t for t in tasks if t.task_type == "generation"])
+        gen = [t for t in tasks if t.task_type == "generation"]
+        if self.cfg.instance_mode == "joint":
+            self._joint(gen)
+        else:
+            self._generation(gen)
         return self.out
 
     # -- helpers ----------------------------------------------------------------------
@@ -64,6 +68,8 @@ class InstanceBuilder:
         names = ["self_instruct_bootstrap", "self_instruct_clf"]
         if task.task_type == "classification":
             names += ["self_instruct_labels", "self_instruct_clf_input"]
+        elif self.cfg.instance_mode == "joint":
+            names.append("self_instruct_instances")
         else:
             names += ["self_instruct_input",
                       "self_instruct_output_with_input" if input.strip() else "self_instruct_output"]
@@ -111,6 +117,35 @@ class InstanceBuilder:
                 self._drop(task, rec, "empty_input")
             else:
                 self._keep(task, rec)
+
+    # -- generation, joint: a task's examples (input + output) in one reply -------------
+    def _joint(self, tasks) -> None:
+        cfg = self.cfg
+        reqs = []
+        for t in tasks:
+            t.turns = 1
+            messages, prefill = P.instances_prompt(t.instruction, cfg.instances, self.lang)
+            reqs.append(ChatRequest.make(messages, temperature=cfg.instance_temperature, top_p=cfg.top_p,
+                                         max_tokens=cfg.instances * (cfg.instance_max_tokens + cfg.answer_max_tokens) // 2,
+                                         stop=self.stops["instances"], prefill=prefill,
+                                         seed=self.gen.request_seed("instances", t.id)))
+        for task, comps in zip(tasks, self._chat(reqs, "instances")):
+            comp = comps[0]
+            cut = comp.finish_reason == "length"
+            pairs = P.parse_examples(comp.text, truncated=cut)[: cfg.instances]
+            share = [v // max(1, len(pairs)) for v in _tokens(comps)]
+            if not pairs:
+                rec = self._record(task, instance_order="joint")
+                self._drop(task, rec, "output_truncated" if cut else "no_instances", {"raw": comp.text[:200]})
+                continue
+            seen: set[str] = set()
+            for inp, out in pairs:
+                rec = self._record(task, inp, out, share, instance_order="joint")
+                if inp.strip() in seen:
+                    self._drop(task, rec, "duplicate_input")
+                else:
+                    seen.add(inp.strip())
+                    self._keep(task, rec)
 
     # -- generation: inputs first, then answers ----------------------------------------
     def _generation(self, tasks) -> None:

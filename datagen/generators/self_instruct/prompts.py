@@ -16,7 +16,7 @@ TEMPLATES = (
     "self_instruct_bootstrap", "self_instruct_clf", "self_instruct_clf_example", "self_instruct_clf_examples",
     "self_instruct_input", "self_instruct_output",
     "self_instruct_output_with_input", "self_instruct_labels", "self_instruct_clf_input",
-    "self_instruct_followup",
+    "self_instruct_followup", "self_instruct_instances",
 )
 CLF_OPTIONS = ("Yes", "No")  # asked for in both languages: "是的"/"不是" would both contain 是
 
@@ -28,9 +28,9 @@ VOCAB = {
 # Where a reply has said all it should: the start of the next example's field. A small
 # model otherwise writes more examples until max_tokens. (At most 4: OpenAI's limit.)
 STOPS = {
-    "en": {"input": ("\nTask:", "\nOutput:"), "labels": ("\n\n", "\nTask:"),
+    "en": {"input": ("\nTask:", "\nOutput:"), "labels": ("\n\n", "\nTask:"), "instances": ("\nTask:",),
            "clf_input": ("\nTask:", "\nLabel:"), "followup": ("\nAssistant:",)},
-    "zh": {"input": ("\n任务：", "\n输出："), "labels": ("\n\n", "\n任务："),
+    "zh": {"input": ("\n任务：", "\n输出："), "labels": ("\n\n", "\n任务："), "instances": ("\n任务：",),
            "clf_input": ("\n任务：", "\n标签："), "followup": ("\n助手：",)},
 }
 _NO_INPUT = {"none", "none.", "n/a", "na", "no input", "no input.", "no input needed", "(none)", "empty",
@@ -172,6 +172,41 @@ def format_conversation(messages: Sequence[dict[str, str]], lang: str = "en") ->
     names = {"user": v["user"], "assistant": v["assistant"]}
     return "\n\n".join(f"{names.get(m['role'], m['role'])}{sep}{m['content'].strip()}"
                        for m in messages if m["role"] in names)
+
+
+# joint instances (--instance-mode joint): "Example 1 / Input: / Output:" blocks in one reply
+EXAMPLE_PREFILL = {"en": "Example 1\nInput:", "zh": "示例 1\n输入："}
+_EXAMPLE_HEAD = re.compile(r"^\s*(?:\*\*)?(?:example|示例)\s*[0-9０-９]{1,2}\s*(?:\*\*)?\s*[:：.]?\s*$", re.I | re.M)
+_IN_FIELD = re.compile(r"^\s*(?:\*\*)?(?:input|输入)\s*(?:\*\*)?\s*[:：]", re.I | re.M)
+_OUT_FIELD = re.compile(r"^\s*(?:\*\*)?(?:output|输出)\s*(?:\*\*)?\s*[:：]", re.I | re.M)
+_TASK_FIELD = re.compile(r"^\s*(?:task|任务)\s*[:：]", re.I | re.M)
+
+
+def instances_prompt(instruction: str, n: int, lang: str = "en") -> tuple[list[dict[str, str]], str]:
+    """(messages, prefill) asking for up to n examples (input + output) of one task."""
+    return _user(load_prompt("self_instruct_instances", lang).render(instruction=instruction, n=n)), \
+        EXAMPLE_PREFILL[lang]
+
+
+def parse_examples(text: str, truncated: bool = False) -> list[tuple[str, str]]:
+    """(input, output) pairs from a joint reply; input "" when the task needs none. An
+    example without an output is skipped, and so is the last one of a reply cut by
+    max_tokens (its output may be cut short)."""
+    task = _TASK_FIELD.search(text)  # a model that goes on with a new task has finished
+    blocks = _EXAMPLE_HEAD.split(text[: task.start()] if task else text)
+    out: list[tuple[str, str]] = []
+    complete = blocks[:-1] if truncated else blocks
+    for block in complete:
+        i, o = _IN_FIELD.search(block), _OUT_FIELD.search(block)
+        if not o:
+            continue
+        inp = block[i.end(): o.start()].strip() if i and i.start() < o.start() else ""
+        output = block[o.end():].strip()
+        if inp.strip(_QUOTES).strip().lower() in _NO_INPUT:
+            inp = ""
+        if output:
+            out.append((inp, output))
+    return out
 
 
 def followup_prompt(messages: Sequence[dict[str, str]], lang: str = "en") -> list[dict[str, str]]:
