@@ -205,12 +205,9 @@ class EmbeddingDedup:
     def prepare(self, records: Iterable[Record | str]) -> None:
         """Encode upcoming candidates in one batch (optional; check() encodes if needed)."""
         self._flush_pool()
-        texts = [r.instruction if isinstance(r, Record) else r for r in records]
-        todo = list(dict.fromkeys(t for t in texts if t not in self._cache))
         if len(self._cache) > 20000:
             self._cache.clear()  # candidates other filters dropped before check() saw them
-        if todo:
-            self._cache.update(zip(todo, self.encoder(todo)))
+        self.prefetch(records)
 
     def prefetch(self, records: Iterable[Record | str]) -> None:
         """Encode candidates into the cache only (no pool or index change): safe to call from

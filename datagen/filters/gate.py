@@ -25,14 +25,14 @@ class ScoreGate:
 
     def prefetch(self, records: Sequence[Record]) -> None:
         with self._lock:
-            todo = list({r.content_id(): r for r in records if r.content_id() not in self._scores}.values())
+            todo = {k: r for r in records if (k := r.content_id()) not in self._scores}
         if not todo:
             return
-        scores = self.score_many(todo)
+        scores = self.score_many(list(todo.values()))
         if len(scores) != len(todo):
             raise RuntimeError(f"scorer {self.name} returned {len(scores)} scores for {len(todo)} records")
         with self._lock:
-            self._scores.update((r.content_id(), s) for r, s in zip(todo, scores))
+            self._scores.update(zip(todo, scores))
 
     def check_many(self, records: Sequence[Record]) -> list[str | None]:
         records = list(records)

@@ -34,8 +34,8 @@ from ..secrets import redact
 from .base import ChatRequest, Choice, Completion, CompletionRequest, Message, Usage, match_option
 from .cache import ResponseCache, endpoint_key, request_key
 from .failures import REFUSED_RETRIES, check_base_url, failure_kind, fatal_message, retryable
-from .openai_wire import (_check_response, _content, _gather_or_cancel, _http_client, _json, _response_class, sample_n,
-                          choice_from)
+from .openai_wire import (_check_response, _content, _gather_or_cancel, _http_client, _json, _response_class,
+                          choice_from, sample_n, sampling_body)
 
 
 # clients someone forgot to close() are closed at exit, so aiohttp does not print
@@ -210,13 +210,7 @@ class OpenAIChatClient:
         if req.prefill:
             # vLLM, llama.cpp and Ollama continue a trailing assistant message
             messages.append({"role": "assistant", "content": req.prefill})
-        body: dict[str, Any] = dict(model=self.model, messages=messages, temperature=req.temperature,
-                                    top_p=req.top_p, max_tokens=req.max_tokens)
-        if req.stop:
-            body["stop"] = list(req.stop)
-        if req.seed is not None:
-            body["seed"] = req.seed
-        got = await self._sample(clients, sem, body, req.n)
+        got = await self._sample(clients, sem, sampling_body(req, model=self.model, messages=messages), req.n)
         out: list[Completion] = []
         for ch in got.choices:
             text = _content(ch)

@@ -3,10 +3,9 @@ templates), through the same retries, endpoints, semaphore and cache as chat cal
 
 from __future__ import annotations
 
-from typing import Any
-
 from .base import Completion, CompletionRequest
 from .cache import request_key
+from .openai_wire import sampling_body
 
 NO_COMPLETIONS = ("{url} has no raw completion endpoint (/v1/completions): chat-only APIs such as OpenAI's "
                   "cannot run Magpie; serve an aligned model with vLLM, llama.cpp or TGI (docs/magpie.md)")
@@ -18,13 +17,8 @@ async def complete_raw(self, clients, sem, req: CompletionRequest) -> list[Compl
     if key and (hit := self.cache.get(key)) is not None:
         self.usage.add(hit, cached=True)
         return hit
-    body: dict[str, Any] = dict(model=self.model, prompt=req.prompt, temperature=req.temperature,
-                                top_p=req.top_p, max_tokens=req.max_tokens)
-    if req.stop:
-        body["stop"] = list(req.stop)
-    if req.seed is not None:
-        body["seed"] = req.seed
-    got = await self._sample(clients, sem, body, req.n, path="/completions")
+    got = await self._sample(clients, sem, sampling_body(req, model=self.model, prompt=req.prompt), req.n,
+                             path="/completions")
     out = [Completion(text=ch.get("text") if isinstance(ch.get("text"), str) else "",
                       finish_reason=ch.get("finish_reason") or "stop") for ch in got.choices]
     out[0].prompt_tokens, out[0].completion_tokens = got.prompt_tokens, got.completion_tokens

@@ -109,6 +109,16 @@ def _first_token_scores(choice: dict, options) -> dict[str, float]:
     return scores
 
 
+def sampling_body(req, **fields) -> dict:
+    """A request body: `fields` plus the request's sampling settings (stop, seed where set)."""
+    body = dict(fields, temperature=req.temperature, top_p=req.top_p, max_tokens=req.max_tokens)
+    if req.stop:
+        body["stop"] = list(req.stop)
+    if req.seed is not None:
+        body["seed"] = req.seed
+    return body
+
+
 class Sampled:
     """What asking for n choices cost: the choices, HTTP requests sent, retries, tokens."""
 

@@ -62,8 +62,8 @@ def run_generator(gen: Generator, client: ChatClient, chain: FilterChain, num: i
     chain.warm_up()  # models load while the first requests are in flight
     outcomes = executor.outcomes(gen, client, chain, num) if executor is not None else gen.generate(client, chain, num)
     try:
-        for outcome in RunProgress(num, getattr(client, "usage", None),
-                                                unit=getattr(gen, "num_counts", "records")).follow(outcomes):
+        progress = RunProgress(num, getattr(client, "usage", None), unit=gen.num_counts)
+        for outcome in progress.follow(outcomes):
             if outcome.verdict.kept:
                 result.kept.append(outcome.record)
             else:
