@@ -13,6 +13,7 @@ EXTRAS = {
     "report": ("matplotlib", "jieba"),
     "ray": ("ray",),  # --executor ray
     "faiss": ("faiss",),  # embedding dedup past FilterConfig.faiss_above vectors
+    "studio": ("starlette", "uvicorn"),  # datagen studio
 }
 
 
