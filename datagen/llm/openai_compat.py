@@ -227,7 +227,11 @@ class OpenAIChatClient:
         if not requests:
             return []
         stage = stage_of(desc)
-        self.usage.gate(requests, stage)  # over budget: BudgetExceeded, nothing sent
+        # under a cap: the first requests that fit go out; the rest come back as empty
+        # replies (finish_reason "budget") that every parser drops, and the run stops
+        admitted = self.usage.admit(requests, stage)
+        refused = [[Completion("", finish_reason="budget")] for _ in requests[admitted:]]
+        requests = requests[:admitted]
 
         async def go(clients):
             from tqdm.auto import tqdm
@@ -245,7 +249,7 @@ class OpenAIChatClient:
             finally:
                 bar.close()
 
-        return self._run(go)
+        return self._run(go) + refused
 
     # -- choose ---------------------------------------------------------------------
     def choose(self, messages: Sequence[Message], options: Sequence[str], prefill: str = "") -> Choice:
@@ -255,13 +259,16 @@ class OpenAIChatClient:
         """Several fixed-choice questions at once: items are (messages, prefill) pairs."""
         options = list(options)
         items = list(items)
-        if items:
-            self.usage.gate([ChatRequest.make(m, max_tokens=8) for m, _ in items], "classify")
+        if not items:
+            return []
+        admitted = self.usage.admit([ChatRequest.make(m, max_tokens=8) for m, _ in items], "classify")
+        refused = [Choice(option=None, raw="not asked: budget") for _ in items[admitted:]]
+        items = items[:admitted]
 
         async def go(clients):
             return await _gather_or_cancel([self._choose(clients, self._sem, m, options, p) for m, p in items])
 
-        return self._run(go) if items else []
+        return self._run(go) + refused
 
     def choose_key(self, messages, options, prefill) -> str:
         """The cache key of a fixed-choice question (shared with the Batch API path)."""
