@@ -164,7 +164,8 @@ def publish_run(gen, client, settings, llm_cfg, filter_cfg, lang: str, chain=Non
         if parent_records:
             chain.add_many(parent_records)
 
-        base = run_generator(gen, client, chain, settings.num, executor=executor)
+        base = run_generator(gen, client, chain, settings.num, executor=executor,
+                             reasoning=llm_cfg.reasoning)
         base.llm = llm_cfg.public()
         result = PublishedRun(**{f.name: getattr(base, f.name) for f in dataclasses.fields(RunResult)},
                               parent=parent)

@@ -20,6 +20,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterator
 
+from ...filters.reasoning import trace_reason
+from ...llm.reasoning import trace_meta
 from ...io.documents import ON_BAD_DOC, Chunk
 from ...errors import ConfigError
 from ...filters.base import FilterChain, Verdict
@@ -178,7 +180,8 @@ class SelfQAGenerator(Generator):
         cfg = self.config
         for (c, lang, q, _), comps in zip(pending, replies):
             answer, reason = clean_answer(comps[0].text, cut_off=comps[0].finish_reason == "length")
-            meta = {**self._meta(c, lang), "answer_mode": "abstractive"}
+            meta = {**self._meta(c, lang), "answer_mode": "abstractive", **trace_meta(comps[0])}
+            reason = trace_reason(Record(instruction=q, output=answer, meta=meta)) or reason
             detail: dict = {}
             if reason is None:
                 meta["grounding"] = detail["grounding"] = round(grounding_score(answer, c.text), 3)
