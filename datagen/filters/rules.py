@@ -88,12 +88,21 @@ class PunctStart:
         return "punct_start" if text and text[0] in PUNCT and text[0] not in self.OPENERS else None
 
 
+def record_lang(record: Record, default: str) -> str:
+    """The language a record declares in `meta.lang` (Self-QA under --lang auto asks each
+    document in its own), else the run's."""
+    lang = record.meta.get("lang") if isinstance(record.meta, dict) else None
+    return lang if lang in ("en", "zh") else default
+
+
 class AsciiStart:
     """Alpaca drops instructions that do not start with an ASCII character (English only)."""
 
     name = "ascii_start"
 
     def check(self, record: Record) -> str | None:
+        if record_lang(record, "en") != "en":  # a Chinese document's pair in a mixed run
+            return None
         text = record.instruction.lstrip()
         return "non_ascii_start" if text and not text[0].isascii() else None
 
@@ -118,10 +127,11 @@ class LangConsistency:
         self.lang = lang
 
     def check(self, record: Record) -> str | None:
+        lang = record_lang(record, self.lang)  # a record made in its document's language says so
         ratio = cjk_ratio(record.instruction)
-        if self.lang == "zh" and ratio < 0.3:
+        if lang == "zh" and ratio < 0.3:
             return "wrong_lang"
-        if self.lang == "en" and ratio >= 0.3:
+        if lang == "en" and ratio >= 0.3:
             return "wrong_lang"
         return None
 

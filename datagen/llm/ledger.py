@@ -161,10 +161,12 @@ class LineItem:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     dollars: float | None = 0.0  # None: the model has no price
+    reasoning_tokens: int = 0  # of completion_tokens, the thinking (already priced with them)
 
     def as_dict(self) -> dict[str, Any]:
         return {"requests": self.requests, "sent": self.sent, "cached": self.cached, "retries": self.retries,
                 "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
+                "reasoning_tokens": self.reasoning_tokens,
                 "dollars": None if self.dollars is None else round(self.dollars, 8)}
 
 
@@ -203,7 +205,8 @@ class Ledger:
         return self.price.dollars(prompt_tokens, completion_tokens, batch=mode == "batch")
 
     def record(self, stage: str | None, prompt_tokens: int = 0, completion_tokens: int = 0, *,
-               cached: bool = False, retries: int = 0, mode: str = "online", sent: int | None = None) -> None:
+               cached: bool = False, retries: int = 0, mode: str = "online", sent: int | None = None,
+               reasoning_tokens: int = 0) -> None:
         key = (stage or "other", self.model, self.endpoint, mode)
         with self._lock:
             self._release(stage or "other", 1)
@@ -216,6 +219,7 @@ class Ledger:
             item.sent += 1 + retries if sent is None else sent
             item.prompt_tokens += prompt_tokens
             item.completion_tokens += completion_tokens
+            item.reasoning_tokens += reasoning_tokens
             cost = self._cost(prompt_tokens, completion_tokens, mode)
             item.dollars = None if cost is None or item.dollars is None else item.dollars + cost
 
@@ -289,6 +293,7 @@ class Ledger:
             "retries": sum(i.retries for i in items),
             "prompt_tokens": sum(i.prompt_tokens for i in items),
             "completion_tokens": sum(i.completion_tokens for i in items),
+            "reasoning_tokens": sum(i.reasoning_tokens for i in items),
             "tokens": sum(i.prompt_tokens + i.completion_tokens for i in items),
             "dollars": None if any(d is None for d in dollars) else round(sum(dollars), 8),
         }
@@ -403,8 +408,9 @@ def format_ledger(ledger: dict[str, Any]) -> list[str]:
         d = r.get("dollars")
         cost = "cost unknown" if d is None else f"${d:.4f}"
         mode = " (batch)" if r.get("mode") == "batch" else ""
+        think = f" ({r['reasoning_tokens']} reasoning)" if r.get("reasoning_tokens") else ""
         lines.append(f"    {r['stage']:<22} {r['requests']:>6} calls {r['cached']:>5} cached "
-                     f"{r['prompt_tokens']:>9} in {r['completion_tokens']:>8} out  {cost}{mode}")
+                     f"{r['prompt_tokens']:>9} in {r['completion_tokens']:>8} out{think}  {cost}{mode}")
     t = ledger.get("total") or {}
     d = t.get("dollars")
     lines.append(f"  cost: {'unknown (no price for this model)' if d is None else f'${d:.4f}'}"
@@ -428,6 +434,10 @@ def format_estimate(est: dict[str, Any]) -> str:
         dollars = rng(row, "dollars", "${:,.4f}")
         lines.append(f"  {row['stage']:<18} {rng(row, 'requests'):>13} {rng(row, 'prompt_tokens'):>19} "
                      f"{rng(row, 'completion_tokens'):>19} {dollars:>17}")
+    think = est["total"]["high"].get("reasoning_tokens")
+    if think:
+        lines.append(f"  of the completion tokens, reasoning (thinking): {rng(est['total'], 'reasoning_tokens')} "
+                     "(from earlier versions' ledgers)")
     probe, hist = est["probe"], est.get("history") or []
     basis = (f"calls per record from {len(hist)} earlier version(s) ({', '.join(hist)})" if hist
              else "calls per record from the probe (placeholder replies; real ones are dropped more often)")

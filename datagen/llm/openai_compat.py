@@ -34,7 +34,7 @@ from ..secrets import redact
 from .base import ChatRequest, Choice, Completion, CompletionRequest, Message, Usage, match_option
 from .cache import ResponseCache, endpoint_key, request_key
 from .failures import REFUSED_RETRIES, check_base_url, failure_kind, fatal_message, retryable
-from .openai_wire import (_check_response, _content, _gather_or_cancel, _http_client, _json, _response_class,
+from .openai_wire import (_check_response, _gather_or_cancel, completion_of, _http_client, _json, _response_class,
                           choice_from, sample_n, sampling_body)
 
 
@@ -211,14 +211,10 @@ class OpenAIChatClient:
             # vLLM, llama.cpp and Ollama continue a trailing assistant message
             messages.append({"role": "assistant", "content": req.prefill})
         got = await self._sample(clients, sem, sampling_body(req, model=self.model, messages=messages), req.n)
-        out: list[Completion] = []
-        for ch in got.choices:
-            text = _content(ch)
-            if req.prefill and not text.startswith(req.prefill.strip()):
-                text = req.prefill + text
-            out.append(Completion(text=text, finish_reason=ch.get("finish_reason") or "stop"))
+        out = [completion_of(ch, req.prefill) for ch in got.choices]
         # usage is reported per call, not per choice: the first completion carries it
         out[0].prompt_tokens, out[0].completion_tokens = got.prompt_tokens, got.completion_tokens
+        out[0].reasoning_tokens = got.reasoning_tokens
         if key:
             self.cache.put(key, out)
         self.usage.add(out, retries=got.retries, stage=stage, sent=got.sent + got.retries)
