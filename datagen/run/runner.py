@@ -52,9 +52,11 @@ def reject_row(outcome) -> dict[str, Any]:
     return row
 
 
-def run_generator(gen: Generator, client: ChatClient, chain: FilterChain, num: int, executor=None) -> RunResult:
+def run_generator(gen: Generator, client: ChatClient, chain: FilterChain, num: int, executor=None,
+                  reasoning: str = "keep") -> RunResult:
     """Drive `gen` until it stops; keep what it kept, and every drop with its reason.
-    `executor` (datagen/run/executor.py) says where its blocks run; default: here."""
+    `executor` (datagen/run/executor.py) says where its blocks run; default: here.
+    `reasoning="drop"` (--reasoning drop): traces decided the filters, then go."""
     from .progress import RunProgress
 
     result = RunResult(generator=gen.name)
@@ -64,6 +66,8 @@ def run_generator(gen: Generator, client: ChatClient, chain: FilterChain, num: i
     try:
         progress = RunProgress(num, getattr(client, "usage", None), unit=gen.num_counts)
         for outcome in progress.follow(outcomes):
+            if reasoning == "drop":
+                outcome.record.meta.pop("reasoning", None)
             if outcome.verdict.kept:
                 result.kept.append(outcome.record)
             else:
@@ -142,4 +146,6 @@ def format_summary(result: RunResult) -> str:
         lines.append(f"  stopped: {result.report.stop_reason}")
     for note in result.report.notes:
         lines.append(f"  note: {note}")
+    for name, reason in result.report.skipped.items():
+        lines.append(f"  skipped: {name}: {reason}")
     return "\n".join(lines)

@@ -175,6 +175,8 @@ class SelfInstructGenerator(Generator):
             need = math.ceil(num - st["done"] - expected)
             if need <= 0 and running:
                 return None
+            if running and not self._budget_room(client, st, running):
+                return None
             st["planned"] += 1
             return max(1, need), list(self.machine)
 
@@ -191,6 +193,7 @@ class SelfInstructGenerator(Generator):
         def finish(rnd, result):
             pre, tasks, drafts = result
             st["finished"] = rnd
+            st["used_at_finish"] = client.usage.ledger.used() if client.usage.ledger is not None else None
             self.report.count("rounds")
             yield from pre
             if late.filters and tasks:
@@ -235,6 +238,24 @@ class SelfInstructGenerator(Generator):
                 self.report.stop_reason = f"round limit {max_rounds} reached; kept {done} of {num} tasks"
         self.report.counts["tasks"] = done
         self.report.notes.extend(type_notes(self.report.counts))
+
+    @staticmethod
+    def _budget_room(client: ChatClient, st: dict, running: int) -> bool:
+        """Under a cap, another round starts only when the rounds in flight and it fit in
+        what is left, each costing what the finished ones did (before any has finished,
+        one round at a time): rounds started past the cap would be paid for and abandoned."""
+        ledger = client.usage.ledger
+        if ledger is None or not ledger.budget:
+            return True
+        used = ledger.used()
+        if used is None:
+            return True
+        if not st["finished"] or st.get("used_at_finish") is None:
+            return False
+        # what was spent when the last round finished, over the rounds finished: an upper
+        # bound of a round's share (the rounds then in flight had spent some of it)
+        per_round = st["used_at_finish"] / st["finished"]
+        return used + per_round * (running + 1) <= 1.0
 
     def _round(self, client: ChatClient, chain: FilterChain, rnd: int, need: int, machine, turn,
                prefetch: Callable[[list[Task]], Future] | None = None):
