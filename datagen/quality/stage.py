@@ -8,6 +8,7 @@ import time
 from contextlib import nullcontext
 from typing import Any
 
+from ..llm.ledger import usage_of
 from ..store import DatasetLock, DatasetStore, DatasetVersion
 from . import ScoreConfig, ScoreWork, resolve_config, split_blocks, write_scores
 from .select import SelectConfig, select_records
@@ -64,8 +65,7 @@ def score_version(store: DatasetStore, ref: str, cfg: ScoreConfig, client=None, 
             info.update(model=LMScorer(model_path=cfg.lm_model).model_name)
         manifest = {**_inherit(parent), "stage": "score", "score": info,
                     "counts": {"scored": counts["scored"], "failed": counts["failed"]}}
-        if client is not None:
-            manifest["usage"] = client.usage.as_dict()
+        manifest["usage"] = usage_of(client, f"{cfg.scorer} scorer: a local model, $0")
         version = store.publish(parent.name, records, [], manifest, parent=parent.version)
     return version, info
 
@@ -90,6 +90,7 @@ def select_version(store: DatasetStore, ref: str, cfg: SelectConfig, encoder=Non
                     "counts": {"selected": counts["selected"], "dropped": len(rejects)},
                     "funnel": {"seen": len(records), "kept": len(kept),
                                "dropped": {k: v for k, v in counts.items()
-                                           if k not in ("candidates", "selected") and v}}}
+                                           if k not in ("candidates", "selected") and v}},
+                    "usage": usage_of(None, "selection: no LLM calls")}
         version = store.publish(parent.name, kept, rejects, manifest, parent=parent.version)
     return version, info
