@@ -18,7 +18,7 @@ LAYERS = {
     "datagen.generators": 3, "datagen.export": 3, "datagen.train": 3, "datagen.report": 3, "datagen.eval": 3,
     "datagen.quality": 3, "datagen.prefs": 3,
     "datagen.run": 4,
-    "datagen.cli": 5,
+    "datagen.cli": 5, "datagen.studio": 5,
 }
 
 

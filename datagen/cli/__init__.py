@@ -93,10 +93,10 @@ def main():
 
 def _register():
     from . import (batch_cmd, datasets_cmd, eval_cmd, filter_cmd, llm_cmd, prefs_cmd, report_cmd, run_cmd, score_cmd,
-                   train_cmd)
+                   studio_cmd, train_cmd)
 
     for mod in (llm_cmd, run_cmd, filter_cmd, score_cmd, datasets_cmd, train_cmd, eval_cmd, report_cmd, batch_cmd,
-                prefs_cmd):
+                studio_cmd, prefs_cmd):
         mod.register(main)
 
 

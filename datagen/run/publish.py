@@ -133,6 +133,7 @@ def build_manifest(gen, client, result: RunResult, settings, llm_cfg, filter_cfg
         "run": {"seconds": result.seconds, "throughput": dict(result.throughput), "stop_reason": report.stop_reason,
                 "notes": list(report.notes), "counts": dict(report.counts)},
         **({"held_out": dict(report.held_out)} if report.held_out else {}),
+        **({"skipped_inputs": dict(report.skipped)} if report.skipped else {}),
     }, secrets)
 
 

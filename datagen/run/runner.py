@@ -146,4 +146,6 @@ def format_summary(result: RunResult) -> str:
         lines.append(f"  stopped: {result.report.stop_reason}")
     for note in result.report.notes:
         lines.append(f"  note: {note}")
+    for name, reason in result.report.skipped.items():
+        lines.append(f"  skipped: {name}: {reason}")
     return "\n".join(lines)
