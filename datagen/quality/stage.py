@@ -71,14 +71,21 @@ def score_version(store: DatasetStore, ref: str, cfg: ScoreConfig, client=None, 
 
 
 def select_version(store: DatasetStore, ref: str, cfg: SelectConfig, encoder=None,
-                   lock: DatasetLock | None = None) -> tuple[DatasetVersion, dict]:
-    """Select from `ref` and publish the selection; the rest go to its rejects."""
+                   lock: DatasetLock | None = None) -> tuple[DatasetVersion | None, dict]:
+    """Select from `ref` and publish the selection; the rest go to its rejects. An empty
+    selection publishes nothing (version None) unless `cfg.allow_empty`: an empty
+    version would become the latest, and exports of it empty files."""
+    from .select import check_scored
+
     parent = store.resolve(ref)
     with _locked(store, parent.name, lock):
         store.clean_temp(parent.name)
         records = parent.records()
+        check_scored(records, cfg.by, f"{parent.ref}: ")
         kept, rejects, counts = select_records(records, cfg, encoder)
         info = {"parent": parent.ref, "scorer": cfg.by, **cfg.public(), "counts": counts}
+        if not kept and not cfg.allow_empty:
+            return None, info
         manifest = {**_inherit(parent), "stage": "select", "selection": info,
                     "counts": {"selected": counts["selected"], "dropped": len(rejects)},
                     "funnel": {"seen": len(records), "kept": len(kept),
