@@ -50,3 +50,27 @@ def test_a_cap_publishes_what_is_complete_and_spends_at_most_the_cap(stub, tmp_p
     assert record["stopped"]["reason"] == "budget" and record["counts"]["added"] == 0
     assert ledger["total"]["sent"] == sent(stub) - before > 0
     assert 0 < ledger["total"]["dollars"] <= cap * 1.05, (ledger["total"], cap)
+
+
+def test_score_and_select_manifests_have_a_ledger(stub, tmp_path):
+    from click.testing import CliRunner
+
+    from datagen.cli import main
+    from datagen.records import Record
+
+    store = DatasetStore(tmp_path / "s")
+    with store.lock("d"):
+        store.publish("d", [Record(instruction=f"Explain concept {i}.", output=f"Answer {i}.") for i in range(4)],
+                      [], {"generator": "self-instruct"})
+    stub.default = lambda body: '{"score": 4, "reason": "fine"}'
+    res = CliRunner().invoke(main, ["score", "d", "--scorer", "judge", "--store", str(tmp_path / "s"),
+                                    "--judge-base-url", stub.url, "--judge-model", "gpt-4o-mini",
+                                    "--max-retries", "0", "--cache-path", str(tmp_path / "c.sqlite")])
+    assert res.exit_code == 0, res.output
+    ledger = store.resolve("d@v2").manifest["usage"]["ledger"]
+    assert ledger["total"]["sent"] == sent(stub) == 4
+    assert ledger["total"]["dollars"] > 0 and ledger["price"]["as_of"]  # a priced model never costs $0
+    res = CliRunner().invoke(main, ["select", "d", "--by", "judge", "--min", "3", "--store", str(tmp_path / "s")])
+    assert res.exit_code == 0, res.output
+    ledger = store.resolve("d@v3").manifest["usage"]["ledger"]
+    assert ledger["total"]["requests"] == 0 and ledger["total"]["dollars"] == 0.0 and "no LLM" in ledger["price"]

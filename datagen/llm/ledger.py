@@ -231,6 +231,30 @@ class Ledger:
         share = k / held[0]
         held[:] = [held[0] - k, held[1] * (1 - share), held[2] * (1 - share)]
 
+    def fresh(self, budget: Budget | None = None) -> "Ledger":
+        """An empty ledger of the same model, endpoint and price (a Ray worker's block)."""
+        new = Ledger.__new__(Ledger)
+        new.backend, new.model, new.endpoint, new.price = self.backend, self.model, self.endpoint, self.price
+        new.budget = budget or Budget()
+        new.items, new.stopped, new._held, new._lock = {}, None, {}, threading.Lock()
+        return new
+
+    def headroom(self, blocks_in_flight: int, blocks_done: int) -> Budget | None:
+        """Between blocks (Ray): the budget one more block may spend, when the blocks in
+        flight each cost what the finished ones did on average (None: no cap; a budget of
+        0: nothing left). Before a block has finished, the whole cap, one block at a time."""
+        if not self.budget:
+            return None
+        t, b = self.totals(), self.budget
+        def left(cap, spent):
+            if cap is None:
+                return None
+            mean = spent / blocks_done if blocks_done else 0.0
+            return max(0.0, cap - spent - mean * blocks_in_flight)
+        cost = left(b.max_cost, t["dollars"] or 0.0)
+        tokens = left(b.max_tokens, t["tokens"])
+        return Budget(max_cost=cost, max_tokens=None if tokens is None else int(tokens))
+
     def release(self, stage: str | None, n: int) -> None:
         """`n` requests the gate let through will never be recorded (they failed)."""
         with self._lock:
@@ -356,6 +380,25 @@ class Ledger:
             held[1] += add_tokens
             held[2] += add_dollars
         return k
+
+
+def no_calls_ledger(why: str) -> dict[str, Any]:
+    """The `usage.ledger` of a stage that asked no paid model (a local LM scorer, a
+    selection): no rows, $0, and why."""
+    return {"currency": "USD", "stages": [], "price": why,
+            "total": {"requests": 0, "sent": 0, "cached": 0, "retries": 0, "prompt_tokens": 0,
+                      "completion_tokens": 0, "tokens": 0, "dollars": 0.0}}
+
+
+def usage_of(client, why: str = "no LLM calls") -> dict[str, Any]:
+    """A manifest's `usage`: the client's counts and its ledger (llm/ledger.py), or, with no
+    client, zero counts and a ledger that says why."""
+    if client is None:
+        return {"requests": 0, "cached": 0, "prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0,
+                "retries": 0, "ledger": no_calls_ledger(why)}
+    ledger = client.usage.ledger
+    return {**client.usage.as_dict(),
+            "ledger": ledger.as_dict() if ledger is not None else no_calls_ledger("client without a ledger")}
 
 
 def format_ledger(ledger: dict[str, Any]) -> list[str]:

@@ -40,6 +40,7 @@ TMP_PREFIX = ".tmp-"
 ATTEMPTS = "attempts"  # manifest-only records of runs that published nothing
 LOCK_NAME = ".lock"
 DATA, REJECTS, MANIFEST = "data.jsonl", "rejects.jsonl", "manifest.json"
+REMOVED = "removed.json"  # numbers of removed versions (store/manage.py), never handed out again
 
 
 def check_name(name: str) -> str:
@@ -181,8 +182,14 @@ class DatasetStore:
         return self._load(name, vs[-1]) if vs else None
 
     def next_version(self, name: str) -> str:
-        vs = self.versions(name)
-        return format_version(version_number(vs[-1]) + 1 if vs else 1)
+        """The next number, past removed versions too (store/manage.py): a ref once
+        published never names other data."""
+        used = [version_number(v) for v in self.versions(name)]
+        try:
+            used += [version_number(v) for v in json.loads((self.dataset_dir(name) / REMOVED).read_text("utf-8"))]
+        except (OSError, ValueError):
+            pass
+        return format_version(max(used, default=0) + 1)
 
     def resolve(self, ref: str) -> DatasetVersion:
         """'name' (latest), 'name@vN' or 'name@TAG' (e.g. name@good) -> the DatasetVersion;

@@ -231,6 +231,9 @@ class InstanceBuilder:
                            turns=sum(m["role"] == "user" for m in conv), **trace)
         if rec.meta["turns"] > 1:
             rec.messages = [dict(m) for m in conv]
+            # the first turn was our answer prompt ("…\n\nInput:\n…"); a user writes the task
+            # and its input, as the exports join them
+            rec.messages[0]["content"] = task.instruction + ("\n\n" + inp if inp.strip() else "")
             rec.id = rec.content_id()
         self._keep(task, rec)
 
