@@ -5,7 +5,8 @@ Writes bench/results/studio.json:
 - page_1_ms / page_1000_ms: a page of 50 records from the version's JSON API over HTTP
   (median of interleaved requests; the limit: page 1 < 100 ms, page 1000 <= 2x page 1);
 - search_*_ms: English, Chinese (trigram) and a two-character Chinese query (LIKE scan);
-  the limit: < 500 ms;
+  the limit: < 500 ms. `search_filtered_ms` (a broad word + language + score range, sorted
+  by another score: 30% of the version matches) is reported beside it, not held to it;
 - memory: Python's peak allocation building the index and serving page 1000, for a 10k and
   a 100k version (flat: it should not grow with the version's size).
 """
@@ -129,7 +130,7 @@ def main():
     result["memory"] = mem
     result["limits"] = {"page_1_ms": 100, "page_ratio": 2.0, "search_ms": 500}
     result["within_limits"] = (result["page_1_ms"] < 100 and result["page_ratio"] <= 2.0
-                               and max(result[k] for k in searches) < 500)
+                               and max(result[k] for k in searches if k != "search_filtered_ms") < 500)
     write_result(result, OUT)
 
 
