@@ -191,6 +191,15 @@ def markdown_table(rows: list[list[str]]) -> str:
 # ---- HTML-based: DOCX, HTML, EPUB -----------------------------------------------------
 
 _MD_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|<>~])")
+_BOLD = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1")
+_INLINE_CODE = re.compile(r"(?<!`)`([^`\n]+)`(?!`)")
+
+
+def plain_inline(md: str) -> str:
+    """Bold and inline-code marks off (outside code fences): they are the document's
+    typography, not its words, and an extractive answer quotes the words."""
+    parts = re.split(r"(^```.*?^```)", md, flags=re.S | re.M)
+    return "".join(p if p.startswith("```") else _INLINE_CODE.sub(r"\1", _BOLD.sub(r"\2", p)) for p in parts)
 
 
 def html_to_markdown(html: str) -> str:
@@ -200,7 +209,7 @@ def html_to_markdown(html: str) -> str:
 
     md = markdownify(html, heading_style="ATX", bullets="-", strip=["a", "img"], escape_asterisks=False,
                      escape_underscores=False, escape_misc=False, table_infer_header=True)
-    return re.sub(r"\n{3,}", "\n\n", md).strip()
+    return plain_inline(re.sub(r"\n{3,}", "\n\n", md).strip())
 
 
 def read_docx(path: Path) -> Extracted:
@@ -230,7 +239,7 @@ def read_html(path: Path) -> Extracted:
     md = trafilatura.extract(tree, output_format="markdown", include_formatting=True, include_tables=True,
                              include_links=False, include_images=False, include_comments=False,
                              favor_precision=True) or ""
-    return Extracted([_MD_ESCAPE.sub(r"\1", md).strip()], paged=False)
+    return Extracted([plain_inline(_MD_ESCAPE.sub(r"\1", md).strip())], paged=False)
 
 
 def read_epub(path: Path) -> Extracted:
@@ -260,7 +269,7 @@ def read_pptx(path: Path) -> Extracted:
         blocks = [f"## {title.text_frame.text.strip()}"] if title is not None and title.has_text_frame \
             and title.text_frame.text.strip() else []
         for shape in _shapes(slide.shapes):
-            if shape is title:
+            if title is not None and shape.shape_id == title.shape_id:
                 continue
             if shape.has_text_frame:
                 lines = [("- " if p.level else "") + "".join(r.text for r in p.runs).strip()
