@@ -88,7 +88,7 @@ def provenance_view(dv: DatasetVersion, meta: dict[str, Any]) -> dict[str, Any] 
         text = doc[start:end] if doc else ""
         base = start
     view = {"kind": "self-qa", "doc": meta["doc"], "path": path, "chunk": [start, end], "heading": meta.get("heading"),
-            "answer_span": span, "page": _page_of(meta, start), "found": bool(text),
+            "answer_span": span, "page": _page_of(meta, start), "page_end": meta.get("page_end"), "found": bool(text),
             "before": text, "answer": "", "after": "", "answer_mode": meta.get("answer_mode"),
             "grounding": meta.get("grounding")}
     if text and span and start <= span[0] <= span[1] <= end:
