@@ -21,7 +21,7 @@ HERE = Path(__file__).parent
 log = logging.getLogger("datagen.studio")
 
 
-def create_app(store_root, token: str | None = None, runs: bool = False):
+def create_app(store_root, token: str | None = None, runs: bool = True, cwd=None):
     from starlette.applications import Starlette
     from starlette.middleware import Middleware
     from starlette.routing import Mount
@@ -48,7 +48,7 @@ def create_app(store_root, token: str | None = None, runs: bool = False):
     if runs:
         from .jobs import JobManager
 
-        app.state.jobs = JobManager(store)
+        app.state.jobs = JobManager(store, cwd)
     return app
 
 
