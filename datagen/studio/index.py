@@ -204,6 +204,34 @@ def ensure_index(dv: DatasetVersion) -> Path:
     return path
 
 
+def medians_if_indexed(dv: DatasetVersion) -> dict[str, float] | None:
+    """The version's score medians when its index is already built (the dashboard never
+    builds one: `index_all` does that in the background)."""
+    path = index_path(dv)
+    if not _fresh(path, dv):
+        return None
+    with VersionIndex(dv) as ix:
+        return ix.score_medians()
+
+
+def index_all(store, stop: threading.Event | None = None) -> int:
+    """Index every version of the store, newest first; returns how many were built. The
+    studio runs it in a background thread at start, so pages and medians are ready."""
+    built = 0
+    for name in store.names():
+        for version in reversed(store.versions(name)):
+            if stop is not None and stop.is_set():
+                return built
+            try:
+                dv = store.resolve(f"{name}@{version}")
+                if not _fresh(index_path(dv), dv):
+                    ensure_index(dv)
+                    built += 1
+            except Exception:  # an unreadable version is shown as such when visited
+                continue
+    return built
+
+
 @dataclass
 class Query:
     """A filtered, sorted page of a version's records (the table's URL parameters)."""

@@ -42,7 +42,7 @@ def serve(opts: ServeOptions, echo=print) -> None:
 
     token = settle_token(opts.host, opts.token)
     store = DatasetStore(opts.store)
-    app = create_app(store.root, token=token, runs=True)
+    app = create_app(store.root, token=token, runs=True, index_in_background=True)
     shown = f"[{opts.host}]" if ":" in opts.host else opts.host
     url = f"http://{shown}:{opts.port}/" + (f"?token={token}" if token else "")
     echo(f"datagen studio over {store.root.resolve()}: {url}")
