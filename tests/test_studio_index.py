@@ -5,7 +5,8 @@ import pytest
 
 from studio_store import make_store
 
-from datagen.studio.index import Query, VersionIndex, index_path, match_expression
+from datagen.studio.index import VersionIndex, index_path
+from datagen.studio.query import Query, match_expression
 
 
 @pytest.fixture(scope="module")
