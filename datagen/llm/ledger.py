@@ -204,6 +204,11 @@ class Ledger:
             return None
         return self.price.dollars(prompt_tokens, completion_tokens, batch=mode == "batch")
 
+    def dollars(self, prompt_tokens: int, completion_tokens: int) -> float | None:
+        """What these tokens cost online at this ledger's price (None: no price)."""
+        d = self._cost(prompt_tokens, completion_tokens, "online")
+        return None if d is None else round(d, 8)
+
     def record(self, stage: str | None, prompt_tokens: int = 0, completion_tokens: int = 0, *,
                cached: bool = False, retries: int = 0, mode: str = "online", sent: int | None = None,
                reasoning_tokens: int = 0) -> None:
@@ -415,6 +420,12 @@ def format_ledger(ledger: dict[str, Any]) -> list[str]:
     d = t.get("dollars")
     lines.append(f"  cost: {'unknown (no price for this model)' if d is None else f'${d:.4f}'}"
                  f" for {t.get('tokens', 0)} tokens; cached requests cost nothing")
+    s = ledger.get("surplus") or {}
+    if s.get("records"):
+        sd = s.get("dollars")
+        lines.append(f"  surplus: {s['records']} paid records not needed (--num reached), "
+                     f"{s['prompt_tokens'] + s['completion_tokens']} tokens, "
+                     f"{'cost unknown' if sd is None else f'${sd:.4f}'} (in rejects, reason surplus)")
     return lines
 
 

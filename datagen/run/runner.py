@@ -81,9 +81,19 @@ def run_generator(gen: Generator, client: ChatClient, chain: FilterChain, num: i
     ledger = getattr(client.usage, "ledger", None)
     if ledger is not None:
         result.ledger = ledger.as_dict()
+        result.ledger["surplus"] = surplus_cost(result.rejects, ledger)
     result.throughput = throughput(client.usage, t0, result.seconds)
     result.report = gen.report
     return result
+
+
+def surplus_cost(rejects: list[dict[str, Any]], ledger) -> dict[str, Any]:
+    """What the `surplus` rejects (paid for, not needed: a task finished after --num was
+    reached) cost: their share of the tokens, priced as the ledger prices them."""
+    rows = [r for r in rejects if r["reason"] == "surplus"]
+    p = sum(((r["record"].get("meta") or {}).get("usage") or {}).get("prompt_tokens", 0) for r in rows)
+    c = sum(((r["record"].get("meta") or {}).get("usage") or {}).get("completion_tokens", 0) for r in rows)
+    return {"records": len(rows), "prompt_tokens": p, "completion_tokens": c, "dollars": ledger.dollars(p, c)}
 
 
 def throughput(usage, t0: float, seconds: float) -> dict[str, float]:
