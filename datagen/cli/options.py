@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from typing import Any, Union
@@ -16,13 +17,14 @@ from typing import Any, Union
 import click
 
 _CLICK_TYPES = {int: click.INT, float: click.FLOAT, str: click.STRING}
+_DEFAULT_RE = re.compile(r"\s*\(default:? ([^()]*)\)")
 # what a text option holds, when its field does not say (metadata "metavar" or "path"):
 # a path is never shown as TEXT
 METAVARS = {"dataset": "NAME", "from_dataset": "REF", "store": "DIR", "out": "PATH", "cache_path": "FILE",
             "seeds": "FILE", "docs": "PATH", "triples": "PATH", "templates": "FILE", "prices": "FILE",
             "eval": "FILE", "adapter": "DIR", "adapters": "DIR", "base_model": "PATH", "model": "MODEL",
             "embed_model": "DIR", "lm_model": "DIR", "grounding_embed_model": "DIR", "tokenizer": "PATH",
-            "data": "FILE", "rejects": "FILE", "decontaminate": "FILE", "system": "TEXT"}
+            "data": "FILE", "rejects": "FILE", "decontaminate": "FILE", "system": "TEXT", "into": "NAME"}
 
 
 def _bare(hint):
@@ -75,7 +77,8 @@ class OptionSet:
 
     def _add(self, f, hint, meta, required: bool, default) -> None:
         flag = meta.get("flag") or "--" + f.name.replace("_", "-")
-        help_ = meta.get("help", "")
+        # one way of saying a default in every help text: "[default: X]"
+        help_ = _DEFAULT_RE.sub(r" [default: \1]", meta.get("help", ""))
         origin = typing.get_origin(hint)
         # no default: click then passes None (or () for a list) when a flag is not given; a
         # default of None would count as given for `required` on click 8.3
