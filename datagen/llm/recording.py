@@ -10,6 +10,7 @@ cache already answers are answered from it and counted as cached (they would cos
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -34,6 +35,7 @@ class Recorded:
     max_tokens: int
     n: int
     cached: bool = False
+    reply_chars: int = 0  # of the placeholder (or cached) replies: the probe's reply length
 
 
 @dataclass
@@ -60,8 +62,10 @@ class RecordingClient:
             key = request_key(self.backend, self.model, req, endpoint=self.endpoint) if self.cache else None
             hit = self.cache.get(key) if key else None
             self._take(stage, req, hit is not None)
-            out.append(hit if hit is not None else
-                       [Completion(req.prefill + self._placeholder(stage, req)) for _ in range(max(1, req.n))])
+            comps = hit if hit is not None else [Completion(req.prefill + self._placeholder(stage, req))
+                                                 for _ in range(max(1, req.n))]
+            self.recorded[-1].reply_chars = sum(len(c.text) - len(req.prefill) for c in comps)
+            out.append(comps)
         return out
 
     def complete_many(self, requests: Sequence[CompletionRequest], desc: str | None = None) -> list[list[Completion]]:
@@ -72,6 +76,7 @@ class RecordingClient:
             self._take(stage, chat, False)
             zh = any("\u4e00" <= ch <= "\u9fff" for ch in req.prompt[-400:])
             text = (self._words(True, 10) + "？") if zh else f"How do I {self._words(False, 10)}?"
+            self.recorded[-1].reply_chars = len(text) * max(1, req.n)
             out.append([Completion(text) for _ in range(max(1, req.n))])
         return out
 
@@ -83,6 +88,7 @@ class RecordingClient:
         out = []
         for messages, prefill in items:
             self._take("classify", ChatRequest.make(messages, max_tokens=8, prefill=prefill), False)
+            self.recorded[-1].reply_chars = 4  # one option: a token
             # mostly the last option ("No": not a classification task), now and then the first
             opt = options[0] if self._rng.random() < 0.25 else options[-1]
             out.append(Choice(option=opt, scores={}, raw=opt))
@@ -104,18 +110,33 @@ class RecordingClient:
     def _placeholder(self, stage: str, req: ChatRequest) -> str:
         prompt = req.messages[-1][1] if req.messages else ""
         zh = any("\u4e00" <= ch <= "\u9fff" for ch in prompt[-400:])
-        budget = max(8, req.max_tokens * 2 // 5)  # replies use ~40% of their max_tokens
+        # sized as real replies run: lists of a few items, answers of a paragraph, never
+        # their whole max_tokens; the estimate takes these lengths as the replies' lengths
+        budget = max(8, req.max_tokens * 2 // 5)
         if "pair" in stage:
-            q, a = self._words(zh, 9), self._words(zh, max(6, budget // 2))
+            q, a = self._words(zh, 9), self._words(zh, max(6, min(12, budget // 2)))
             return f"问题：{q}？\n回答：{a}。" if zh else f"Question: Why does the {q}?\nAnswer: The {a}."
+        if stage == "instances":  # Self-Instruct joint: examples continuing "Example 1\nInput:"
+            parts = []
+            for i in (1, 2, 3):
+                head = "" if i == 1 else f"Example {i}\nInput: "
+                parts.append(f"{head}{self._words(zh, 10)}.\nOutput: {self._words(zh, max(6, min(30, budget // 8)))}.")
+            return " " + "\n".join(parts)
+        if "answer" in stage and "<<<\n" in prompt:
+            # a grounded answer quotes its passage, as the grounding check expects of a real one
+            passage = prompt.split("<<<\n", 1)[1].split("\n>>>", 1)[0]
+            sentences = [x for x in re.split(r"(?<=[。.!?！？])\s*", passage) if len(x) > 20] or [passage]
+            return self._rng.choice(sentences).strip()
+        if "input" in stage:  # an instance's input: a sentence or two
+            return self._words(zh, 15) + ("。" if zh else ".")
         if "label" in stage:
             return "\n".join(self._words(zh, 1).title() for _ in range(3))
         if "instruction" in stage or "question" in stage:
-            items = max(1, min(8, budget // 14))
+            items = max(1, min(5 if "question" in stage else 8, budget // 14))
             start = _next_number(req.prefill)
             lines = []
             for i in range(items):
-                body = self._words(zh, 10)
+                body = self._words(zh, 7 if "question" in stage else 10)
                 lines.append(f"{start + i}. " + (f"{body}？" if zh else
                                                   (f"Explain how the {body}?" if "question" in stage
                                                    else f"Describe the {body}.")))
@@ -123,7 +144,7 @@ class RecordingClient:
             if req.prefill and text.startswith(req.prefill.strip()):
                 return " " + text[len(req.prefill.strip()):].lstrip()
             return text
-        return self._words(zh, budget * 3 // 4) + ("。" if zh else ".")
+        return self._words(zh, min(45, budget * 3 // 4)) + ("。" if zh else ".")
 
 
 def _next_number(prefill: str) -> int:

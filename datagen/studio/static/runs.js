@@ -23,6 +23,7 @@
     const state = document.getElementById("run-state");
     const published = document.getElementById("run-published");
     log.textContent = ""; published.textContent = ""; state.textContent = "running";
+    document.getElementById("cancel-run").hidden = false;
     source = new EventSource("/api/runs/" + encodeURIComponent(id) + "/events");
     source.addEventListener("line", (ev) => {
       log.textContent += JSON.parse(ev.data) + "\n";
@@ -39,6 +40,7 @@
         a.className = "published-version";
         published.appendChild(a);
       }
+      document.getElementById("cancel-run").hidden = true;
       source.close();
     });
   }
