@@ -430,21 +430,27 @@ def format_ledger(ledger: dict[str, Any]) -> list[str]:
 
 
 def format_estimate(est: dict[str, Any]) -> str:
-    """The --dry-run table: per stage and in total, low–high requests, tokens and dollars."""
+    """The --dry-run table: per stage and in total, the expected requests, tokens and dollars
+    and their low–high range."""
     def rng(row, key, fmt="{:,}"):
         lo, hi = row["low"].get(key), row["high"].get(key)
         if lo is None or hi is None:
             return "unknown"
         return fmt.format(lo) if lo == hi else f"{fmt.format(lo)}–{fmt.format(hi)}"
 
+    def expected(row, key, fmt="{:,}"):
+        v = (row.get("expected") or {}).get(key)
+        return "unknown" if v is None else fmt.format(v)
+
     mode = ", Batch API price" if est.get("batch") else ""
     price = est.get("price")
     lines = [f"dry run: {est['generator']}, {est['num']} {est.get('unit', 'records')}, {est['backend']} {est['model']}{mode} — nothing sent",
-             f"  {'stage':<18} {'requests':>13} {'prompt tokens':>19} {'completion tokens':>19} {'dollars':>17}"]
+             f"  {'stage':<18} {'requests':>8} {'(range)':>11} {'tokens':>9} {'(range)':>17} {'dollars':>9} "
+             f"{'(range)':>17}"]
     for row in est["stages"] + [dict(est["total"], stage="total")]:
-        dollars = rng(row, "dollars", "${:,.4f}")
-        lines.append(f"  {row['stage']:<18} {rng(row, 'requests'):>13} {rng(row, 'prompt_tokens'):>19} "
-                     f"{rng(row, 'completion_tokens'):>19} {dollars:>17}")
+        lines.append(f"  {row['stage']:<18} {expected(row, 'requests'):>8} {rng(row, 'requests'):>11} "
+                     f"{expected(row, 'tokens'):>9} {rng(row, 'tokens'):>17} "
+                     f"{expected(row, 'dollars', '${:,.4f}'):>9} {rng(row, 'dollars', '${:,.4f}'):>17}")
     think = est["total"]["high"].get("reasoning_tokens")
     if think:
         lines.append(f"  of the completion tokens, reasoning (thinking): {rng(est['total'], 'reasoning_tokens')} "
@@ -453,7 +459,7 @@ def format_estimate(est: dict[str, Any]) -> str:
     basis = (f"requests per record from {len(hist)} earlier version(s) ({', '.join(hist)})" if hist
              else "requests per record from the probe (placeholder replies; real ones are dropped more often)")
     lines.append(f"  based on: {probe['requests']} prompts built ({probe['cached']} already cached, $0), "
-                 f"{probe['kept']} records kept in the probe; {basis}")
+                 f"{probe['kept']} {est.get('unit', 'records')} kept in the probe; {basis}")
     if est.get("left_out"):
         lines.append(f"  left out (no earlier version needed them): {', '.join(est['left_out'])}")
     lines.append(f"  tokens counted by: {est['tokenizer']}")
