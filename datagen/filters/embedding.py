@@ -19,6 +19,7 @@ import numpy as np
 
 from ..records import Record
 
+from .base import Filter
 from .encoder import Encoder, check_model_path, encoder_threads, load_encoder  # noqa: F401 (re-exported)
 
 
@@ -140,7 +141,7 @@ class EmbeddingIndex:
         return (score, i) if i >= 0 and score > self.threshold else None
 
 
-class EmbeddingDedup:
+class EmbeddingDedup(Filter):
     """Drops an instruction whose embedding cosine with a kept one exceeds the threshold.
 
     Encodes lazily and in batches: `prepare(records)` encodes a batch of candidates in one
@@ -149,6 +150,7 @@ class EmbeddingDedup:
     the model in a background thread."""
 
     name = "embedding"
+    stateful = True
     deferred = True  # pipelined rounds check it when a round finishes, off the request path
 
     def __init__(self, threshold: float = 0.95, model: str | None = None,
@@ -209,13 +211,15 @@ class EmbeddingDedup:
             self._cache.clear()  # candidates other filters dropped before check() saw them
         self.prefetch(records)
 
-    def prefetch(self, records: Iterable[Record | str]) -> None:
+    def prefetch(self, records: Iterable[Record | str]) -> list:
         """Encode candidates into the cache only (no pool or index change): safe to call from
         a worker thread while another thread checks, so encoding overlaps the requests."""
+        records = list(records)
         texts = [r.instruction if isinstance(r, Record) else r for r in records]
         todo = [t for t in dict.fromkeys(texts) if t not in self._cache]
         if todo:
             self._cache.update(zip(todo, self.encoder(todo)))
+        return records
 
     def _vec(self, text: str) -> np.ndarray:
         v = self._cache.get(text)

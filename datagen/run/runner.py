@@ -62,7 +62,7 @@ def run_generator(gen: Generator, client: ChatClient, chain: FilterChain, num: i
     chain.warm_up()  # models load while the first requests are in flight
     outcomes = executor.outcomes(gen, client, chain, num) if executor is not None else gen.generate(client, chain, num)
     try:
-        progress = RunProgress(num, getattr(client, "usage", None), unit=gen.num_counts)
+        progress = RunProgress(num, client.usage, unit=gen.num_counts)
         for outcome in progress.follow(outcomes):
             if outcome.verdict.kept:
                 result.kept.append(outcome.record)
@@ -74,9 +74,8 @@ def run_generator(gen: Generator, client: ChatClient, chain: FilterChain, num: i
         gen.report.stop_reason = f"budget ({stop})"
     result.seconds = round(time.perf_counter() - t0, 3)
     result.usage = client.usage.as_dict()
-    ledger = getattr(client.usage, "ledger", None)
-    if ledger is not None:
-        result.ledger = ledger.as_dict()
+    if client.usage.ledger is not None:
+        result.ledger = client.usage.ledger.as_dict()
     result.throughput = throughput(client.usage, t0, result.seconds)
     result.report = gen.report
     return result
