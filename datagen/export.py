@@ -36,6 +36,9 @@ FORMATS = ("alpaca", "sharegpt", "messages", "openai", "prompt-completion", "hf"
 EXTENSIONS = {"alpaca": "json", "sharegpt": "json", "messages": "jsonl", "openai": "jsonl",
               "prompt-completion": "jsonl"}
 LLAMA_FACTORY = ("alpaca", "sharegpt", "messages")  # formats that get a dataset_info.json entry
+# formats whose consumers read a <think> block at the start of an assistant turn (Qwen3's and
+# DeepSeek-R1's chat templates under TRL; LLaMA-Factory's ReasoningTemplate): see docs/reasoning.md
+INLINE_REASONING = ("sharegpt", "messages", "prompt-completion")
 SHAREGPT_ROLES = {"user": "human", "assistant": "gpt"}
 SHAREGPT_TAGS = {"role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt"}
 MESSAGES_TAGS = {"role_tag": "role", "content_tag": "content", "user_tag": "user",
@@ -237,7 +240,7 @@ def _hf_rows(records: list[Record]) -> list[dict[str, Any]]:
         output = turns[0][1] if r.messages and turns else r.output
         rows.append({
             "id": r.id, "instruction": r.instruction, "input": r.input, "output": output,
-            "system": system, "messages": to_messages(r)["messages"],
+            "system": system, "messages": to_messages(r)["messages"], "reasoning": r.meta.get("reasoning") or "",
             # meta differs by generator and row: as JSON text arrow never sees clashing types
             "meta": json.dumps(r.meta, ensure_ascii=False, sort_keys=True),
         })
@@ -266,14 +269,42 @@ def is_folder_target(out: str | Path) -> bool:
     return str(out).endswith(("/", os.sep)) or Path(out).is_dir() or not Path(out).suffix
 
 
+def with_reasoning(r: Record) -> Record:
+    """`r` with its trace (meta.reasoning) inline before its answer, in <think> tags: the
+    first answer, the one the trace belongs to (docs/reasoning.md)."""
+    from .llm.reasoning import inline
+
+    trace = r.meta.get("reasoning")
+    if not trace:
+        return r
+    out = Record.from_dict(r.to_dict())
+    if out.messages:
+        first = next((m for m in out.messages if m.get("role") == "assistant"), None)
+        if first is not None:
+            first["content"] = inline(first["content"], trace)
+            return out
+    out.output = inline(out.output, trace)
+    return out
+
+
 def export_records(records: list[Record], fmt: str, out: str | Path, name: str | None = None,
-                   dataset_info: bool = True) -> ExportResult:
+                   dataset_info: bool = True, reasoning: bool | None = None) -> ExportResult:
     """Write `records` in `fmt` to `out`: a .json/.jsonl file, or a folder that gets
     `<name>_<format>.json[l]` (name default "datagen"), so several formats share a folder.
     A LLaMA-Factory format is registered in dataset_info.json beside it (other entries
-    kept) under `name` for a named file (default: its stem), under the file's stem in a folder."""
+    kept) under `name` for a named file (default: its stem), under the file's stem in a folder.
+    `reasoning`: put each record's trace before its answer in <think> tags; None = the
+    format's convention (sharegpt/messages/prompt-completion yes, alpaca/openai no; hf
+    keeps it in a `reasoning` column)."""
     if fmt not in FORMATS:
         raise ConfigError(f"unknown export format '{fmt}' (choose from {', '.join(FORMATS)})")
+    if reasoning and fmt == "openai":
+        raise ConfigError("the OpenAI fine-tuning format has no field for a reasoning trace (it trains on the "
+                          "visible answer only); export openai without --with-reasoning")
+    if reasoning is None:
+        reasoning = fmt in INLINE_REASONING
+    if reasoning and fmt != "hf":
+        records = [with_reasoning(r) for r in records]
     as_dir = is_folder_target(out)
     out = Path(out)
     if fmt == "hf":
@@ -302,7 +333,8 @@ def export_records(records: list[Record], fmt: str, out: str | Path, name: str |
     return ExportResult(out, fmt, len(rows), info, len(records) - len(usable))
 
 
-def export_dataset(store, ref: str, fmt: str, out: str | Path, name: str | None = None) -> ExportResult:
+def export_dataset(store, ref: str, fmt: str, out: str | Path, name: str | None = None,
+                   reasoning: bool | None = None) -> ExportResult:
     """Export dataset version `ref` ("name" or "name@vN") from `store` (a DatasetStore),
     after checking its data.jsonl still has the hash its manifest recorded."""
     dv = store.resolve(ref)
@@ -311,4 +343,4 @@ def export_dataset(store, ref: str, fmt: str, out: str | Path, name: str | None 
                                             "publishing?); refusing to export it")
     if name is None and is_folder_target(out):
         name = dv.name
-    return export_records(dv.records(), fmt, out, name=name)
+    return export_records(dv.records(), fmt, out, name=name, reasoning=reasoning)

@@ -13,6 +13,9 @@ EXTRAS = {
     "report": ("matplotlib", "jieba"),
     "ray": ("ray",),  # --executor ray
     "faiss": ("faiss",),  # embedding dedup past FilterConfig.faiss_above vectors
+    # Self-QA's PDF, Word, HTML, EPUB and PowerPoint readers (datagen/io/readers.py)
+    "docs": ("pdfplumber", "mammoth", "markdownify", "trafilatura", "lxml_html_clean", "ebooklib", "pptx"),
+    "studio": ("starlette", "uvicorn"),  # datagen studio
 }
 
 

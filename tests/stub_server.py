@@ -47,6 +47,23 @@ def chat_body(texts: list[str] | str, finish_reason: str = "stop", prompt_tokens
     }
 
 
+def reasoning_body(answer: str, reasoning: str = "", field: str = "reasoning_content",
+                   finish_reason: str = "stop", reasoning_tokens: int | None = None) -> dict[str, Any]:
+    """A reasoning model's chat.completions body: the trace in `field` of the message
+    (`reasoning_content` as vLLM and DeepSeek send it, or `reasoning`); empty `field`
+    leaves it wherever `answer` holds it (a <think> block in the content). Usage counts
+    reasoning tokens as OpenAI does, inside completion_tokens and in completion_tokens_details."""
+    body = chat_body(answer, finish_reason=finish_reason)
+    if reasoning and field:
+        body["choices"][0]["message"][field] = reasoning
+    think = len(reasoning.split()) if reasoning_tokens is None else reasoning_tokens
+    usage = body["usage"]
+    usage["completion_tokens"] += think if field else 0
+    usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+    usage["completion_tokens_details"] = {"reasoning_tokens": think}
+    return body
+
+
 def completion_body(texts: list[str], finish_reason: str = "stop", prompt_tokens: int = 10) -> dict[str, Any]:
     """A /v1/completions (text_completion) response body with one choice per text."""
     completion_tokens = sum(len(t.split()) for t in texts)

@@ -48,3 +48,34 @@ def test_run_language_pins_an_auto_generator_to_one_language(tmp_path):
     assert run_language(gen, "en") == "en" and gen.config.lang == "en"
     gen = SelfQAGenerator(SelfQAConfig(docs=str(docs), lang="en"))
     assert run_language(gen, None) == "en" and gen.config.lang == "en"
+
+
+def test_run_without_a_destination_publishes_a_dataset_named_after_the_input(tmp_path, monkeypatch):
+    """The README's headline command, `datagen run self-instruct --seeds seeds.jsonl`, as typed:
+    a dataset named after the input file, in ./datasets, and the summary says so."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DATAGEN_STORE", raising=False)
+    res = CliRunner().invoke(main, ["run", "self-kg", "--triples", str(ROOT / "seeds" / "kg_en.jsonl"),
+                                    "--mode", "template", "--num", "3"])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "datasets" / "kg_en" / "v0001" / "data.jsonl").is_file()
+    assert "dataset 'kg_en' named after the input" in res.output and "kg_en@v0001" in res.output
+
+
+def test_default_dataset_is_the_seeds_file_stem():
+    from datagen.generators.self_instruct import SelfInstructConfig, SelfInstructGenerator
+    from datagen.run.job import default_dataset
+
+    gen = SelfInstructGenerator(SelfInstructConfig(seeds=[str(ROOT / "seeds" / "self_instruct_en.jsonl")]))
+    assert default_dataset(gen) == "self_instruct_en"
+
+
+def test_out_and_dataset_together_write_both(tmp_path):
+    out = tmp_path / "new.jsonl"
+    res = CliRunner().invoke(main, ["run", "self-kg", "--triples", str(ROOT / "seeds" / "kg_en.jsonl"),
+                                    "--mode", "template", "--num", "3", "--dataset", "kg",
+                                    "--store", str(tmp_path / "store"), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    version = (tmp_path / "store" / "kg" / "v0001" / "data.jsonl").read_text().splitlines()
+    assert len(out.read_text().splitlines()) == len(version) == 3
+    assert f"wrote: {out}" in res.output and "kg@v0001" in res.output

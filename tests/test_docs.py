@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from datagen.io.documents import chunk_text, prose_ratio, read_documents, table_to_prose
+from datagen.io.documents import chunk_text, load_documents, prose_ratio, read_documents, table_to_prose
 from datagen.errors import DataError
 
 MD = """# Tea
@@ -91,8 +91,10 @@ def test_read_folder_of_mixed_formats(tmp_path):
     (tmp_path / "t.tsv").write_text("name\tcolour\napple\tred\nlime\tgreen\n", encoding="utf-8")
     (tmp_path / "image.png").write_bytes(b"\x89PNG\r\n")  # skipped in a folder
     (tmp_path / ".hidden.txt").write_text("secret", encoding="utf-8")
-    docs = {d.doc_id: d for d in read_documents(tmp_path)}
+    found = load_documents(tmp_path)
+    docs = {d.doc_id: d for d in found.documents}
     assert sorted(docs) == ["a.md", "rows.jsonl#3", "rows.jsonl#x1", "sub/b.txt", "t.tsv"]
+    assert found.skipped == {"image.png": "unsupported type '.png'"}  # named, never silently dropped
     assert docs["t.tsv"].text == "name: apple; colour: red.\n\nname: lime; colour: green."
     assert docs["rows.jsonl#x1"].text == "First row."
 
@@ -120,15 +122,20 @@ def test_reading_errors_name_file_and_line(tmp_path):
         read_documents(latin1)
     assert e.value.line == 2 and "UTF-8" in e.value.problem
     (tmp_path / "x.pdf").write_bytes(b"%PDF")
-    with pytest.raises(DataError, match="unsupported document type"):
+    with pytest.raises(DataError, match="truncated or corrupt"):
         read_documents(tmp_path / "x.pdf")
+    (tmp_path / "x.png").write_bytes(b"\x89PNG\r\n")
+    with pytest.raises(DataError, match="unsupported document type"):
+        read_documents(tmp_path / "x.png")
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(DataError, match="no .* files found"):
         read_documents(empty)
     (empty / "blank.md").write_text("  \n\n", encoding="utf-8")
-    with pytest.raises(DataError, match="no documents with text"):
-        read_documents(empty)
+    with pytest.raises(DataError, match="blank.md: no text found"):
+        read_documents(empty)  # on_bad_doc="fail": the first unreadable file stops it
+    with pytest.raises(DataError, match=r"no documents with text found \(1 skipped; blank.md: no text found\)"):
+        load_documents(empty)
     with pytest.raises(DataError, match="not found"):
         read_documents(tmp_path / "missing")
 

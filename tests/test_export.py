@@ -354,3 +354,46 @@ def test_exports_respect_the_umask(tmp_path):
     assert mode(res.path) == mode(res.dataset_info) == 0o644
     assert mode(tmp_path / "hfds") == 0o755
     assert all(mode(p) == 0o644 for p in (tmp_path / "hfds").iterdir())
+
+
+# -- reasoning traces (docs/reasoning.md) ------------------------------------------------
+def _thinking_records():
+    from datagen.records import Record
+
+    return [Record(instruction="What is 2 + 2?", output="4", meta={"reasoning": "Two plus two is four."}),
+            Record(instruction="Name a primary colour.", output="Red.")]
+
+
+def test_reasoning_goes_inline_where_the_consumer_reads_think_tags(tmp_path):
+    from datasets import load_dataset
+
+    recs = _thinking_records()
+    export_records(recs, "sharegpt", tmp_path / "sg.json")
+    export_records(recs, "messages", tmp_path / "m.jsonl")
+    sg = load_dataset("json", data_files=str(tmp_path / "sg.json"), split="train")
+    msgs = load_dataset("json", data_files=str(tmp_path / "m.jsonl"), split="train")
+    want = "<think>\nTwo plus two is four.\n</think>\n\n4"
+    assert sg[0]["conversations"][1]["value"] == want and sg[1]["conversations"][1]["value"] == "Red."
+    assert msgs[0]["messages"][1] == {"role": "assistant", "content": want}
+
+
+def test_openai_and_alpaca_leave_the_trace_out_unless_asked(tmp_path):
+    recs = _thinking_records()
+    export_records(recs, "openai", tmp_path / "o.jsonl")
+    assert "think" not in (tmp_path / "o.jsonl").read_text()
+    with pytest.raises(ConfigError, match="no field for a reasoning trace"):
+        export_records(recs, "openai", tmp_path / "o2.jsonl", reasoning=True)
+    export_records(recs, "alpaca", tmp_path / "a.json")
+    assert json.loads((tmp_path / "a.json").read_text())[0]["output"] == "4"
+    export_records(recs, "alpaca", tmp_path / "b.json", reasoning=True)
+    assert json.loads((tmp_path / "b.json").read_text())[0]["output"].startswith("<think>\nTwo plus two")
+    export_records(recs, "messages", tmp_path / "plain.jsonl", reasoning=False)
+    assert "<think>" not in (tmp_path / "plain.jsonl").read_text()
+
+
+def test_hf_export_keeps_the_trace_in_its_own_column(tmp_path):
+    from datasets import load_from_disk
+
+    export_records(_thinking_records(), "hf", tmp_path / "hf")
+    ds = load_from_disk(str(tmp_path / "hf"))
+    assert ds[0]["reasoning"] == "Two plus two is four." and ds[0]["output"] == "4" and ds[1]["reasoning"] == ""

@@ -91,3 +91,26 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path):
     assert res.exit_code == 2 and "not found" in res.output
     res = CliRunner().invoke(main, ["filter", str(src), "--out", str(out), "--rouge", "7"])
     assert res.exit_code == 2 and "between 0 and 1" in res.output
+
+
+def test_instances_of_one_task_are_not_duplicates_of_each_other(tmp_path):
+    """Self-Instruct writes one record per instance: dedup is on the instruction across
+    tasks, so a task's instances stay; an exact repeat of one instance does not."""
+    task = "Sort the numbers from smallest to largest."
+    rows = [{"instruction": task, "input": inp, "output": out, "meta": {"task_id": "t1"}}
+            for inp, out in [("3, 1, 2", "1, 2, 3"), ("9, 7", "7, 9"), ("5, 4, 6", "4, 5, 6")]]
+    rows += [{"instruction": task, "input": "9, 7", "output": "7, 9"},                    # exact repeat
+             {"instruction": "Sort these numbers from smallest to largest!", "input": "2, 1", "output": "1, 2"},
+             {"instruction": "Name the capital of France.", "input": "", "output": "Paris."}]
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_jsonl(src, rows)
+    res = CliRunner().invoke(main, ["filter", str(src), "--out", str(out), "--no-embed"])
+    assert res.exit_code == 0, res.output
+    assert read_jsonl(out) == [rows[0], rows[1], rows[2], rows[5]]
+    rejects = read_jsonl(tmp_path / "out.rejects.jsonl")
+    assert [(r["reason"], r["line"]) for r in rejects] == [("duplicate_instance", 4), ("rouge_dup", 5)]
+
+
+def test_filter_help_says_what_deduplication_compares():
+    res = CliRunner().invoke(main, ["filter", "--help"])
+    assert "instances of one task" in " ".join(res.output.split())

@@ -103,7 +103,7 @@ def test_instance_chain():
         Record("Add the numbers.", input="1, 1", output=""),           # empty output
         Record("Echo it.", input="hello", output="hello"),             # input == output
         Record("List the steps.", input="", output="The steps are:"),  # cut off
-        Record("翻译成英文。", input="你好", output="翻译如下："),         # cut off, full-width colon
+        Record("Translate into Chinese.", input="hello", output="Here it is："),  # cut off, full-width colon
         Record("Add the numbers.", input="4, 4", output="8"),
     ]
     got = [chain.check(r).reason for r in recs]
@@ -138,7 +138,7 @@ WORDS = "ocean, pencil, thunder, apple, lantern"
 def conversation_record(first_answer, last_answer="Sorted: apple, lantern, ocean, pencil, thunder."):
     """A multi-turn instance as the Self-Instruct generator builds it, with the flat output
     holding the last answer (as versions written before the first-exchange rule do)."""
-    msgs = [{"role": "user", "content": f"Sort the words alphabetically.\n\nInput: {WORDS}"},
+    msgs = [{"role": "user", "content": f"Sort the words alphabetically.\n\n{WORDS}"},
             {"role": "assistant", "content": first_answer},
             {"role": "user", "content": "Now sort them in reverse."},
             {"role": "assistant", "content": last_answer}]
@@ -184,3 +184,89 @@ def test_conversations_sharing_a_first_exchange_are_not_exact_duplicates():
 ])
 def test_opening_quotes_and_brackets_are_not_punctuation_starts(text, reason):
     assert PunctStart().check(Record(text)) == reason
+
+
+# ---- every generated field in the run's language (issue #29) ----------------------------
+
+def test_chinese_run_drops_an_english_input_output_or_turn_and_names_the_field():
+    chain = build_instance_chain(FilterConfig(), "zh")
+    recs = [
+        Record("请介绍一下长城的历史。", output="长城始建于春秋战国时期，秦朝时连接成万里长城。"),   # kept
+        Record("请介绍一下长城的历史。", output="The Great Wall was built over many centuries."),
+        Record("请总结下面这段话。", input="The weather is nice today and we went out.", output="天气很好。"),
+        Record("请解释DNA。", output="DNA"),                                                    # a term: kept
+        Record("把下面的句子翻译成英文。", input="你好，世界。", output="Hello, world, my friend."),  # kept
+        Record("用Python写一个加法函数。", output="可以这样写：\n```python\ndef add(a, b):\n    return a + b\n```"),
+        Record("请写一个关于猫的故事。", messages=[
+            {"role": "user", "content": "请写一个关于猫的故事。"},
+            {"role": "assistant", "content": "从前有一只小猫，它很喜欢晒太阳。"},
+            {"role": "user", "content": "Can you make it longer please?"},
+            {"role": "assistant", "content": "当然可以，小猫每天都去花园里玩。"}]),
+    ]
+    verdicts = chain.check_many(recs, keep=False)
+    assert [v.reason for v in verdicts] == [None, "wrong_lang", "wrong_lang", None, None, None, "wrong_lang"]
+    assert [v.detail.get("field") for v in verdicts[1:3]] == ["output", "input"]
+    assert verdicts[6].detail["field"] == "messages[2]"
+
+
+def test_english_run_drops_a_chinese_answer():
+    chain = build_chain(FilterConfig(rouge=None, embed=None), "en")
+    got = [v.reason for v in chain.check_many([
+        Record("Explain photosynthesis to a child briefly.", output="光合作用是植物利用光能制造有机物的过程。"),
+        Record("Explain photosynthesis to a child briefly.", output="Plants turn light into sugar."),
+    ])]
+    assert got == ["wrong_lang", None]
+
+
+def test_cut_off_chinese_instruction_and_input_repeating_instruction_are_dropped():
+    chain = build_chain(FilterConfig(rouge=None, embed=None), "zh")
+    got = [v.reason for v in chain.check_many([
+        Record("请写一首诗，"),                                               # 5 characters, ends on a comma
+        Record("请解释什么是通货膨胀。", input="请解释什么是通货膨胀。"),     # input == instruction
+        Record("你好吗"),                                                     # 3 characters: min_len 3
+        Record("请写一首诗。"),
+    ])]
+    assert got == ["trailing_comma", "input_equals_instruction", "too_short", None]
+    inst = build_instance_chain(FilterConfig(), "en")
+    assert inst.check(Record("Summarize the text.", input="Summarize the text", output="A summary.")).reason \
+        == "input_equals_instruction"
+
+
+def test_min_len_counts_characters_in_chinese_and_says_so():
+    chain = build_chain(FilterConfig(rouge=None, embed=None, min_len=6), "zh")
+    assert [v.reason for v in chain.check_many([Record("写一首诗吧。"), Record("写一首关于春天的诗。")])] \
+        == ["too_short", None]
+    import dataclasses
+    help_ = {f.name: f.metadata["help"] for f in dataclasses.fields(FilterConfig)}
+    assert "characters for Chinese" in help_["min_len"] and "characters for Chinese" in help_["max_len"]
+
+
+# ---- the prompts' own scaffolding (issue #29) --------------------------------------------
+
+@pytest.mark.parametrize("rec, where", [
+    (Record("Tell me a joke.", messages=[
+        {"role": "user", "content": "Tell me a joke."}, {"role": "assistant", "content": "Why did the cat sit?"},
+        {"role": "user", "content": "Your next message: tell me another one"},
+        {"role": "assistant", "content": "Sure, here is one."}]), "messages[2]"),
+    (Record("Sort the numbers.", input="Input:\n3, 1, 2", output="1, 2, 3"), "input"),
+    (Record("Sort the numbers.", input="3, 1, 2", output="1, 2, 3\nTask: Sort the letters."), "output"),
+    (Record("写一首诗。", output="春风又绿江南岸。\n用户：再写一首"), "output"),
+    (Record("改写这句话。", output="#改写后的提示#：请写一首诗"), "output"),
+])
+def test_prompt_scaffolding_is_caught_in_any_field(rec, where):
+    lang = "zh" if "诗" in rec.instruction or "改写" in rec.instruction else "en"
+    v = build_instance_chain(FilterConfig(), lang).check(rec, keep=False)
+    assert (v.reason, v.detail["field"]) == ("prompt_scaffolding", where)
+
+
+def test_scaffolding_labels_come_from_every_prompt_file_and_plain_text_passes():
+    from datagen.prompts import scaffolding
+
+    en, en_cues = scaffolding("en")
+    zh, _ = scaffolding("zh")
+    assert {"Input", "Output", "Task", "User"} <= set(en) and "next message" in en_cues
+    assert {"输入", "输出", "用户", "#改写后的提示#"} <= set(zh)
+    assert "Rules" not in en  # a heading over a list, not a slot
+    chain = build_instance_chain(FilterConfig(), "en")
+    for text in ("The input is a list of numbers: sort it.", "Note: the task is easy.", "Outputs vary."):
+        assert chain.check(Record("Sort them.", input="3, 1", output=text), keep=False).kept

@@ -52,6 +52,14 @@ def test_score_and_select_commands(tmp_path, stub, monkeypatch):
     assert res.exit_code == 2 and "threshold" in res.output and "Traceback" not in res.output
     res = run_cli("select", "nope", "--by", "judge", "--min", 1, "--store", tmp_path / "s")
     assert res.exit_code == 2 and "no dataset 'nope'" in res.output
+    # a score no record has: exit 2 naming the ones there; nothing selected: nothing published
+    res = run_cli("select", "d", "--by", "ifd", "--min", 0.5, "--store", tmp_path / "s")
+    assert res.exit_code == 2 and "no record has a 'ifd' score; scores present: judge" in res.output
+    res = run_cli("select", "d", "--by", "judge", "--min", 5.5, "--store", tmp_path / "s")
+    assert res.exit_code == 0 and "selected 0 of 2" in res.output and "nothing published" in res.output
+    assert store.resolve("d").version == "v0003"
+    res = run_cli("select", "d", "--by", "judge", "--min", 5.5, "--allow-empty", "--store", tmp_path / "s")
+    assert res.exit_code == 0 and "published d@v0004" in res.output
 
 
 def test_select_budget_uses_diversity_by_default(tmp_path, monkeypatch):

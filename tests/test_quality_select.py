@@ -114,3 +114,27 @@ def test_score_then_select_publishes_versions_with_lineage(stub, tmp_path):
     assert all(j["record"]["meta"]["scores"]["judge"] for j in rej)  # the scores travel with the rejects
     assert v3.manifest["counts"]["records"] == 3 and v3.manifest["counts"]["rejects"] == 3
     assert store.verify("demo@v3")
+
+
+def test_select_by_a_score_no_record_has_names_the_scores_present(tmp_path):
+    store = DatasetStore(tmp_path / "store")
+    with store.lock("demo"):
+        store.publish("demo", [scored("a one", 0.7, name="ifd"), scored("b two", 0.2, name="ifd")], [], {})
+    with pytest.raises(ConfigError, match=r"no record has a 'judge' score; scores present: ifd"):
+        select_version(store, "demo", SelectConfig(by="judge", min=4.5))
+    with store.lock("plain"):
+        store.publish("plain", [Record("never scored")], [], {})
+    with pytest.raises(ConfigError, match=r"scores present: none \(run `datagen score` first\)"):
+        select_version(store, "plain", SelectConfig(by="judge", min=4.5))
+    assert store.resolve("demo").version == "v0001" and store.resolve("plain").version == "v0001"
+
+
+def test_an_empty_selection_publishes_nothing_unless_allowed(tmp_path):
+    store = DatasetStore(tmp_path / "store")
+    with store.lock("demo"):
+        store.publish("demo", [scored("a one", 2), scored("b two", 3)], [], {})
+    version, info = select_version(store, "demo", SelectConfig(by="judge", min=4.5))
+    assert version is None and info["counts"]["selected"] == 0
+    assert store.resolve("demo").version == "v0001"  # latest is still the data
+    version, _ = select_version(store, "demo", SelectConfig(by="judge", min=4.5, allow_empty=True))
+    assert version.version == "v0002" and version.records() == []

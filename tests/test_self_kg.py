@@ -247,3 +247,18 @@ def test_bad_triples_one_line_exit_2(stub, tmp_path):
     code, err = cli_error("--triples", empty, "--mode", "template", "--out", tmp_path / "o.jsonl")
     assert (code, err) == (2, [f"error: {empty}: no triples found (empty file?)"])
     assert stub.requests == [] and not (tmp_path / "s" / "x").exists() and not (tmp_path / "o.jsonl").exists()
+
+
+@pytest.mark.parametrize("answer, tail, missing", [
+    ("Oxygen", "O", True),                                  # a symbol is not in the element's name
+    ("The chemical symbol for oxygen is O.", "O", False),
+    ("He was born in 1998.", "8", True),                    # a digit is not in a year
+    ("It has 8 legs.", "8", False),
+    ("氧的化学符号是O。", "O", False),                        # CJK characters are their own tokens
+    ("北京是中国的首都。", "北京", False),
+    ("南京是江苏的省会。", "北京", True),
+    ("京剧起源于北方。", "北京", True),                       # 京 and 北 apart are not 北京
+    ("Mars has two moons.", "moon", False),                  # a plural of the last word
+])
+def test_fact_check_matches_whole_tokens(answer, tail, missing):
+    assert missing_tails(answer, [tail]) == ([tail] if missing else [])

@@ -92,10 +92,14 @@ def main():
 
 
 def _register():
-    from . import batch_cmd, datasets_cmd, eval_cmd, filter_cmd, llm_cmd, report_cmd, run_cmd, score_cmd, train_cmd
+    from . import (batch_cmd, datasets_cmd, eval_cmd, filter_cmd, llm_cmd, report_cmd, run_cmd, score_cmd, store_cmd,
+                   studio_cmd, train_cmd)
+    from . import prefs_cmd
 
-    for mod in (llm_cmd, run_cmd, filter_cmd, score_cmd, datasets_cmd, train_cmd, eval_cmd, report_cmd, batch_cmd):
+    for mod in (llm_cmd, run_cmd, filter_cmd, score_cmd, datasets_cmd, store_cmd, train_cmd, eval_cmd, report_cmd,
+                batch_cmd, studio_cmd):
         mod.register(main)
+    prefs_cmd.register(main)
 
 
 _register()

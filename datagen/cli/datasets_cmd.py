@@ -69,13 +69,18 @@ def diff_command(ref_a, ref_b, store, examples):
                    "dataset_info.json goes beside it. For hf: the folder to save_to_disk.")
 @click.option("--name", default=None, help="Dataset name in dataset_info.json (default: the file's stem) or, "
                                            "for a folder, the file prefix (default: the dataset's name).")
+@click.option("--with-reasoning/--without-reasoning", "reasoning", default=None,
+              help="Put each record's reasoning trace before its answer in <think> tags (default: yes for "
+                   "sharegpt/messages/prompt-completion, no for alpaca; openai has no place for it).")
 @STORE_OPTION
-def export_command(ref, fmt, out, name, store):
-    """Export dataset REF (NAME or NAME@vN) for a trainer."""
-    from ..export import export_dataset
+def export_command(ref, fmt, out, name, store, reasoning):
+    """Export dataset REF (NAME or NAME@vN) for a trainer; a preference version (datagen
+    prefs) as preference pairs: LLaMA-Factory ranking (alpaca/sharegpt), TRL DPO (messages),
+    OpenAI preference fine-tuning (openai)."""
+    from ..prefs.export import export_version
     from ..store import DatasetStore
 
-    res = export_dataset(DatasetStore(store), ref, fmt, out, name=name)
+    res = export_version(DatasetStore(store), ref, fmt, out, name=name, reasoning=reasoning)
     msg = f"wrote {res.count} records ({fmt}) to {res.path}"
     if res.skipped:
         msg += f"; skipped {res.skipped} with an empty turn or no answer"

@@ -28,7 +28,11 @@ import click
 def filter_command(infile, out, rejects, against, config_path, lang, rouge, no_rouge, embed, no_embed,
                    embed_model, min_len, max_len, decontaminate):
     """Filter IN.jsonl in order: each record is checked by the rules and compared with the
-    pool and with the records kept before it. Kept rows are written unchanged to --out."""
+    pool and with the records kept before it. Kept rows are written unchanged to --out.
+
+    Deduplication compares instructions across tasks: records sharing an instruction are
+    the instances of one task (as Self-Instruct writes them) and are never duplicates of
+    each other; one is dropped when its instruction and input both repeat a kept one."""
     from ..filters.run import filter_config, filter_file, format_funnel
 
     cfg = filter_config(config_path, rouge=rouge, no_rouge=no_rouge, embed=embed, no_embed=no_embed,

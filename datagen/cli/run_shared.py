@@ -52,7 +52,7 @@ def echo_result(result, settings) -> None:
     from ..run.runner import format_summary
 
     click.echo(format_summary(result))  # a published version is named in its notes
-    if settings.out and not settings.dataset and not settings.dry_run:
+    if settings.out and not settings.dry_run:
         out = Path(settings.out)
         rejects = settings.rejects or str(out.with_name(out.stem + ".rejects.jsonl"))
         click.echo(f"  wrote: {out} (rejects: {rejects})")

@@ -93,8 +93,10 @@ def select_command(ref, store, **kwargs):
     version, info = select_version(DatasetStore(store), ref, cfg)
     c = info["counts"]
     dropped = ", ".join(f"{n} {k}" for k, n in c.items() if k not in ("candidates", "selected") and n)
+    where = (f"published {version.ref}" if version is not None
+             else "nothing published (--allow-empty publishes an empty version)")
     click.echo(f"selected {c['selected']} of {c['candidates']} by {cfg.by}"
-               + (f" (dropped {dropped})" if dropped else "") + f"; published {version.ref}")
+               + (f" (dropped {dropped})" if dropped else "") + f"; {where}")
 
 
 add_options(score_command, SCORE_OPTIONS, EXECUTOR_OPTIONS, LLM_OPTIONS)

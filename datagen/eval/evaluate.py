@@ -175,8 +175,11 @@ def run_eval(cfg: EvalConfig, progress: bool = False) -> dict[str, Any]:
             answers[mid] = generate_batch(lm, prompts, cfg.max_new_tokens, cfg.batch_size)
             losses[mid] = reference_losses(lm, convs, cfg.batch_size)
 
+    from ..llm.ledger import usage_of
+
     judged: dict[str, list[dict]] = {}
     judge_info = None
+    usage = usage_of(None, "eval: the local model only, no paid calls")
     if cfg.judge_base_url:
         from ..llm import LLMConfig, make_client
         from ..prompts import load_prompt
@@ -191,6 +194,7 @@ def run_eval(cfg: EvalConfig, progress: bool = False) -> dict[str, Any]:
                 judged[mid] = judge_pairs(client, items, answers[mid], answers["base"], lang)
         finally:
             client.close()
+        usage = usage_of(client)
         judge_info = {"base_url": cfg.judge_base_url, "model": cfg.judge_model, "lang": lang,
                       "prompt": f"{lang}/{PROMPT}", "prompt_sha": load_prompt(PROMPT, lang).sha}
 
@@ -239,6 +243,7 @@ def run_eval(cfg: EvalConfig, progress: bool = False) -> dict[str, Any]:
         "generation": {"greedy": True, "max_new_tokens": cfg.max_new_tokens, "batch_size": cfg.batch_size,
                        "system": system},
         "judge": judge_info,
+        "usage": usage,
         "device": lm.device,
         "precision": lm.precision,
         "overall": overall,

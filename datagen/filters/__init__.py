@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 
 from ..errors import ConfigError
 from .base import Filter, FilterChain, Verdict, funnel
+from .reasoning import AnswerMissing, ReasoningTruncated
 from .rules import (ZH_BLACKLIST, AsciiStart, Blacklist, EmptyOutput, EndsWithColon, ExactDuplicate,
-                    InputEqualsOutput, LangConsistency, MaxLength, MinLength, PunctStart, WriteProgram,
-                    conflicting_instances)
+                    InputEqualsInstruction, InputEqualsOutput, LangConsistency, MaxLength, MinLength,
+                    PromptScaffolding, PunctStart, TrailingComma, WriteProgram, conflicting_instances)
 
 DEFAULT_BLACKLIST = ["image", "images", "graph", "graphs", "picture", "pictures", "file", "files", "map",
                      "maps", "draw", "plot", "go to", "video", "audio", "music", "flowchart", "diagram"]
@@ -42,8 +43,10 @@ class FilterConfig:
     faiss_above: int = field(default=100_000, metadata={
         "help": "Search kept embeddings with a faiss IVF index once there are more than this many "
                 "(exact below; needs the faiss extra).", "min": 0})
-    min_len: int = field(default=3, metadata={"help": "Drop instructions of at most this many words.", "min": 0})
-    max_len: int = field(default=150, metadata={"help": "Drop instructions of more than this many words.", "min": 0})
+    min_len: int = field(default=3, metadata={
+        "help": "Drop instructions of at most this many words (characters for Chinese).", "min": 0})
+    max_len: int = field(default=150, metadata={
+        "help": "Drop instructions of more than this many words (characters for Chinese).", "min": 0})
     blacklist: list[str] = field(default_factory=lambda: list(DEFAULT_BLACKLIST), metadata={
         "help": "Drop instructions containing one of these words.", "cli": False})
     punct_start: bool = field(default=True, metadata={"help": "Drop instructions starting with punctuation.",
@@ -51,8 +54,12 @@ class FilterConfig:
     ascii_start: bool = field(default=False, metadata={"help": "Drop English instructions not starting with a "
                                                        "letter or digit.", "cli": False})
     write_program: bool = field(default=True, metadata={"help": "Drop 'write a program' tasks.", "cli": False})
-    lang_consistency: bool = field(default=True, metadata={"help": "Drop text not in the run's language.",
-                                                           "cli": False})
+    lang_consistency: bool = field(default=True, metadata={
+        "help": "Drop records with a field (instruction, input, output, any turn) not in the run's language.",
+        "cli": False})
+    scaffolding: bool = field(default=True, metadata={
+        "help": "Drop records whose text repeats a label of our own prompts ('Input:', 'User:', '输入：'), "
+                "an instruction ending on a comma, or an input repeating its instruction.", "cli": False})
     decontaminate: list[str] = field(default_factory=list, metadata={
         "help": "Benchmark files (JSONL or text, one item a line): drop records sharing a 13-gram "
                 "(13 characters for Chinese) with any item, reason `contaminated`.", "path": "file"})
@@ -90,7 +97,8 @@ def build_chain(cfg: FilterConfig | None = None, lang: str = "en") -> FilterChai
 
     cfg = cfg or FilterConfig()
     _check_lang(lang)
-    filters: list = [MinLength(cfg.min_len), MaxLength(cfg.max_len)]
+    # a reasoning model's trace: inert on records without one (filters/reasoning.py)
+    filters: list = [ReasoningTruncated(), AnswerMissing(), MinLength(cfg.min_len), MaxLength(cfg.max_len)]
     words = list(cfg.blacklist)
     if lang == "zh" and words == DEFAULT_BLACKLIST:
         words += ZH_BLACKLIST
@@ -104,6 +112,8 @@ def build_chain(cfg: FilterConfig | None = None, lang: str = "en") -> FilterChai
         filters.append(AsciiStart())
     if cfg.lang_consistency:
         filters.append(LangConsistency(lang))
+    if cfg.scaffolding:
+        filters += [TrailingComma(), InputEqualsInstruction(), PromptScaffolding()]
     if cfg.decontaminate:
         from .decontam import Decontaminate
 
@@ -122,9 +132,17 @@ def build_chain(cfg: FilterConfig | None = None, lang: str = "en") -> FilterChai
 
 def build_instance_chain(cfg: FilterConfig | None = None, lang: str = "en") -> FilterChain:
     """Instance-level chain (input/output of one instruction): empty output, input ==
-    output, trailing colon, refusals ("As an AI language model…"), exact duplicates. Use
-    `conflicting_instances` per task too."""
+    output, trailing colon, refusals ("As an AI language model…"), the run's language and
+    the prompts' scaffolding in every field, exact duplicates. Use `conflicting_instances`
+    per task too."""
     from .refusal import Refusal
 
+    cfg = cfg or FilterConfig()
     _check_lang(lang)
-    return FilterChain([EmptyOutput(), InputEqualsOutput(), EndsWithColon(), Refusal(), ExactDuplicate()])
+    filters: list = [ReasoningTruncated(), AnswerMissing(), EmptyOutput(), InputEqualsOutput(), EndsWithColon(),
+                     Refusal()]
+    if cfg.lang_consistency:
+        filters.append(LangConsistency(lang))
+    if cfg.scaffolding:
+        filters += [InputEqualsInstruction(), PromptScaffolding()]
+    return FilterChain(filters + [ExactDuplicate()])

@@ -89,12 +89,21 @@ class PunctStart(Filter):
         return "punct_start" if text and text[0] in PUNCT and text[0] not in self.OPENERS else None
 
 
+def record_lang(record: Record, default: str) -> str:
+    """The language a record declares in `meta.lang` (Self-QA under --lang auto asks each
+    document in its own), else the run's."""
+    lang = record.meta.get("lang") if isinstance(record.meta, dict) else None
+    return lang if lang in ("en", "zh") else default
+
+
 class AsciiStart(Filter):
     """Alpaca drops instructions that do not start with an ASCII character (English only)."""
 
     name = "ascii_start"
 
     def check(self, record: Record) -> str | None:
+        if record_lang(record, "en") != "en":  # a Chinese document's pair in a mixed run
+            return None
         text = record.instruction.lstrip()
         return "non_ascii_start" if text and not text[0].isascii() else None
 
@@ -109,21 +118,108 @@ class WriteProgram(Filter):
         return "write_program" if self._re.search(record.instruction) else None
 
 
+LATIN_WORD_RE = re.compile(r"[A-Za-z]{2,}")
+_CODE_RE = re.compile(r"```.*?(```|$)|`[^`\n]*`", re.S)
+# a task about the other language may have it in its input or answer (a translation)
+_NAMES_OTHER = {"zh": re.compile(r"英文|英语|英译|English", re.I), "en": re.compile(r"Chinese|Mandarin|中文|汉语")}
+
+
+def generated_texts(record: Record) -> list[tuple[str, str]]:
+    """(field, text) of every generated field: instruction, input, output and each user or
+    assistant turn (a system prompt is the user's, not the model's)."""
+    out = [("instruction", record.instruction), ("input", record.input), ("output", record.output)]
+    for i, m in enumerate(record.messages or []):
+        if m.get("role") in ("user", "assistant"):
+            out.append((f"messages[{i}]", m.get("content") or ""))
+    return [(f, t) for f, t in out if t and t.strip()]
+
+
 class LangConsistency(Filter):
-    """Drops instructions in the other language than the run's (e.g. English in a
-    Chinese run). Mixed text counts as Chinese when CJK is at least 30% of its chars."""
+    """Drops a record with a field in the other language than the run's (an English
+    answer in a Chinese run): the instruction, the input, the output and every turn.
+    Text counts as Chinese when CJK is at least 30% of its characters (code spans left
+    out). The instruction is held to that alone; another field is wrong only with some
+    substance in the other language (3 Latin words, 3 CJK characters), so "DNA" or "42"
+    answers pass, and not when the instruction names that language (a translation)."""
 
     name = "lang_consistency"
 
     def __init__(self, lang: str):
         self.lang = lang
+        self.last_detail: dict = {}
+
+    def wrong(self, text: str, strict: bool = True, lang: str | None = None) -> bool:
+        """Is `text` in the other language than `lang` (default: the run's)?"""
+        prose = _CODE_RE.sub(" ", text)
+        ratio = cjk_ratio(prose)
+        if (lang or self.lang) == "zh":
+            return ratio < 0.3 and (strict or len(LATIN_WORD_RE.findall(prose)) >= 3)
+        return ratio >= 0.3 and (strict or len(CJK_RE.findall(prose)) >= 3)
 
     def check(self, record: Record) -> str | None:
-        ratio = cjk_ratio(record.instruction)
-        if self.lang == "zh" and ratio < 0.3:
-            return "wrong_lang"
-        if self.lang == "en" and ratio >= 0.3:
-            return "wrong_lang"
+        self.last_detail = {}
+        lang = record_lang(record, self.lang)  # a record made in its document's language says so
+        other_ok = bool(_NAMES_OTHER[lang].search(record.instruction))
+        for fld, text in generated_texts(record):
+            if text == record.instruction:  # the instruction, or the first turn that carries it
+                if self.wrong(text, lang=lang):
+                    return "wrong_lang"
+            elif not other_ok and self.wrong(text, strict=False, lang=lang):
+                self.last_detail = {"field": fld}
+                return "wrong_lang"
+        return None
+
+
+class TrailingComma(Filter):
+    """Drops an instruction that ends mid-sentence, on a comma or an enumeration mark
+    ("请写一首诗，"): the model stopped before the task was said."""
+
+    name = reason = "trailing_comma"
+    MARKS = tuple(",，、;；")
+
+    def check(self, record: Record) -> str | None:
+        return self.reason if record.instruction.rstrip().endswith(self.MARKS) else None
+
+
+class InputEqualsInstruction(Filter):
+    """Drops a record whose input only repeats its instruction: no instance at all."""
+
+    name = reason = "input_equals_instruction"
+
+    def check(self, record: Record) -> str | None:
+        norm = lambda t: " ".join(t.split()).strip().rstrip(".。!！?？").lower()  # noqa: E731
+        return self.reason if record.input.strip() and norm(record.input) == norm(record.instruction) else None
+
+
+class PromptScaffolding(Filter):
+    """Drops a record whose generated text carries the frame of our own prompts: a slot
+    label starting a line ("Input:", "User:", "输入：") or a prompt's cue ("Your next
+    message:"), in any field or turn. The labels are read from prompts/<lang>/ (both
+    languages: a Chinese run's model may still echo an English frame)."""
+
+    name = reason = "prompt_scaffolding"
+
+    def __init__(self, langs=("en", "zh")):
+        from ..prompts import scaffolding
+
+        labels, cues = set(), set()
+        for lang in langs:
+            lab, cue = scaffolding(lang)
+            labels.update(lab)
+            cues.update(cue)
+        alt = "|".join(re.escape(x) for x in sorted(labels, key=len, reverse=True))
+        self.label_re = re.compile(rf"(?m)^[ \t>*_-]*({alt})[ \t*_]*[:：]") if labels else None
+        alt = "|".join(re.escape(x) for x in sorted(cues, key=len, reverse=True))
+        self.cue_re = re.compile(rf"({alt})[ \t]*[:：]", re.I) if cues else None
+        self.last_detail: dict = {}
+
+    def check(self, record: Record) -> str | None:
+        self.last_detail = {}
+        for fld, text in generated_texts(record):
+            m = (self.label_re and self.label_re.search(text)) or (self.cue_re and self.cue_re.search(text))
+            if m:
+                self.last_detail = {"field": fld, "scaffolding": m.group(0).strip()}
+                return self.reason
         return None
 
 

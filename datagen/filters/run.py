@@ -37,26 +37,68 @@ def filter_config(path: str | None = None, *, rouge=None, no_rouge=False, embed=
     return cfg
 
 
+def task_key(record: Record) -> str:
+    """Records sharing an instruction are the instances of one task (Self-Instruct writes
+    one record per instance): they are deduplicated as one."""
+    return " ".join(record.instruction.lower().split())
+
+
+def instance_key(record: Record) -> tuple[str, str, tuple]:
+    turns = tuple(m.get("content", "").strip() for m in record.messages or [] if m.get("role") == "user")
+    return task_key(record), " ".join(record.input.split()), turns
+
+
 def filter_rows(rows: Iterable[tuple[int, dict[str, Any], Record]], chain,
                 verdicts: list | None = None) -> tuple[list[dict], list[dict]]:
     """Run `chain` over (line, original row, record) in order, a batch at a time. Returns
     the kept original rows and reject rows {reason, filter, line, record, detail}; every
-    verdict is appended to `verdicts` when given (for the funnel)."""
+    verdict is appended to `verdicts` when given (for the funnel).
+
+    Deduplication is on the instruction, across tasks, as the generators do it: the first
+    record of each instruction goes through the whole chain; the later instances of that
+    task share its fate, and when it was kept they meet the rules only (not the
+    near-duplicate pools: they would all match their own task) and are dropped as
+    `duplicate_instance` when instruction and input repeat a kept one."""
+    from .base import FilterChain, Verdict
+
     rows = list(rows)
+    first: dict[str, int] = {}
+    for i, (_, _, rec) in enumerate(rows):
+        first.setdefault(task_key(rec), i)
+    heads = [i for i in range(len(rows)) if first[task_key(rows[i][2])] == i]
+    decided: dict[int, Verdict] = {}
+    for start in range(0, len(heads), BATCH):
+        batch = heads[start: start + BATCH]
+        for i, v in zip(batch, chain.check_many([rows[i][2] for i in batch])):
+            decided[i] = v
+    rules = FilterChain([f for f in chain.filters if not f.stateful])
+    seen = {instance_key(rows[i][2]) for i in heads if decided[i].kept}
+    for i, (_, _, rec) in enumerate(rows):
+        if i in decided:
+            continue
+        head = first[task_key(rec)]
+        hv = decided[head]
+        if not hv.kept:
+            decided[i] = Verdict(False, hv.reason, hv.filter, {"same_task_as_line": rows[head][0]})
+        elif instance_key(rec) in seen:
+            decided[i] = Verdict(False, "duplicate_instance", "exact_duplicate", {"same_task_as_line": rows[head][0]})
+        else:
+            decided[i] = rules.check(rec)
+            if decided[i].kept:
+                seen.add(instance_key(rec))
     kept: list[dict] = []
     rejects: list[dict] = []
-    for start in range(0, len(rows), BATCH):
-        batch = rows[start: start + BATCH]
-        for (line, row, rec), v in zip(batch, chain.check_many([rec for _, _, rec in batch])):
-            if verdicts is not None:
-                verdicts.append(v)
-            if v.kept:
-                kept.append(row)
-            else:
-                rej = {"reason": v.reason, "filter": v.filter, "line": line, "record": row}
-                if v.detail:
-                    rej["detail"] = v.detail
-                rejects.append(rej)
+    for i, (line, row, _) in enumerate(rows):
+        v = decided[i]
+        if verdicts is not None:
+            verdicts.append(v)
+        if v.kept:
+            kept.append(row)
+        else:
+            rej = {"reason": v.reason, "filter": v.filter, "line": line, "record": row}
+            if v.detail:
+                rej["detail"] = v.detail
+            rejects.append(rej)
     return kept, rejects
 
 

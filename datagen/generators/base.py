@@ -48,6 +48,7 @@ class GenerationReport:
     prompt_templates: dict[str, str] = field(default_factory=dict)  # ref -> sha
     inputs: list[str] = field(default_factory=list)  # input files (hashed into manifests)
     held_out: dict[str, Any] = field(default_factory=dict)  # seeds kept out for `datagen eval`
+    skipped: dict[str, str] = field(default_factory=dict)  # input file -> why it was not read
 
     def count(self, key: str, n: int = 1) -> None:
         with _COUNT_LOCK:  # pipelined rounds count from worker threads

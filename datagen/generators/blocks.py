@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from ..filters.base import FilterChain
+from ..llm.ledger import BudgetExceeded
 from .base import GenerationReport, Outcome
 
 CANDIDATE_STAGE = "instruction"  # what the chain decides on; every other stage is the generator's own drop
@@ -29,6 +30,7 @@ class BlockResult:
     counts: dict[str, int] = field(default_factory=dict)
     prompt_templates: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    stopped: dict[str, Any] | None = None  # the block's budget ran out (llm/ledger.py)
 
 
 @runtime_checkable
@@ -55,7 +57,12 @@ def run_alone(gen, block: list, client) -> BlockResult:
     sub._block = list(block)
     base = dict(gen.report.counts)  # what __init__ counted (inputs): reported once, by the driver
     sub.report = GenerationReport(counts=dict(base))
-    outcomes = list(sub.generate(client, FilterChain([]), _UNBOUNDED))
+    outcomes, stopped = [], None
+    try:
+        for outcome in sub.generate(client, FilterChain([]), _UNBOUNDED):
+            outcomes.append(outcome)
+    except BudgetExceeded as stop:  # the block's share of the cap: what it finished counts
+        stopped = stop.figures or {"reason": "budget", "detail": str(stop)}
     counts = {k: v - base.get(k, 0) for k, v in sub.report.counts.items()
               if k != "kept" and v != base.get(k, 0)}  # this block's work only
-    return BlockResult(outcomes, counts, dict(sub.report.prompt_templates), list(sub.report.notes))
+    return BlockResult(outcomes, counts, dict(sub.report.prompt_templates), list(sub.report.notes), stopped)

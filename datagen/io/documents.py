@@ -2,32 +2,38 @@
 
 Sources: .txt/.md files, .jsonl/.json rows with a text field, .csv/.tsv tables (each row
 turned into a sentence of "column: value" pairs, since Self-QA feeds structured data to
-the model as prose), or a folder of these, read recursively.
+the model as prose), PDF, Word, HTML, EPUB and PowerPoint files (converted to clean
+Markdown text by convert.py, once per file), or a folder of these, read recursively.
 
 A chunk is a span of its document: `doc.text[chunk.start:chunk.end] == chunk.text`, so
 provenance offsets always point back at the exact source characters (for a table, into
-its prose rendering). Chunks break on paragraph and Markdown-heading boundaries, fall back
-to sentence boundaries inside a long paragraph, and to a hard cut only for a run-on
-sentence; consecutive chunks share whole trailing units up to `overlap` characters.
+its prose rendering; for a PDF, into its extracted text, with the page the chunk starts
+on). Chunks break on paragraph and Markdown-heading boundaries, fall back to sentence
+boundaries inside a long paragraph, and to a hard cut only for a run-on sentence;
+consecutive chunks share whole trailing units up to `overlap` characters.
 """
 
 from __future__ import annotations
 
+import bisect
 import csv
+import dataclasses
 import io
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
 from ..errors import DataError
 from . import iter_json_rows, read_text
 from ..text import CJK_RE
+from .readers import SUFFIXES as CONVERTED_SUFFIXES
 
 TEXT_SUFFIXES = (".txt", ".md", ".markdown", ".text")
 ROW_SUFFIXES = (".jsonl", ".json")
 TABLE_SUFFIXES = (".csv", ".tsv")
-SUFFIXES = TEXT_SUFFIXES + ROW_SUFFIXES + TABLE_SUFFIXES
+SUFFIXES = TEXT_SUFFIXES + ROW_SUFFIXES + TABLE_SUFFIXES + CONVERTED_SUFFIXES
+ON_BAD_DOC = ("skip", "fail")
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,11 @@ class Document:
     doc_id: str  # path relative to the input root, plus "#line" for JSONL rows
     text: str
     path: str
+    pages: tuple[int, ...] = ()  # where each page starts in `text` (paged formats), 1-based pages
+
+    def page_at(self, offset: int) -> int | None:
+        """The page (1-based) holding character `offset`, None for an unpaged document."""
+        return bisect.bisect_right(self.pages, offset) if self.pages else None
 
 
 @dataclass(frozen=True)
@@ -44,38 +55,88 @@ class Chunk:
     end: int
     text: str
     heading: str = ""  # nearest Markdown heading above the chunk, a hint for prompts
+    page: int | None = None  # page the chunk starts on (paged formats)
+    page_end: int | None = None  # page it ends on
 
     @property
     def ref(self) -> str:
         return f"{self.doc_id}@{self.start}-{self.end}"
 
 
+@dataclass
+class DocumentSet:
+    documents: list[Document]
+    skipped: dict[str, str] = field(default_factory=dict)  # file -> why it was not read
+
+
 # ---- reading ----------------------------------------------------------------------------
 
 def read_documents(path: str | Path, text_field: str = "text") -> list[Document]:
-    """Every non-empty document under `path` (a file or a folder, recursively).
+    """Every non-empty document under `path`; a file that cannot be read is an error."""
+    return load_documents(path, text_field, on_bad_doc="fail").documents
 
-    In a folder, files of other types and hidden files are skipped; a file named
-    explicitly must be of a supported type. Finding no text at all is an error."""
+
+def load_documents(path: str | Path, text_field: str = "text", on_bad_doc: str = "skip") -> DocumentSet:
+    """Every non-empty document under `path` (a file or a folder, recursively), and every
+    other file of the folder with the reason it was not read (an unsupported type, no
+    text, a corrupt, encrypted or scanned document). `on_bad_doc="fail"` raises on the
+    first file that cannot be read instead of skipping it; a file named explicitly must
+    always be readable. Hidden files are left alone. Finding no text at all is an error."""
+    if on_bad_doc not in ON_BAD_DOC:
+        raise ValueError(f"on_bad_doc must be one of {ON_BAD_DOC}")
     path = Path(path)
     if not path.exists():
         raise DataError(path, None, "not found")
+    skipped: dict[str, str] = {}
     if path.is_dir():
         files = sorted(p for p in path.rglob("*")
-                       if p.is_file() and p.suffix.lower() in SUFFIXES
-                       and not any(part.startswith(".") for part in p.relative_to(path).parts))
+                       if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts))
         root = path
+        for p in files:
+            if p.suffix.lower() not in SUFFIXES:
+                skipped[p.relative_to(root).as_posix()] = f"unsupported type '{p.suffix or p.name}'"
+        files = [p for p in files if p.suffix.lower() in SUFFIXES]
     else:
         if path.suffix.lower() not in SUFFIXES:
             raise DataError(path, None, f"unsupported document type '{path.suffix}' "
                                         f"(use {', '.join(SUFFIXES)})")
         files, root = [path], path.parent
-    docs = [d for f in files for d in _read_file(f, f.relative_to(root).as_posix(), text_field)]
-    docs = [d for d in docs if d.text.strip()]
+        on_bad_doc = "fail"  # nothing else to read
+    converted = _convert([p for p in files if p.suffix.lower() in CONVERTED_SUFFIXES])
+    docs: list[Document] = []
+    for f in files:
+        rel = f.relative_to(root).as_posix()
+        try:
+            if f in converted:
+                conv = converted[f]
+                if conv.error:
+                    raise DataError(f, None, conv.error)
+                found = [Document(rel, conv.text, str(f), conv.pages)]
+            else:
+                found = [d for d in _read_file(f, rel, text_field) if d.text.strip()]
+                if not found:
+                    raise DataError(f, None, "no text found")
+        except DataError as e:
+            if on_bad_doc == "fail":
+                raise
+            skipped[rel] = f"line {e.line}: {e.problem}" if e.line else e.problem
+            continue
+        docs.extend(found)
     if not docs:
-        what = "no documents with text" if files else f"no {', '.join(SUFFIXES)} files"
-        raise DataError(path, None, f"{what} found")
-    return docs
+        if not files and not skipped:
+            raise DataError(path, None, f"no {', '.join(SUFFIXES)} files found")
+        why = f" ({len(skipped)} skipped; {next(iter(skipped.items()))[0]}: {next(iter(skipped.values()))})" \
+            if skipped else ""
+        raise DataError(path, None, f"no documents with text found{why}")
+    return DocumentSet(docs, dict(sorted(skipped.items())))
+
+
+def _convert(files: list[Path]) -> dict:
+    if not files:
+        return {}
+    from .convert import convert_files
+
+    return dict(zip(files, convert_files(files)))
 
 
 def _read_file(path: Path, rel: str, text_field: str) -> Iterator[Document]:
@@ -224,7 +285,14 @@ def chunk_text(text: str, max_chars: int = 1000, overlap: int = 150, doc_id: str
 
 
 def chunk_documents(docs: list[Document], max_chars: int = 1000, overlap: int = 150) -> list[Chunk]:
-    return [c for d in docs for c in chunk_text(d.text, max_chars, overlap, d.doc_id)]
+    """Every document's chunks; a paged document's chunks say which pages they span."""
+    out = []
+    for d in docs:
+        for c in chunk_text(d.text, max_chars, overlap, d.doc_id):
+            if d.pages:
+                c = dataclasses.replace(c, page=d.page_at(c.start), page_end=d.page_at(c.end - 1))
+            out.append(c)
+    return out
 
 
 def prose_ratio(text: str) -> float:

@@ -54,6 +54,10 @@ class LLMConfig:
                 "several times faster); transformers runs it dequantized; auto = llama.cpp when installed "
                 "and the model is a GGUF (the embedded one or a .gguf file).",
         "choices": ENGINES})
+    reasoning: str = field(default="keep", metadata={
+        "help": "A reasoning model's thinking (reasoning_content or a <think> block; filters never see it): "
+                "keep = stored in each record's meta.reasoning; drop = discarded before publishing. "
+                "See docs/reasoning.md.", "choices": ("keep", "drop")})
     # 1 is steadiest on small VMs
     threads: int = field(default=1, metadata={"help": "torch CPU threads for the local backend.", "min": 1})
 

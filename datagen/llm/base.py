@@ -92,6 +92,12 @@ class Completion:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached: bool = False
+    # a reasoning model's trace, apart from `text` (llm/reasoning.py); reasoning_closed is
+    # False when the trace was cut off before it ended (there is no answer then);
+    # reasoning_tokens: the server's count (completion_tokens_details), part of completion_tokens
+    reasoning: str = ""
+    reasoning_closed: bool = True
+    reasoning_tokens: int = 0
 
 
 @dataclass
@@ -147,13 +153,18 @@ class Usage:
         if self.ledger is not None:
             self.ledger.gate(requests, stage)
 
+    def admit(self, requests: Sequence["ChatRequest"], stage: str | None = None) -> int:
+        """Before sending: how many of `requests` (the first ones) fit under the cap."""
+        return len(requests) if self.ledger is None else self.ledger.admit(requests, stage)
+
     def add(self, completions: Sequence[Completion], cached: bool = False, retries: int = 0,
             stage: str | None = None, mode: str = "online", sent: int | None = None):
         """One call's completions; `sent`: the requests it took (default 1 + retries)."""
         if self.ledger is not None:
             pt = completions[0].prompt_tokens if completions else 0
             self.ledger.record(stage, pt, sum(c.completion_tokens for c in completions),
-                               cached=cached, retries=retries, mode=mode)
+                               cached=cached, retries=retries, mode=mode, sent=sent,
+                               reasoning_tokens=sum(c.reasoning_tokens for c in completions))
         with self._lock:
             if cached:
                 self.cached += 1

@@ -63,16 +63,13 @@ def completions_from(body: dict[str, Any], req: ChatRequest) -> list[Completion]
     choices = body.get("choices") or []
     if not choices:
         raise ValueError("no choices")
-    out = []
-    for ch in choices[: req.n]:
-        msg = ch.get("message") or {}
-        text = msg.get("content") if isinstance(msg.get("content"), str) else ""
-        if req.prefill and not text.startswith(req.prefill.strip()):
-            text = req.prefill + text
-        out.append(Completion(text=text, finish_reason=ch.get("finish_reason") or "stop"))
+    from .openai_wire import completion_of, reasoning_tokens
+
+    out = [completion_of(ch if isinstance(ch, dict) else {}, req.prefill) for ch in choices[: req.n]]
     usage = body.get("usage") or {}
     out[0].prompt_tokens = int(usage.get("prompt_tokens") or 0)
     out[0].completion_tokens = int(usage.get("completion_tokens") or 0)
+    out[0].reasoning_tokens = reasoning_tokens(body)
     return out
 
 

@@ -152,16 +152,19 @@ def heuristic_tokens(messages: Sequence[tuple[str, str]]) -> int:
 # -- the ledger -----------------------------------------------------------------------
 @dataclass
 class LineItem:
-    requests: int = 0
+    requests: int = 0  # calls (one per request asked for)
+    sent: int = 0  # HTTP requests the endpoint answered: retries and re-asks of a server that ignores n included
     cached: int = 0
     retries: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     dollars: float | None = 0.0  # None: the model has no price
+    reasoning_tokens: int = 0  # of completion_tokens, the thinking (already priced with them)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"requests": self.requests, "cached": self.cached, "retries": self.retries,
+        return {"requests": self.requests, "sent": self.sent, "cached": self.cached, "retries": self.retries,
                 "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
+                "reasoning_tokens": self.reasoning_tokens,
                 "dollars": None if self.dollars is None else round(self.dollars, 8)}
 
 
@@ -187,6 +190,10 @@ class Ledger:
         self.items: dict[tuple[str, str, str, str], LineItem] = {}
         self.stopped: dict[str, Any] | None = None
         self._lock = threading.Lock()
+        # requests the gate let through and not yet recorded, per stage: [count, tokens, dollars]
+        # (estimates); the gate counts them as spent, so rounds in flight at once cannot
+        # each pass the cap on the same headroom
+        self._held: dict[str, list[float]] = {}
 
     def _cost(self, prompt_tokens: int, completion_tokens: int, mode: str) -> float | None:
         if self.backend == "local":
@@ -196,24 +203,88 @@ class Ledger:
         return self.price.dollars(prompt_tokens, completion_tokens, batch=mode == "batch")
 
     def dollars(self, prompt_tokens: int, completion_tokens: int, batch: bool = False) -> float | None:
-        """What these tokens would cost on this ledger's model: $0 on the local backend,
-        None without a price."""
-        return self._cost(prompt_tokens, completion_tokens, "batch" if batch else "online")
+        """What these tokens cost at this ledger's price, online or (`batch`) at the Batch API's
+        ($0 on the local backend; None: no price)."""
+        d = self._cost(prompt_tokens, completion_tokens, "batch" if batch else "online")
+        return None if d is None else round(d, 8)
 
     def record(self, stage: str | None, prompt_tokens: int = 0, completion_tokens: int = 0, *,
-               cached: bool = False, retries: int = 0, mode: str = "online") -> None:
+               cached: bool = False, retries: int = 0, mode: str = "online", sent: int | None = None,
+               reasoning_tokens: int = 0) -> None:
         key = (stage or "other", self.model, self.endpoint, mode)
         with self._lock:
+            self._release(stage or "other", 1)
             item = self.items.setdefault(key, LineItem(dollars=self._cost(0, 0, mode)))
             if cached:  # answered from the response cache: free, and said so
                 item.cached += 1
                 return
             item.requests += 1
             item.retries += retries
+            item.sent += 1 + retries if sent is None else sent
             item.prompt_tokens += prompt_tokens
             item.completion_tokens += completion_tokens
+            item.reasoning_tokens += reasoning_tokens
             cost = self._cost(prompt_tokens, completion_tokens, mode)
             item.dollars = None if cost is None or item.dollars is None else item.dollars + cost
+
+    def _release(self, stage: str, n: int) -> None:
+        held = self._held.get(stage)
+        if not held or held[0] <= 0:
+            return
+        k = min(n, held[0])
+        share = k / held[0]
+        held[:] = [held[0] - k, held[1] * (1 - share), held[2] * (1 - share)]
+
+    def fresh(self, budget: Budget | None = None) -> "Ledger":
+        """An empty ledger of the same model, endpoint and price (a Ray worker's block)."""
+        new = Ledger.__new__(Ledger)
+        new.backend, new.model, new.endpoint, new.price = self.backend, self.model, self.endpoint, self.price
+        new.budget = budget or Budget()
+        new.items, new.stopped, new._held, new._lock = {}, None, {}, threading.Lock()
+        return new
+
+    def headroom(self, blocks_in_flight: int, blocks_done: int) -> Budget | None:
+        """Between blocks (Ray): the budget one more block may spend, when the blocks in
+        flight each cost what the finished ones did on average (None: no cap; a budget of
+        0: nothing left). Before a block has finished, the whole cap, one block at a time."""
+        if not self.budget:
+            return None
+        t, b = self.totals(), self.budget
+        def left(cap, spent):
+            if cap is None:
+                return None
+            mean = spent / blocks_done if blocks_done else 0.0
+            return max(0.0, cap - spent - mean * blocks_in_flight)
+        cost = left(b.max_cost, t["dollars"] or 0.0)
+        tokens = left(b.max_tokens, t["tokens"])
+        return Budget(max_cost=cost, max_tokens=None if tokens is None else int(tokens))
+
+    def release(self, stage: str | None, n: int) -> None:
+        """`n` requests the gate let through will never be recorded (they failed)."""
+        with self._lock:
+            self._release(stage or "other", n)
+
+    def merge(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Add another ledger's rows (a Ray worker's block) to this one."""
+        with self._lock:
+            for r in rows:
+                key = (r["stage"], r.get("model") or self.model, r.get("endpoint") or self.endpoint,
+                       r.get("mode") or "online")
+                item = self.items.setdefault(key, LineItem(dollars=self._cost(0, 0, key[3])))
+                for k in ("requests", "sent", "cached", "retries", "prompt_tokens", "completion_tokens"):
+                    setattr(item, k, getattr(item, k) + int(r.get(k) or 0))
+                d = r.get("dollars")
+                item.dollars = None if d is None or item.dollars is None else item.dollars + d
+
+    def used(self) -> float | None:
+        """The share of the tighter cap spent so far (None: no cap, or no price)."""
+        t, b = self.totals(), self.budget
+        shares = []
+        if b.max_tokens is not None:
+            shares.append(t["tokens"] / b.max_tokens)
+        if b.max_cost is not None and t["dollars"] is not None:
+            shares.append(t["dollars"] / b.max_cost)
+        return max(shares) if shares else None
 
     # -- totals -------------------------------------------------------------------------
     def totals(self) -> dict[str, Any]:
@@ -221,10 +292,12 @@ class Ledger:
             items = list(self.items.values())
         dollars = [i.dollars for i in items]
         return {
-            "requests": sum(i.requests for i in items), "cached": sum(i.cached for i in items),
+            "requests": sum(i.requests for i in items), "sent": sum(i.sent for i in items),
+            "cached": sum(i.cached for i in items),
             "retries": sum(i.retries for i in items),
             "prompt_tokens": sum(i.prompt_tokens for i in items),
             "completion_tokens": sum(i.completion_tokens for i in items),
+            "reasoning_tokens": sum(i.reasoning_tokens for i in items),
             "tokens": sum(i.prompt_tokens + i.completion_tokens for i in items),
             "dollars": None if any(d is None for d in dollars) else round(sum(dollars), 8),
         }
@@ -260,32 +333,76 @@ class Ledger:
 
     # -- the gate -----------------------------------------------------------------------
     def gate(self, requests: Sequence, stage: str | None) -> None:
-        """Raise BudgetExceeded when sending `requests` (ChatRequests) would cross the cap.
-        Requests already in flight are not touched: they finish and are accounted."""
-        if not self.budget:
-            return
+        """Raise BudgetExceeded unless every one of `requests` fits under the cap."""
+        if self.admit(requests, stage, partial=False) < len(requests):
+            raise BudgetExceeded(self.stopped["detail"], dict(self.stopped))
+
+    def admit(self, requests: Sequence, stage: str | None, partial: bool = True) -> int:
+        """How many of `requests` (ChatRequests, in order) may be sent: all of them, or with
+        `partial` the first ones that fit under the cap, counting what was spent and what
+        the requests let through before are expected to cost. The first refusal marks the
+        run stopped; after it nothing more is admitted (BudgetExceeded). Requests already
+        in flight are not touched: they finish and are accounted."""
+        if not self.budget or not requests:
+            return len(requests)
         stage = stage or "other"
+        if self.stopped:
+            raise BudgetExceeded(self.stopped["detail"], dict(self.stopped))
         means = self.stage_means().get(stage)
-        p_est = sum(heuristic_tokens(r.messages) for r in requests)
-        # completions: this stage's mean so far, else half of each request's max_tokens
-        c_est = sum((means["completion"] if means else r.max_tokens / 2) * max(1, r.n) for r in requests)
-        t = self.totals()
         b = self.budget
-        why = None
-        if b.max_tokens is not None and t["tokens"] + p_est + c_est > b.max_tokens:
-            why = (f"token budget: {t['tokens']} spent + ~{int(p_est + c_est)} for {len(requests)} {stage} "
-                   f"requests would pass --max-total-tokens {b.max_tokens}")
-        elif b.max_cost is not None and t["dollars"] is not None:
-            est = self._cost(int(p_est), int(c_est), "online") or 0.0
-            if t["dollars"] + est > b.max_cost:
-                why = (f"cost budget: ${t['dollars']:.4f} spent + ~${est:.4f} for {len(requests)} {stage} "
-                       f"requests would pass --max-cost {b.max_cost}")
-        if why:
-            figures = {"reason": "budget", "detail": why, "spent": t,
-                       "max_cost": b.max_cost, "max_total_tokens": b.max_tokens}
+        t = self.totals()
+        with self._lock:
+            tokens = t["tokens"] + sum(h[1] for h in self._held.values())
+            dollars = None if t["dollars"] is None else t["dollars"] + sum(h[2] for h in self._held.values())
+        k, add_tokens, add_dollars = 0, 0.0, 0.0
+        for r in requests:
+            # completions: this stage's mean so far, else half of each request's max_tokens
+            est = heuristic_tokens(r.messages) + (means["completion"] if means else r.max_tokens / 2) * max(1, r.n)
+            cost = self._cost(heuristic_tokens(r.messages), int(est - heuristic_tokens(r.messages)), "online") or 0.0
+            if b.max_tokens is not None and tokens + add_tokens + est > b.max_tokens:
+                break
+            if b.max_cost is not None and dollars is not None and dollars + add_dollars + cost > b.max_cost:
+                break
+            k, add_tokens, add_dollars = k + 1, add_tokens + est, add_dollars + cost
+        if k < len(requests):
+            if b.max_tokens is not None and tokens + add_tokens + est > b.max_tokens:
+                why = (f"token budget: {t['tokens']} spent + ~{int(tokens - t['tokens'])} in flight; "
+                       f"{len(requests) - k} of {len(requests)} {stage} requests would pass --max-total-tokens "
+                       f"{b.max_tokens}")
+            else:
+                why = (f"cost budget: ${t['dollars']:.4f} spent + ~${dollars - t['dollars']:.4f} in flight; "
+                       f"{len(requests) - k} of {len(requests)} {stage} requests would pass --max-cost {b.max_cost}")
+            figures = {"reason": "budget", "detail": why, "spent": t, "max_cost": b.max_cost,
+                       "max_total_tokens": b.max_tokens}
             with self._lock:
                 self.stopped = self.stopped or figures
-            raise BudgetExceeded(why, figures)
+            if not partial or k == 0:
+                raise BudgetExceeded(why, figures)
+        with self._lock:
+            held = self._held.setdefault(stage, [0, 0.0, 0.0])
+            held[0] += k
+            held[1] += add_tokens
+            held[2] += add_dollars
+        return k
+
+
+def no_calls_ledger(why: str) -> dict[str, Any]:
+    """The `usage.ledger` of a stage that asked no paid model (a local LM scorer, a
+    selection): no rows, $0, and why."""
+    return {"currency": "USD", "stages": [], "price": why,
+            "total": {"requests": 0, "sent": 0, "cached": 0, "retries": 0, "prompt_tokens": 0,
+                      "completion_tokens": 0, "tokens": 0, "dollars": 0.0}}
+
+
+def usage_of(client, why: str = "no LLM calls") -> dict[str, Any]:
+    """A manifest's `usage`: the client's counts and its ledger (llm/ledger.py), or, with no
+    client, zero counts and a ledger that says why."""
+    if client is None:
+        return {"requests": 0, "cached": 0, "prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0,
+                "retries": 0, "ledger": no_calls_ledger(why)}
+    ledger = client.usage.ledger
+    return {**client.usage.as_dict(),
+            "ledger": ledger.as_dict() if ledger is not None else no_calls_ledger("client without a ledger")}
 
 
 def format_ledger(ledger: dict[str, Any]) -> list[str]:
@@ -295,12 +412,19 @@ def format_ledger(ledger: dict[str, Any]) -> list[str]:
         d = r.get("dollars")
         cost = "cost unknown" if d is None else f"${d:.4f}"
         mode = " (batch)" if r.get("mode") == "batch" else ""
+        think = f" ({r['reasoning_tokens']} reasoning)" if r.get("reasoning_tokens") else ""
         lines.append(f"    {r['stage']:<22} {r['requests']:>6} calls {r['cached']:>5} cached "
-                     f"{r['prompt_tokens']:>9} in {r['completion_tokens']:>8} out  {cost}{mode}")
+                     f"{r['prompt_tokens']:>9} in {r['completion_tokens']:>8} out{think}  {cost}{mode}")
     t = ledger.get("total") or {}
     d = t.get("dollars")
     lines.append(f"  cost: {'unknown (no price for this model)' if d is None else f'${d:.4f}'}"
                  f" for {t.get('tokens', 0)} tokens; cached calls cost nothing")
+    s = ledger.get("surplus") or {}
+    if s.get("records"):
+        sd = s.get("dollars")
+        lines.append(f"  surplus: {s['records']} paid records not needed (--num reached), "
+                     f"{s['prompt_tokens'] + s['completion_tokens']} tokens, "
+                     f"{'cost unknown' if sd is None else f'${sd:.4f}'} (in rejects, reason surplus)")
     return lines
 
 
@@ -320,6 +444,10 @@ def format_estimate(est: dict[str, Any]) -> str:
         dollars = rng(row, "dollars", "${:,.4f}")
         lines.append(f"  {row['stage']:<18} {rng(row, 'requests'):>13} {rng(row, 'prompt_tokens'):>19} "
                      f"{rng(row, 'completion_tokens'):>19} {dollars:>17}")
+    think = est["total"]["high"].get("reasoning_tokens")
+    if think:
+        lines.append(f"  of the completion tokens, reasoning (thinking): {rng(est['total'], 'reasoning_tokens')} "
+                     "(from earlier versions' ledgers)")
     probe, hist = est["probe"], est.get("history") or []
     basis = (f"calls per record from {len(hist)} earlier version(s) ({', '.join(hist)})" if hist
              else "calls per record from the probe (placeholder replies; real ones are dropped more often)")

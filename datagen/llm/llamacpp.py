@@ -29,6 +29,7 @@ from .base import (ChatClient, ChatRequest, Choice, Completion, CompletionReques
                    common_prefix)
 from .stages import CLASSIFY
 from .cache import ResponseCache, request_key
+from .reasoning import split_completions
 
 ENGINE = "llama.cpp"
 N_CTX = 8192  # SmolLM2's training context: prompts the transformers engine takes fit here too
@@ -169,8 +170,8 @@ class LlamaCppChatClient(ChatClient):
         requests = list(requests)
         stage = stage_of(desc)
         self.usage.gate(requests, stage)
-        return self._many(requests, [self._key(r) for r in requests], stage, lambda r: self._sample(
-            self._ids(self._prompt_text(r.message_dicts(), r.prefill)), r, r.prefill))
+        return self._many(requests, [self._key(r) for r in requests], stage, lambda r: split_completions(self._sample(
+            self._ids(self._prompt_text(r.message_dicts(), r.prefill)), r, r.prefill), lambda t: len(self._ids(t))))
 
     def tokenizer(self):
         """A Hugging Face tokenizer with the model's chat template (for Magpie's renderer)."""

@@ -23,6 +23,7 @@ from .base import (ChatClient, ChatRequest, Choice, Completion, CompletionReques
                    common_prefix)
 from .stages import CLASSIFY
 from .cache import ResponseCache, request_key
+from .reasoning import split_completions
 from .local_decode import decode
 
 
@@ -168,6 +169,7 @@ class LocalChatClient(ChatClient):
                 for _ in batch:
                     self.usage.returned()
             for i, comps in zip(batch, done):
+                split_completions(comps, lambda t: len(self._load()[1](t, add_special_tokens=False)["input_ids"]))
                 if keys[i]:
                     self.cache.put(keys[i], comps)
                 self.usage.add(comps, stage=stage)

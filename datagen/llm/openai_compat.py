@@ -35,7 +35,7 @@ from .base import ChatClient, ChatRequest, Choice, Completion, CompletionRequest
 from .stages import CLASSIFY
 from .cache import ResponseCache, endpoint_key, request_key
 from .failures import REFUSED_RETRIES, check_base_url, failure_kind, fatal_message, retryable
-from .openai_wire import (_check_response, _content, _gather_or_cancel, _http_client, _json, _response_class,
+from .openai_wire import (_check_response, _gather_or_cancel, completion_of, _http_client, _json, _response_class,
                           choice_from, sample_n, sampling_body)
 
 
@@ -214,14 +214,10 @@ class OpenAIChatClient(ChatClient):
             # vLLM, llama.cpp and Ollama continue a trailing assistant message
             messages.append({"role": "assistant", "content": req.prefill})
         got = await self._sample(clients, sem, sampling_body(req, model=self.model, messages=messages), req.n)
-        out: list[Completion] = []
-        for ch in got.choices:
-            text = _content(ch)
-            if req.prefill and not text.startswith(req.prefill.strip()):
-                text = req.prefill + text
-            out.append(Completion(text=text, finish_reason=ch.get("finish_reason") or "stop"))
+        out = [completion_of(ch, req.prefill) for ch in got.choices]
         # usage is reported per call, not per choice: the first completion carries it
         out[0].prompt_tokens, out[0].completion_tokens = got.prompt_tokens, got.completion_tokens
+        out[0].reasoning_tokens = got.reasoning_tokens
         if key:
             self.cache.put(key, out)
         self.usage.add(out, retries=got.retries, stage=stage, sent=got.sent + got.retries)
@@ -234,7 +230,11 @@ class OpenAIChatClient(ChatClient):
         if not requests:
             return []
         stage = stage_of(desc)
-        self.usage.gate(requests, stage)  # over budget: BudgetExceeded, nothing sent
+        # under a cap: the first requests that fit go out; the rest come back as empty
+        # replies (finish_reason "budget") that every parser drops, and the run stops
+        admitted = self.usage.admit(requests, stage)
+        refused = [[Completion("", finish_reason="budget")] for _ in requests[admitted:]]
+        requests = requests[:admitted]
 
         async def go(clients):
             from tqdm.auto import tqdm
@@ -252,7 +252,7 @@ class OpenAIChatClient(ChatClient):
             finally:
                 bar.close()
 
-        return self._run(go)
+        return self._run(go) + refused
 
     # -- choose ---------------------------------------------------------------------
     def choose(self, messages: Sequence[Message], options: Sequence[str], prefill: str = "") -> Choice:
@@ -262,13 +262,16 @@ class OpenAIChatClient(ChatClient):
         """Several fixed-choice questions at once: items are (messages, prefill) pairs."""
         options = list(options)
         items = list(items)
-        if items:
-            self.usage.gate([ChatRequest.make(m, max_tokens=8) for m, _ in items], "classify")
+        if not items:
+            return []
+        admitted = self.usage.admit([ChatRequest.make(m, max_tokens=8) for m, _ in items], "classify")
+        refused = [Choice(option=None, raw="not asked: budget") for _ in items[admitted:]]
+        items = items[:admitted]
 
         async def go(clients):
             return await _gather_or_cancel([self._choose(clients, self._sem, m, options, p) for m, p in items])
 
-        return self._run(go) if items else []
+        return self._run(go) + refused
 
     def choose_key(self, messages, options, prefill) -> str:
         """The cache key of a fixed-choice question (shared with the Batch API path)."""

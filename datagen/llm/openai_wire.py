@@ -58,6 +58,40 @@ def _content(choice: dict) -> str:
     return content if isinstance(content, str) else ""
 
 
+def _reasoning(choice: dict) -> str:
+    """The trace a server returned apart from the content: `reasoning_content` (vLLM's
+    reasoning parsers, DeepSeek), or `reasoning` (OpenRouter, newer vLLM)."""
+    msg = choice.get("message")
+    if not isinstance(msg, dict):
+        return ""
+    for key in ("reasoning_content", "reasoning"):
+        if isinstance(msg.get(key), str) and msg[key].strip():
+            return msg[key]
+    return ""
+
+
+def reasoning_tokens(data: dict) -> int:
+    """usage.completion_tokens_details.reasoning_tokens, where the server counts them."""
+    usage = data.get("usage")
+    details = usage.get("completion_tokens_details") if isinstance(usage, dict) else None
+    n = details.get("reasoning_tokens") if isinstance(details, dict) else None
+    return int(n) if isinstance(n, (int, float)) else 0
+
+
+def completion_of(choice: dict, prefill: str = "") -> Completion:
+    """One choice as a Completion: the answer in `text`, the trace (a reasoning field or a
+    leading <think> block, llm/reasoning.py) in `reasoning`."""
+    from .reasoning import split_reasoning
+
+    finish = choice.get("finish_reason") or "stop"
+    text, trace, closed = split_reasoning(_content(choice), _reasoning(choice))
+    if trace and closed and not text and finish == "length":
+        closed = False  # a separate trace cut off by max_tokens before any answer
+    if prefill and not text.startswith(prefill.strip()):
+        text = prefill + text
+    return Completion(text=text, finish_reason=finish, reasoning=trace, reasoning_closed=closed)
+
+
 def _usage(data: dict) -> tuple[int, int]:
     usage = data.get("usage")
     if not isinstance(usage, dict):
@@ -81,14 +115,17 @@ async def _gather_or_cancel(coros) -> list:
 def choice_from(data: dict, options) -> tuple[Choice, Completion]:
     """The Choice in a chat.completion body (the matched option, else the best-scored first
     token), and a Completion carrying its usage for the ledger."""
+    from .reasoning import split_reasoning
+
     ch = data["choices"][0]
-    raw = _content(ch)
+    raw = split_reasoning(_content(ch), _reasoning(ch))[0]  # a reasoning model thinks before it picks
     scores = _first_token_scores(ch, options)
     option = match_option(raw, options)
     if option is None and scores:
         option = max(scores, key=scores.get)
     pt, ct = _usage(data)
-    return Choice(option=option, scores=scores, raw=raw), Completion(raw, prompt_tokens=pt, completion_tokens=ct)
+    return Choice(option=option, scores=scores, raw=raw), Completion(raw, prompt_tokens=pt, completion_tokens=ct,
+                                                                     reasoning_tokens=reasoning_tokens(data))
 
 
 def _first_token_scores(choice: dict, options) -> dict[str, float]:
@@ -124,7 +161,7 @@ class Sampled:
 
     def __init__(self):
         self.choices: list[dict] = []
-        self.sent = self.retries = self.prompt_tokens = self.completion_tokens = 0
+        self.sent = self.retries = self.prompt_tokens = self.completion_tokens = self.reasoning_tokens = 0
 
     def take(self, data: dict, retries: int, want: int) -> None:
         self.sent += 1
@@ -132,6 +169,7 @@ class Sampled:
         pt, ct = _usage(data)
         self.prompt_tokens += pt
         self.completion_tokens += ct
+        self.reasoning_tokens += reasoning_tokens(data)
         self.choices.extend(data["choices"][:want])
 
 

@@ -32,6 +32,9 @@ class SelectConfig:
         "off_flag": "--no-diversity"})
     embed_model: str | None = field(default=None, metadata={
         "help": "Local sentence-transformers folder (default: embedded MiniLM)."})
+    allow_empty: bool = field(default=False, metadata={
+        "help": "Publish a version even when no record is selected (otherwise nothing is published).",
+        "flag": "--allow-empty"})
 
     def __post_init__(self):
         from ..config import validate
@@ -43,6 +46,17 @@ class SelectConfig:
     def public(self) -> dict:
         return {"by": self.by, "min": self.min, "max": self.max, "budget": self.budget,
                 "diversity": self.diversity}
+
+
+def check_scored(records: Sequence[Record], by: str, where: str = "") -> None:
+    """ConfigError when no record carries score `by` (not even a failed one): selecting
+    by it would reject everything. The message names the scores the records do have."""
+    have: set[str] = set()
+    for r in records:
+        have.update((r.meta.get("scores") or {}).keys())
+    if records and by not in have:
+        found = ", ".join(sorted(have)) if have else "none (run `datagen score` first)"
+        raise ConfigError(f"{where}no record has a '{by}' score; scores present: {found}")
 
 
 def _reject(rec: Record, reason: str, by: str, **detail) -> dict:
@@ -57,6 +71,7 @@ def select_records(records: Sequence[Record], cfg: SelectConfig,
     import numpy as np
 
     records = list(records)
+    check_scored(records, cfg.by)
     higher = SCORERS[cfg.by]
     rejects: list[dict] = []
     counts = {"candidates": len(records), "selected": 0, "below_threshold": 0, "budget": 0, "not_diverse": 0}

@@ -8,6 +8,7 @@ import time
 from contextlib import nullcontext
 from typing import Any
 
+from ..llm.ledger import usage_of
 from ..store import DatasetLock, DatasetStore, DatasetVersion
 from . import ScoreConfig, ScoreWork, resolve_config, split_blocks, write_scores
 from .select import SelectConfig, select_records
@@ -64,25 +65,32 @@ def score_version(store: DatasetStore, ref: str, cfg: ScoreConfig, client=None, 
             info.update(model=LMScorer(model_path=cfg.lm_model).model_name)
         manifest = {**_inherit(parent), "stage": "score", "score": info,
                     "counts": {"scored": counts["scored"], "failed": counts["failed"]}}
-        if client is not None:
-            manifest["usage"] = client.usage.as_dict()
+        manifest["usage"] = usage_of(client, f"{cfg.scorer} scorer: a local model, $0")
         version = store.publish(parent.name, records, [], manifest, parent=parent.version)
     return version, info
 
 
 def select_version(store: DatasetStore, ref: str, cfg: SelectConfig, encoder=None,
-                   lock: DatasetLock | None = None) -> tuple[DatasetVersion, dict]:
-    """Select from `ref` and publish the selection; the rest go to its rejects."""
+                   lock: DatasetLock | None = None) -> tuple[DatasetVersion | None, dict]:
+    """Select from `ref` and publish the selection; the rest go to its rejects. An empty
+    selection publishes nothing (version None) unless `cfg.allow_empty`: an empty
+    version would become the latest, and exports of it empty files."""
+    from .select import check_scored
+
     parent = store.resolve(ref)
     with _locked(store, parent.name, lock):
         store.clean_temp(parent.name)
         records = parent.records()
+        check_scored(records, cfg.by, f"{parent.ref}: ")
         kept, rejects, counts = select_records(records, cfg, encoder)
         info = {"parent": parent.ref, "scorer": cfg.by, **cfg.public(), "counts": counts}
+        if not kept and not cfg.allow_empty:
+            return None, info
         manifest = {**_inherit(parent), "stage": "select", "selection": info,
                     "counts": {"selected": counts["selected"], "dropped": len(rejects)},
                     "funnel": {"seen": len(records), "kept": len(kept),
                                "dropped": {k: v for k, v in counts.items()
-                                           if k not in ("candidates", "selected") and v}}}
+                                           if k not in ("candidates", "selected") and v}},
+                    "usage": usage_of(None, "selection: no LLM calls")}
         version = store.publish(parent.name, kept, rejects, manifest, parent=parent.version)
     return version, info

@@ -114,8 +114,11 @@ def scale(recorded, kept: int, num: int, counter: TokenCounter, past: list[dict]
             n = rate * num * share_sent
             row[end] = {"requests": round(n), "prompt_tokens": round(n * prompt), "completion_tokens": round(n * out)}
             row[end]["tokens"] = row[end]["prompt_tokens"] + row[end]["completion_tokens"]
+            # of the completion tokens, a reasoning model's thinking: only history knows it
+            row[end]["reasoning_tokens"] = round(n * h["reasoning"] * out / h["completion"]) if h and h["completion"] else 0
         stages.append(row)
-    total = {end: {k: sum(s[end][k] for s in stages) for k in ("requests", "prompt_tokens", "completion_tokens", "tokens")}
+    total = {end: {k: sum(s[end][k] for s in stages)
+                   for k in ("requests", "prompt_tokens", "completion_tokens", "tokens", "reasoning_tokens")}
              for end in ("low", "high")}
     return {"stages": stages, "total": total, "probe": {"requests": len(recorded), "kept": kept,
                                                          "cached": sum(r.cached for r in recorded)},
@@ -126,18 +129,22 @@ def _history_rates(past: list[dict]) -> dict[str, dict[str, Any]]:
     """stage -> requests per kept record (min, max over versions) and mean completion tokens."""
     rates: dict[str, list[float]] = defaultdict(list)
     comp: dict[str, list[float]] = defaultdict(list)
+    think: dict[str, list[float]] = defaultdict(list)
     for p in past:
-        per: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+        per: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
         for row in p["stages"]:
             acc = per[row["stage"]]
             acc[0] += row.get("requests", 0) + row.get("cached", 0)
             acc[1] += row.get("completion_tokens", 0)
             acc[2] += row.get("requests", 0)
-        for stage, (calls, ct, sent) in per.items():
+            acc[3] += row.get("reasoning_tokens", 0)
+        for stage, (calls, ct, sent, rt) in per.items():
             rates[stage].append(calls / p["kept"])
             if sent:
                 comp[stage].append(ct / sent)
-    return {s: {"per_kept": (min(r), max(r)), "completion": sum(comp[s]) / len(comp[s])}
+                think[stage].append(rt / sent)
+    return {s: {"per_kept": (min(r), max(r)), "completion": sum(comp[s]) / len(comp[s]),
+                "reasoning": sum(think[s]) / len(think[s])}
             for s, r in rates.items() if comp.get(s)}
 
 

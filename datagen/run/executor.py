@@ -111,12 +111,16 @@ class RayExecutor:
         bar = tqdm(total=sum(len(b) for b in blocks), desc=f"{gen.name} items", unit="item", disable=None,
                    leave=False)
 
+        ledger = client.usage.ledger if client is not None else None
+
         def arrived(res):
             _fold(res, client, cache)  # paid for: kept even if the run stops here
+            if res.get("stopped") and ledger is not None:
+                ledger.stopped = ledger.stopped or res["stopped"]
             bar.update(res["items"])
 
-        order = InOrder(ray, lambda i: task.remote(gen_ref, blocks[i], self.llm_cfg), len(blocks),
-                        self._width(ray), arrived)
+        order = InOrder(ray, lambda i, budget: task.remote(gen_ref, blocks[i], self.llm_cfg, budget), len(blocks),
+                        self._width(ray), arrived, room=lambda f, done: _room(ledger, f, done))
         ok = False
         try:
             for res in order:
@@ -143,6 +147,10 @@ class RayExecutor:
                 cache.close()
         report.counts["kept"] = kept
         report.counts["blocks"] = emitted
+        if kept < num and ledger is not None and ledger.stopped:
+            from ..llm.ledger import BudgetExceeded
+
+            raise BudgetExceeded(ledger.stopped["detail"], dict(ledger.stopped))
         if kept >= num:
             report.stop_reason = f"reached --num {num}"
         else:
@@ -169,7 +177,7 @@ class RayExecutor:
                 _fold(res, client, cache)
                 bar.update(res["items"])
 
-            order = InOrder(ray, lambda i: task.remote(work_ref, blocks[i], llm_cfg), len(blocks),
+            order = InOrder(ray, lambda i, _: task.remote(work_ref, blocks[i], llm_cfg), len(blocks),
                             self._width(ray), arrived)
             try:
                 for res in order:
@@ -192,23 +200,31 @@ class InOrder:
     `finish(ok=True, late)` to pass the results still in flight to `late`; after an
     error, `finish(ok=False)` cancels them."""
 
-    def __init__(self, ray, submit, n: int, width: int, arrived):
+    def __init__(self, ray, submit, n: int, width: int, arrived, room=None):
         self.ray, self.submit, self.n, self.width, self.arrived = ray, submit, n, width, arrived
+        # room(in flight, arrived) -> (may one more go out, its argument): a cap between blocks
+        self.room = room or (lambda in_flight, arrived: (True, None))
         self.pending: dict[Any, int] = {}  # object ref -> block index
 
     def __iter__(self) -> Iterator[dict]:
         ray, pending = self.ray, self.pending
         done: dict[int, dict] = {}
-        submitted = emitted = 0
+        submitted = emitted = returned = 0
         while emitted < self.n:
             while submitted < self.n and len(pending) + len(done) < self.width:
-                pending[self.submit(submitted)] = submitted
+                ok, arg = self.room(len(pending), returned)
+                if not ok:
+                    break
+                pending[self.submit(submitted, arg)] = submitted
                 submitted += 1
             if emitted not in done:
+                if not pending:
+                    return  # nothing in flight and nothing more may go out: the cap is reached
                 ready, _ = ray.wait(list(pending), num_returns=1)
                 for ref in ready:
                     i = pending.pop(ref)
                     done[i] = _get(ray, ref)
+                    returned += 1
                     self.arrived(done[i])
                 continue
             res = done.pop(emitted)
@@ -227,6 +243,27 @@ class InOrder:
             if late is not None:
                 late(res)
         self.pending.clear()
+
+
+def _room(ledger, in_flight: int, returned: int):
+    """The cap between blocks: whether one more block may go out, and its budget (the
+    run's cap less what was spent and what the blocks in flight are expected to cost).
+    Before a block has come back, one block at a time."""
+    if ledger is None or not ledger.budget:
+        return True, None
+    if ledger.stopped or (in_flight and not returned):
+        return False, None
+    budget = ledger.headroom(in_flight, returned)
+    if (budget.max_cost is not None and budget.max_cost <= 0) or (budget.max_tokens is not None
+                                                                   and budget.max_tokens <= 0):
+        if not in_flight:
+            t = ledger.totals()
+            ledger.stopped = {"reason": "budget", "spent": t, "max_cost": ledger.budget.max_cost,
+                              "max_total_tokens": ledger.budget.max_tokens,
+                              "detail": f"the cap is spent (${t['dollars'] or 0:.4f}, {t['tokens']} tokens): "
+                                        "no further block sent"}
+        return False, None
+    return True, budget
 
 
 def _get(ray, ref) -> dict:
@@ -250,6 +287,8 @@ def _fold(res: dict, client, cache) -> None:
     if client is not None:
         for k in _USAGE:
             setattr(client.usage, k, getattr(client.usage, k) + res["usage"].get(k, 0))
+        if client.usage.ledger is not None:
+            client.usage.ledger.merge(res.get("ledger") or [])
     if cache is not None:
         cache.put_block(res["cache"])
 
@@ -291,15 +330,29 @@ def _worker_client(llm_cfg):
     return _CLIENTS[key]
 
 
-def run_block_task(gen, block, llm_cfg) -> dict:
-    """One block on a Ray worker: the generator's work with this process's client. Returns
-    the outcomes with the usage and new cache entries of this block."""
+def _block_ledger(client, budget=None):
+    """This block's own ledger (its rows go back to the driver's), capped at `budget`."""
+    if client is not None and client.usage.ledger is not None:
+        client.usage.ledger = client.usage.ledger.fresh(budget)
+
+
+def _ledger_rows(client) -> list[dict]:
+    ledger = client.usage.ledger if client is not None else None
+    return ledger.as_dict()["stages"] if ledger is not None else []
+
+
+def run_block_task(gen, block, llm_cfg, budget=None) -> dict:
+    """One block on a Ray worker: the generator's work with this process's client, under
+    `budget` (the block's share of the run's cap, from the driver). Returns the outcomes
+    with the usage, ledger rows and new cache entries of this block."""
     client, cache = _worker_client(llm_cfg)
+    _block_ledger(client, budget)
     before = client.usage.as_dict()
     res = gen.run_block(block, client)
     after = client.usage.as_dict()
     return {"outcomes": res.outcomes, "counts": res.counts, "prompt_templates": res.prompt_templates,
             "notes": res.notes, "items": len(block), "usage": {k: after[k] - before[k] for k in _USAGE},
+            "ledger": _ledger_rows(client), "stopped": res.stopped,
             "cache": cache.take_new() if cache is not None else {}}
 
 
@@ -313,11 +366,12 @@ def score_block_task(work, block, llm_cfg) -> dict:
     key = repr((work.cfg, llm_cfg))
     if key not in _SCORERS:
         _SCORERS[key] = work.make_scorer(client)
+    _block_ledger(client)
     before = client.usage.as_dict() if client is not None else {}
     scores = work.run_block(block, _SCORERS[key])
     after = client.usage.as_dict() if client is not None else {}
     return {"scores": scores, "items": len(block), "usage": {k: after[k] - before[k] for k in after if k in _USAGE},
-            "cache": cache.take_new() if cache is not None else {}}
+            "ledger": _ledger_rows(client), "cache": cache.take_new() if cache is not None else {}}
 
 
 class WorkerCache:

@@ -23,10 +23,12 @@ class RunSettings:
         "help": "Prompt language (auto: detected from the inputs).", "choices": LANG_CHOICES})
     seed: int = field(default=0, metadata={"help": "Random seed for sampling."})
     out: str | None = field(default=None, metadata={
-        "help": "Write kept records to this JSONL (rejects beside it).", "path": "file"})
+        "help": "Write kept records to this JSONL (rejects beside it); with --dataset, this run's new "
+                "records as well as the version.", "path": "file"})
     rejects: str | None = field(default=None, metadata={"help": "Rejects JSONL path.", "path": "file"})
     dataset: str | None = field(default=None, metadata={
-        "help": "Publish a new version of this dataset in the store."})
+        "help": "Publish a new version of this dataset in the store (default: named after the seeds, "
+                "docs or triples file, when --out is not given either)."})
     store: str | None = field(default=None, metadata={
         "help": "Dataset store root (default ./datasets, or $DATAGEN_STORE).", "path": "dir"})
     executor: str = field(default="local", metadata={
@@ -70,13 +72,38 @@ def batch_state_path(settings: RunSettings):
     return Path(DatasetStore(settings.store).root) / settings.dataset / ".batches.json"
 
 
+def default_dataset(gen: Generator) -> str:
+    """The dataset a run publishes to when none is named: its main input file's name
+    (`--seeds seeds.jsonl` -> `seeds`), else the generator's name (Magpie)."""
+    import re
+    from pathlib import Path
+
+    value = getattr(gen.config, gen.required[0], None) if gen.required else None
+    value = value[0] if isinstance(value, (list, tuple)) and value else value
+    path = str(value or (gen.report.inputs[0] if gen.report.inputs else ""))
+    stem = Path(path.rstrip("/")).stem if path else ""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-._")[:100]
+    return name or gen.name
+
+
+def choose_destination(gen: Generator, settings: RunSettings) -> str | None:
+    """Where the records go: --dataset (a version in the store; with --out too, this
+    run's new records are also written there), --out (a file), or neither given: a
+    dataset named after the main input, in the store (./datasets unless --store or
+    $DATAGEN_STORE). Returns the note saying so when the name was chosen here."""
+    if settings.dataset or settings.out:
+        return None
+    settings.dataset = default_dataset(gen)
+    return (f"dataset '{settings.dataset}' named after the input (choose with --dataset NAME, "
+            f"or --out FILE.jsonl for a plain file)")
+
+
 def execute(gen: Generator, settings: RunSettings, llm_cfg, filter_cfg, lang: str, lock=None) -> RunResult:
     """Build client and filter chain, run `gen`, and write or publish the result.
 
     With `settings.dataset`, the store publishes a new version (deduplicated against its
     parent; `lock`: the dataset's lock when the caller already holds it); otherwise the
     records go to `settings.out`."""
-    from ..errors import ConfigError
     from ..filters import build_chain
     from ..llm import make_client
 
@@ -84,8 +111,7 @@ def execute(gen: Generator, settings: RunSettings, llm_cfg, filter_cfg, lang: st
         from .estimate import estimate_run
 
         return estimate_run(gen, settings, llm_cfg, filter_cfg, lang)
-    if not settings.dataset and not settings.out:
-        raise ConfigError("say where the data goes: --dataset NAME (a versioned dataset) or --out FILE.jsonl")
+    note = choose_destination(gen, settings)
     from .executor import make_executor
 
     executor = make_executor(settings, llm_cfg)  # a missing ray extra fails before any call
@@ -94,9 +120,14 @@ def execute(gen: Generator, settings: RunSettings, llm_cfg, filter_cfg, lang: st
         if settings.dataset:
             from .publish import publish_run
 
-            return publish_run(gen, client, settings, llm_cfg, filter_cfg, lang, lock=lock, executor=executor)
+            result = publish_run(gen, client, settings, llm_cfg, filter_cfg, lang, lock=lock, executor=executor)
+            if note:
+                result.report.notes.insert(0, note)
+            if settings.out:  # --out beside --dataset: this run's new records there too
+                write_result(result, settings.out, settings.rejects)
+            return result
         chain = build_chain(filter_cfg, lang)
-        result = run_generator(gen, client, chain, settings.num, executor=executor)
+        result = run_generator(gen, client, chain, settings.num, executor=executor, reasoning=llm_cfg.reasoning)
         result.llm = llm_cfg.public()
         write_result(result, settings.out, settings.rejects)
         return result

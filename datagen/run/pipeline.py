@@ -249,7 +249,8 @@ def run(pipe: Pipeline, train: bool = True, progress: bool = True) -> PipelineRe
         version = _quality_stages(pipe, result, lock, out.notes)
         if pipe.train is None or not train:
             return out
-        tcfg = _train_config(pipe, result, version)
+        # an empty selection publishes nothing: never train on the unselected version instead
+        tcfg = _train_config(pipe, result, version) if version is not None or pipe.select is None else None
         if tcfg is None:
             out.notes.append("training skipped: no new dataset version")
             return out
@@ -300,7 +301,7 @@ def _quality_stages(pipe: Pipeline, result, lock, notes: list[str]):
     if pipe.select is not None:
         version, info = select_version(store, version.ref, pipe.select, lock=lock)
         notes.append(f"selected {info['counts']['selected']} of {info['counts']['candidates']} "
-                     f"by {pipe.select.by}: {version.ref}")
+                     f"by {pipe.select.by}: {version.ref if version else 'nothing published'}")
     return version
 
 

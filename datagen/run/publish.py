@@ -135,6 +135,7 @@ def build_manifest(gen, client, result: RunResult, settings, llm_cfg, filter_cfg
         "run": {"seconds": result.seconds, "throughput": dict(result.throughput), "stop_reason": report.stop_reason,
                 "notes": list(report.notes), "counts": dict(report.counts)},
         **({"held_out": dict(report.held_out)} if report.held_out else {}),
+        **({"skipped_inputs": dict(report.skipped)} if report.skipped else {}),
     }, secrets)
 
 
@@ -165,7 +166,8 @@ def publish_run(gen, client, settings, llm_cfg, filter_cfg, lang: str, chain=Non
         if parent_records:
             chain.add_many(parent_records)
 
-        base = run_generator(gen, client, chain, settings.num, executor=executor)
+        base = run_generator(gen, client, chain, settings.num, executor=executor,
+                             reasoning=llm_cfg.reasoning)
         base.llm = llm_cfg.public()
         result = PublishedRun(**{f.name: getattr(base, f.name) for f in dataclasses.fields(RunResult)},
                               parent=parent)
@@ -173,7 +175,13 @@ def publish_run(gen, client, settings, llm_cfg, filter_cfg, lang: str, chain=Non
         result.added = len(new)
         if not new:
             where = f"latest stays {parent.ref}" if parent else "no version written"
-            result.report.notes.append(f"dataset {name}: no new records, nothing published ({where})")
+            note = f"dataset {name}: no new records, nothing published ({where})"
+            if result.usage.get("requests") or result.stopped:
+                # paid for and nothing to show: the attempt's spend and stop go in the store
+                manifest = build_manifest(gen, client, result, settings, llm_cfg, filter_cfg, lang, seed, 0)
+                path = store.record_attempt(name, result.rejects, manifest)
+                note += f"; spend and rejects of this attempt in {path}"
+            result.report.notes.append(note)
             return result
         manifest = build_manifest(gen, client, result, settings, llm_cfg, filter_cfg, lang, seed, len(new))
         result.version = store.publish(name, parent_records + new, result.rejects, manifest,

@@ -52,9 +52,11 @@ def reject_row(outcome) -> dict[str, Any]:
     return row
 
 
-def run_generator(gen: Generator, client: ChatClient, chain: FilterChain, num: int, executor=None) -> RunResult:
+def run_generator(gen: Generator, client: ChatClient, chain: FilterChain, num: int, executor=None,
+                  reasoning: str = "keep") -> RunResult:
     """Drive `gen` until it stops; keep what it kept, and every drop with its reason.
-    `executor` (datagen/run/executor.py) says where its blocks run; default: here."""
+    `executor` (datagen/run/executor.py) says where its blocks run; default: here.
+    `reasoning="drop"` (--reasoning drop): traces decided the filters, then go."""
     from .progress import RunProgress
 
     result = RunResult(generator=gen.name)
@@ -64,6 +66,8 @@ def run_generator(gen: Generator, client: ChatClient, chain: FilterChain, num: i
     try:
         progress = RunProgress(num, client.usage, unit=gen.num_counts)
         for outcome in progress.follow(outcomes):
+            if reasoning == "drop":
+                outcome.record.meta.pop("reasoning", None)
             if outcome.verdict.kept:
                 result.kept.append(outcome.record)
             else:
@@ -74,11 +78,22 @@ def run_generator(gen: Generator, client: ChatClient, chain: FilterChain, num: i
         gen.report.stop_reason = f"budget ({stop})"
     result.seconds = round(time.perf_counter() - t0, 3)
     result.usage = client.usage.as_dict()
-    if client.usage.ledger is not None:
-        result.ledger = client.usage.ledger.as_dict()
+    ledger = client.usage.ledger
+    if ledger is not None:
+        result.ledger = ledger.as_dict()
+        result.ledger["surplus"] = surplus_cost(result.rejects, ledger)
     result.throughput = throughput(client.usage, t0, result.seconds)
     result.report = gen.report
     return result
+
+
+def surplus_cost(rejects: list[dict[str, Any]], ledger) -> dict[str, Any]:
+    """What the `surplus` rejects (paid for, not needed: a task finished after --num was
+    reached) cost: their share of the tokens, priced as the ledger prices them."""
+    rows = [r for r in rejects if r["reason"] == "surplus"]
+    p = sum(((r["record"].get("meta") or {}).get("usage") or {}).get("prompt_tokens", 0) for r in rows)
+    c = sum(((r["record"].get("meta") or {}).get("usage") or {}).get("completion_tokens", 0) for r in rows)
+    return {"records": len(rows), "prompt_tokens": p, "completion_tokens": c, "dollars": ledger.dollars(p, c)}
 
 
 def throughput(usage, t0: float, seconds: float) -> dict[str, float]:
@@ -141,4 +156,6 @@ def format_summary(result: RunResult) -> str:
         lines.append(f"  stopped: {result.report.stop_reason}")
     for note in result.report.notes:
         lines.append(f"  note: {note}")
+    for name, reason in result.report.skipped.items():
+        lines.append(f"  skipped: {name}: {reason}")
     return "\n".join(lines)

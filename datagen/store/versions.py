@@ -37,8 +37,10 @@ DEFAULT_ROOT = "datasets"
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 VERSION_RE = re.compile(r"^v(\d{4,})$")
 TMP_PREFIX = ".tmp-"
+ATTEMPTS = "attempts"  # manifest-only records of runs that published nothing
 LOCK_NAME = ".lock"
 DATA, REJECTS, MANIFEST = "data.jsonl", "rejects.jsonl", "manifest.json"
+REMOVED = "removed.json"  # numbers of removed versions (store/manage.py), never handed out again
 
 
 def check_name(name: str) -> str:
@@ -180,8 +182,14 @@ class DatasetStore:
         return self._load(name, vs[-1]) if vs else None
 
     def next_version(self, name: str) -> str:
-        vs = self.versions(name)
-        return format_version(version_number(vs[-1]) + 1 if vs else 1)
+        """The next number, past removed versions too (store/manage.py): a ref once
+        published never names other data."""
+        used = [version_number(v) for v in self.versions(name)]
+        try:
+            used += [version_number(v) for v in json.loads((self.dataset_dir(name) / REMOVED).read_text("utf-8"))]
+        except (OSError, ValueError):
+            pass
+        return format_version(max(used, default=0) + 1)
 
     def resolve(self, ref: str) -> DatasetVersion:
         """'name' (latest), 'name@vN' or 'name@TAG' (e.g. name@good) -> the DatasetVersion;
@@ -250,6 +258,25 @@ class DatasetStore:
                     shutil.rmtree(p, ignore_errors=True)
                     n += 1
         return n
+
+    def record_attempt(self, name: str, rejects: Iterable[dict[str, Any]], manifest: dict[str, Any]) -> Path:
+        """A run that published no version still paid for its requests: its manifest (spend,
+        stop reason) and rejects go to `<dataset>/attempts/<version>-<time>/`, never a version."""
+        d = self.dataset_dir(name) / ATTEMPTS
+        d.mkdir(parents=True, exist_ok=True)
+        stamp = _now().replace(":", "").replace("-", "").split(".")[0]
+        out = Path(tempfile.mkdtemp(prefix=f"{self.next_version(name)}-{stamp}-", dir=d))
+        _write_jsonl_synced(out / REJECTS, rejects)
+        _write_json_synced(out / MANIFEST, {"name": name, "version": None, "attempt": True, "created": _now(),
+                                            "datagen_version": __version__, **manifest})
+        os.chmod(out, 0o755)
+        return out
+
+    def attempts(self, name: str) -> list[Path]:
+        """The manifest-only records of runs that published nothing, oldest first."""
+        d = self.dataset_dir(name) / ATTEMPTS
+        return sorted((p for p in d.iterdir() if (p / MANIFEST).is_file()), key=lambda p: p.stat().st_mtime) \
+            if d.is_dir() else []
 
     def publish(self, name: str, records: Iterable[Record], rejects: Iterable[dict[str, Any]],
                 manifest: dict[str, Any], parent: str | None = None) -> DatasetVersion:

@@ -21,6 +21,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
+from ...filters.reasoning import trace_reason
+from ...llm.reasoning import trace_meta
 from ...errors import ConfigError
 from ...filters.base import FilterChain, Verdict
 from ...llm import stages
@@ -241,10 +243,11 @@ class EvolInstructGenerator(Generator):
         answers = client.chat_many(reqs, desc=stages.ANSWERS.at_round(rnd)) if reqs else []
         for s, comps in zip(checked, answers):
             s.record.output = comps[0].text.strip()
+            s.record.meta.update(trace_meta(comps[0]))
             if comps[0].finish_reason == "length":
                 s.record.meta["answer_truncated"] = True
             s.record.id = s.record.content_id()
-            reason = answer_reason(s.record.output, lang)
+            reason = trace_reason(s.record) or answer_reason(s.record.output, lang)
             yield s, (self._drop(s, reason, "answer") if reason else Outcome(s.record, Verdict(True), "answer"))
 
     def _meta(self, client: ChatClient, s: Step, rnd: int) -> dict:

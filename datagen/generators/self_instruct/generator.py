@@ -23,7 +23,8 @@ from ...llm.base import ChatClient, ChatRequest, Choice, Completion
 from ...records import Record
 from . import prompts as P
 from ..base import GenerationReport, Generator, GeneratorConfig, Outcome
-from ..rounds import RoundPipeline
+from ..rounds import Aborted, RoundPipeline
+from .demand import Demand
 from .tasks import Seed, Task, tokens, type_notes, unique_seeds
 
 NAME = "self-instruct"
@@ -162,22 +163,22 @@ class SelfInstructGenerator(Generator):
         # pipelined: model-backed filters (embedding dedup) run when a round finishes, so
         # encoding (and loading the encoder) never holds up the requests of the rounds in flight
         early, late = chain.split_deferred() if depth > 1 else (chain, FilterChain([]))
-        st = {"done": 0, "stale": 0, "planned": 0, "finished": 0, "kept_per_round": []}
+        st = {"done": 0, "stale": 0, "planned": 0, "finished": 0}
+        # what --num can still use: bounds the tasks a round takes on, and the rounds planned
+        demand = Demand(num, per_round=3 * cfg.batch)
         self.report.stop_reason = ""
 
         def plan():
             if st["planned"] >= max_rounds or st["done"] >= num or st["stale"] >= cfg.patience:
                 return None
             running = st["planned"] - st["finished"]
-            per_round = st["kept_per_round"]
-            # what the rounds already in flight are likely to keep: as the finished ones did,
-            # or, before any has finished, a few tasks per bootstrap prompt
-            expected = running * (sum(per_round) / len(per_round) if per_round else 3 * cfg.batch)
-            need = math.ceil(num - st["done"] - expected)
-            if need <= 0 and running:
+            if running and demand.need() <= 0:
+                return None  # the rounds in flight are expected to cover --num
+            if running and not self._budget_room(client, st, running):
                 return None
             st["planned"] += 1
-            return max(1, need), list(self.machine)
+            demand.planned()
+            return demand, list(self.machine)
 
         # the deferred filters encode a round's tasks while its classify/instance requests
         # are out, so its finish (in the main thread) only compares vectors
@@ -190,8 +191,10 @@ class SelfInstructGenerator(Generator):
                                                                            [t.instruction for t in tasks])))
 
         def finish(rnd, result):
-            pre, tasks, drafts = result
+            pre, tasks, drafts, _ = result
+            taken = len(tasks)
             st["finished"] = rnd
+            st["used_at_finish"] = client.usage.ledger.used() if client.usage.ledger is not None else None
             self.report.count("rounds")
             yield from pre
             if late.filters and tasks:
@@ -204,7 +207,10 @@ class SelfInstructGenerator(Generator):
             for task in tasks:
                 outcomes = self._filter_task(client, task, drafts.get(task.id, ([], [])))
                 if st["done"] >= num:
+                    # paid for and not needed: each of its records is a `surplus` reject
                     self.report.count("surplus_tasks")
+                    yield from (surplus(o.record, "instance", "task finished after --num was reached")
+                                if o.verdict.kept else o for o in outcomes)
                     continue
                 if any(o.verdict.kept for o in outcomes):
                     st["done"] += 1
@@ -212,7 +218,7 @@ class SelfInstructGenerator(Generator):
                     self.machine.append((task.id, task.instruction))
                     self.report.count(f"tasks_{task.task_type}")
                 yield from outcomes
-            st["kept_per_round"].append(kept_tasks)
+            demand.finished(taken, kept_tasks)
             st["stale"] = 0 if kept_tasks else st["stale"] + 1
             if st["done"] >= num and not self.report.stop_reason:
                 self.report.stop_reason = f"kept {st['done']} tasks (--num {num}) after {rnd} rounds"
@@ -220,13 +226,24 @@ class SelfInstructGenerator(Generator):
         def stop():
             return st["done"] >= num or st["stale"] >= cfg.patience
 
+        def drain(rnd, result):
+            """A round in flight when the run stopped: what it had paid for, as surplus."""
+            pre, tasks, drafts, leftover = result
+            self.report.count("abandoned_rounds")
+            yield from pre
+            yield from (surplus(r, "instruction", "round in flight when the run stopped") for r in leftover)
+            for task in tasks:
+                recs, rejects = drafts.get(task.id, ([], []))
+                yield from rejects
+                yield from (surplus(r, "instance", "round in flight when the run stopped") for r in recs)
+                if not recs and not rejects:
+                    yield surplus(task_record(self, client, task), "instruction", "round in flight when the run stopped")
+
         try:
-            yield from RoundPipeline(depth).run(plan, work, finish, stop)
+            yield from RoundPipeline(depth).run(plan, work, finish, stop, drain)
         finally:
             if encoding:
                 encoding.shutdown(wait=True, cancel_futures=True)
-        if st["planned"] > st["finished"]:
-            self.report.counts["abandoned_rounds"] = st["planned"] - st["finished"]
         done = st["done"]
         if not self.report.stop_reason:
             if st["stale"] >= cfg.patience:
@@ -237,28 +254,56 @@ class SelfInstructGenerator(Generator):
         self.report.counts["tasks"] = done
         self.report.notes.extend(type_notes(self.report.counts))
 
-    def _round(self, client: ChatClient, chain: FilterChain, rnd: int, need: int, machine, turn,
+    @staticmethod
+    def _budget_room(client: ChatClient, st: dict, running: int) -> bool:
+        """Under a cap, another round starts only when the rounds in flight and it fit in
+        what is left, each costing what the finished ones did (before any has finished,
+        one round at a time): rounds started past the cap would be paid for and abandoned."""
+        ledger = client.usage.ledger
+        if ledger is None or not ledger.budget:
+            return True
+        used = ledger.used()
+        if used is None:
+            return True
+        if not st["finished"] or st.get("used_at_finish") is None:
+            return False
+        # what was spent when the last round finished, over the rounds finished: an upper
+        # bound of a round's share (the rounds then in flight had spent some of it)
+        per_round = st["used_at_finish"] / st["finished"]
+        return used + per_round * (running + 1) <= 1.0
+
+    def _round(self, client: ChatClient, chain: FilterChain, rnd: int, demand: Demand, machine, turn,
                prefetch: Callable[[list[Task]], Future] | None = None):
         """One round's requests: bootstrap, (in round order) the pool check, classify,
         instances; `prefetch(tasks)` starts background work on the accepted tasks. Returns
-        (outcomes so far, accepted tasks, instance drafts per task)."""
+        (outcomes so far, accepted tasks, instance drafts per task, candidates never checked);
+        a round aborted between stages returns what it had."""
         from .instances import InstanceBuilder
 
         tasks: list[Task] = []
+        pre: list[Outcome] = []
+        drafts: dict = {}
         prompts, replies = self._bootstrap_requests(client, rnd, machine)
-        turn.check()
-        with turn:
-            pre = list(self._bootstrap_filter(chain, rnd, need, prompts, replies, tasks))
-        ahead = prefetch(list(tasks)) if prefetch and tasks else None
-        turn.check()
-        pre += list(self._classify(client, tasks))
-        turn.check()
-        drafts = InstanceBuilder(self, client).build(tasks)
+        try:
+            turn.check()
+            with turn:
+                pre += self._bootstrap_filter(chain, rnd, demand.room(), prompts, replies, tasks)
+                demand.took(len(tasks))
+        except Aborted:  # never checked: its candidates are surplus
+            return pre, [], {}, self._candidates(rnd, prompts, replies)
+        try:
+            ahead = prefetch(list(tasks)) if prefetch and tasks else None
+            turn.check()
+            pre += list(self._classify(client, tasks))
+            turn.check()
+            drafts = InstanceBuilder(self, client).build(tasks)
+        except Aborted:
+            return pre, tasks, drafts, []
         if self.config.judge_min is not None:  # judged here, alongside the other rounds' requests
             self.instance_chain.prefetch([r for recs, _ in drafts.values() for r in recs])
         if ahead is not None:
             ahead.result()  # an encoder error surfaces here, in the round
-        return pre, tasks, drafts
+        return pre, tasks, drafts, []
 
     # -- 1. instruction bootstrap -----------------------------------------------------
     def _examples(self, rnd: int, i: int, machine: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -284,36 +329,51 @@ class SelfInstructGenerator(Generator):
                                          seed=self.request_seed("bootstrap", rnd, i)))
         return prompts, client.chat_many(reqs, desc=stages.INSTRUCTIONS.at_round(rnd))
 
-    def _bootstrap_filter(self, chain: FilterChain, rnd: int, need: int, prompts, replies,
-                          tasks: list[Task]) -> Iterator[Outcome]:
-        # candidates beyond what this round can use are not checked: they would only
-        # crowd the pool with tasks that never get instances
-        cap = need + max(1, need // 2)
-        cands: list[tuple[Record, list[str], list[int]]] = []
+    def _candidates(self, rnd: int, prompts, replies, count: bool = False):
+        """The bootstrap replies' candidate instructions, with their share of its tokens;
+        a cut-off last item as a record too (its `truncated` flag)."""
+        out = []
         for example_ids, comps in zip(prompts, replies):
-            self.report.count("bootstrap_requests")
             for comp in comps:
                 items, cut = P.parse_numbered_list(comp.text, truncated=comp.finish_reason == "length")
-                self.report.count("candidates", len(items) + (cut is not None))
+                if count:
+                    self.report.count("candidates", len(items) + (cut is not None))
                 p_tok, c_tok = tokens([comp])
                 share = [p_tok // max(1, len(items)), c_tok // max(1, len(items))]
-                base = {"generator": NAME, "round": rnd, "prompt_examples": example_ids}
+                base = {"generator": NAME, "round": rnd, "prompt_examples": example_ids,
+                        "usage": {"prompt_tokens": share[0], "completion_tokens": share[1]}}
                 if cut is not None:
-                    yield self.reject(Record(instruction=cut, meta=dict(base)), "truncated_item", "instruction",
-                                      "length_limit")
-                cands.extend((Record(instruction=item, meta=dict(base)), example_ids, share) for item in items)
+                    out.append((Record(instruction=cut, meta=dict(base)), example_ids, share, True))
+                out.extend((Record(instruction=item, meta=dict(base)), example_ids, share, False) for item in items)
+        return out if count else [rec for rec, *_ in out]
+
+    def _bootstrap_filter(self, chain: FilterChain, rnd: int, room: int, prompts, replies,
+                          tasks: list[Task]) -> list[Outcome]:
+        # candidates beyond what --num can still use (`room`, given the tasks the rounds
+        # in flight took on) are not checked: each would cost a classification and its
+        # instances for a task the run does not need. They are surplus, paid for once.
+        self.report.count("bootstrap_requests", len(prompts))
+        out, cands = [], []
+        for rec, example_ids, share, cut in self._candidates(rnd, prompts, replies, count=True):
+            if cut:
+                out.append(self.reject(rec, "truncated_item", "instruction", "length_limit"))
+            else:
+                cands.append((rec, example_ids, share))
         # the round's candidates in one batch, in order; each kept one joins the pools
         # before the next is checked, and the most similar kept instruction is recorded
-        verdicts = chain.check_many([rec for rec, _, _ in cands], describe=True, limit=cap)
+        verdicts = chain.check_many([rec for rec, _, _ in cands], describe=True, limit=room) if room > 0 \
+            else [None] * len(cands)
         for (rec, example_ids, share), verdict in zip(cands, verdicts):
             if verdict is None:
                 self.report.count("unused_candidates")
+                out.append(surplus(rec, "instruction", "not checked: --num needs no more tasks"))
             elif not verdict.kept:
-                yield Outcome(rec, verdict, "instruction")
+                out.append(Outcome(rec, verdict, "instruction"))
             else:
                 sim = {k: verdict.detail[k] for k in ("most_similar", "rouge_l") if k in verdict.detail}
                 tasks.append(Task(id="si-" + rec.content_id()[:10], instruction=rec.instruction, round=rnd,
                                   examples=example_ids, similarity=sim, tokens=list(share)))
+        return out
 
     # -- 2. classification identification ---------------------------------------------
     def _clf_examples(self) -> list[tuple[str, bool]]:
@@ -404,3 +464,18 @@ class SelfInstructGenerator(Generator):
             o.record.meta.pop("_tokens", None)
         return outcomes
 
+
+
+def surplus(record: Record, stage: str, why: str) -> Outcome:
+    """A paid-for candidate the run did not need: a reject with reason `surplus` (its
+    tokens in `meta.usage`), so the summary and the manifest count what it cost."""
+    own = record.meta.pop("_tokens", None)
+    if own is not None and "usage" not in record.meta:
+        record.meta["usage"] = {"prompt_tokens": own[0], "completion_tokens": own[1]}
+    return Outcome(record, Verdict(False, "surplus", "num", {"why": why}), stage)
+
+
+def task_record(gen, client, task: Task) -> Record:
+    p, c = task.tokens
+    return Record(instruction=task.instruction,
+                  meta=gen.meta(client, task, usage={"prompt_tokens": p, "completion_tokens": c}))

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from ...llm import stages
 from ...llm.base import ChatClient, ChatRequest
+from ...llm.reasoning import trace_meta
 from ...records import Record
 from . import prompts as P
 from ..base import Outcome
@@ -175,6 +176,7 @@ class InstanceBuilder:
                     jobs.append((task, inp))
         convs = [P.output_prompt(t.instruction, inp, self.lang) for t, inp in jobs]
         own = [[0, 0] for _ in jobs]
+        traces: list[dict] = [{} for _ in jobs]  # the first answer's reasoning trace (meta.reasoning)
         alive = list(range(len(jobs)))
         turn = 1
         while alive:
@@ -188,22 +190,24 @@ class InstanceBuilder:
                 comp = comps[0]
                 own[j] = [a + b for a, b in zip(own[j], _tokens(comps))]
                 answer = P.parse_output(comp.text)
-                if comp.finish_reason == "length":
+                if turn == 1:
+                    traces[j] = trace_meta(comp)
+                if comp.finish_reason == "length" or not comp.reasoning_closed:
                     if turn == 1:
-                        rec = self._record(task, inp, answer, own[j], instance_order="input-first")
-                        self._drop(task, rec, "output_truncated")
+                        rec = self._record(task, inp, answer, own[j], instance_order="input-first", **traces[j])
+                        self._drop(task, rec, "output_truncated" if comp.reasoning_closed else "reasoning_truncated")
                     else:  # keep the conversation up to its last complete answer
-                        self._finish(task, inp, convs[j][:-1], own[j])
+                        self._finish(task, inp, convs[j][:-1], own[j], traces[j])
                     continue
                 convs[j] = convs[j] + [{"role": "assistant", "content": answer}]
                 if turn < task.turns and answer:
                     still.append(j)
                 else:
-                    self._finish(task, inp, convs[j], own[j])
-            alive = self._followups(jobs, convs, own, still, turn)
+                    self._finish(task, inp, convs[j], own[j], traces[j])
+            alive = self._followups(jobs, convs, own, still, turn, traces)
             turn += 1
 
-    def _followups(self, jobs, convs, own, alive: list[int], turn: int) -> list[int]:
+    def _followups(self, jobs, convs, own, alive: list[int], turn: int, traces: list[dict]) -> list[int]:
         """Ask for the next user message of each live conversation; those without one end."""
         cfg = self.cfg
         reqs = [ChatRequest.make(P.followup_prompt(convs[j], self.lang), temperature=cfg.instance_temperature,
@@ -215,19 +219,22 @@ class InstanceBuilder:
             own[j] = [a + b for a, b in zip(own[j], _tokens(comps))]
             text = P.parse_followup(comps[0].text)
             if comps[0].finish_reason == "length" or not text:
-                self._finish(jobs[j][0], jobs[j][1], convs[j], own[j])
+                self._finish(jobs[j][0], jobs[j][1], convs[j], own[j], traces[j])
                 continue
             convs[j] = convs[j] + [{"role": "user", "content": text}]
             nxt.append(j)
         return nxt
 
-    def _finish(self, task, inp: str, conv: list[dict], tokens) -> None:
+    def _finish(self, task, inp: str, conv: list[dict], tokens, trace: dict) -> None:
         answers = [m["content"] for m in conv if m["role"] == "assistant"]
         # the flat fields are the first exchange (task + input -> first answer); messages hold it all
         rec = self._record(task, inp, answers[0] if answers else "", tokens, instance_order="input-first",
-                           turns=sum(m["role"] == "user" for m in conv))
+                           turns=sum(m["role"] == "user" for m in conv), **trace)
         if rec.meta["turns"] > 1:
             rec.messages = [dict(m) for m in conv]
+            # the first turn was our answer prompt ("…\n\nInput:\n…"); a user writes the task
+            # and its input, as the exports join them
+            rec.messages[0]["content"] = task.instruction + ("\n\n" + inp if inp.strip() else "")
             rec.id = rec.content_id()
         self._keep(task, rec)
 

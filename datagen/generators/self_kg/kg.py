@@ -11,7 +11,7 @@ from typing import Iterable, Sequence
 
 from ...io.triples import Triple
 from ...errors import DataError
-from ...text import CJK_RE
+from ...text import CJK_CHAR, CJK_RE
 
 
 @dataclass
@@ -121,25 +121,49 @@ def parse_qa(text: str) -> tuple[str, str] | None:
 
 
 def normalize(text: str) -> str:
-    """Casefolded NFKC with punctuation and spacing removed, for mention checks."""
+    """Casefolded NFKC with punctuation and spacing removed, for fuzzy mention checks."""
     text = unicodedata.normalize("NFKC", text).casefold()
     return "".join(c for c in text if c.isalnum())
 
 
+_TOKEN_RE = re.compile(rf"[{CJK_CHAR}]|[^\W{CJK_CHAR}]+")
+
+
+def mention_tokens(text: str) -> list[str]:
+    """Casefolded NFKC tokens: runs of letters and digits, and each CJK character alone
+    (Chinese has no spaces: a character is its own token)."""
+    return _TOKEN_RE.findall(unicodedata.normalize("NFKC", text).casefold().replace("_", " "))
+
+
+def _plural(a: str, t: str) -> bool:
+    return a in (t + "s", t + "es") and t.isalpha() and t.isascii()
+
+
+def _mentions(answer: list[str], tail: list[str]) -> bool:
+    """Is `tail` a run of whole tokens of `answer`? The last word may take a plural."""
+    n = len(tail)
+    for i in range(len(answer) - n + 1):
+        if answer[i:i + n - 1] == tail[:-1] and (answer[i + n - 1] == tail[-1] or _plural(answer[i + n - 1], tail[-1])):
+            return True
+    return False
+
+
 def missing_tails(answer: str, tails: Iterable[str], fuzzy: int = 90) -> list[str]:
-    """Tails the answer does not mention. A mention is a normalized substring, or (for
-    tails of 6+ characters, when `fuzzy` < 100) a rapidfuzz partial_ratio >= fuzzy, which
-    forgives a plural or a changed hyphen."""
+    """Tails the answer does not mention. A mention is the tail's tokens as whole tokens of
+    the answer, in order: "O" is not in "Oxygen", nor "8" in "1998", while "头痛" is in
+    "头痛和畏光". A tail of 6+ characters may also match with rapidfuzz partial_ratio >=
+    `fuzzy` (when < 100), which forgives a changed hyphen or inflection."""
+    tokens = mention_tokens(answer)
     norm_answer = normalize(answer)
     missing = []
     for tail in tails:
-        t = normalize(tail)
-        if not t or t in norm_answer:
+        t = mention_tokens(tail)
+        if not t or _mentions(tokens, t):
             continue
-        if fuzzy < 100 and len(t) >= 6:
+        if fuzzy < 100 and len(normalize(tail)) >= 6:
             from rapidfuzz import fuzz
 
-            if fuzz.partial_ratio(t, norm_answer) >= fuzzy:
+            if fuzz.partial_ratio(normalize(tail), norm_answer) >= fuzzy:
                 continue
         missing.append(tail)
     return missing

@@ -20,14 +20,17 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterator
 
-from ...io.documents import Chunk, chunk_documents, prose_ratio, read_documents
-from ...errors import ConfigError, DataError
+from ...filters.reasoning import trace_reason
+from ...llm.reasoning import trace_meta
+from ...io.documents import ON_BAD_DOC, Chunk
+from ...errors import ConfigError
 from ...filters.base import FilterChain, Verdict
 from ...llm import stages
 from ...llm.base import ChatClient, ChatRequest
 from ...prompts import load_prompt
 from ...records import Record
 from ...text import detect_lang
+from .sources import load_sources
 from ..base import Generator, GeneratorConfig, Outcome
 from ..blocks import BlockResult, run_alone, split
 from ..rounds import RoundPipeline
@@ -63,7 +66,12 @@ class SelfQAConfig(GeneratorConfig):
     """Self-QA settings (YAML `generator:` section; flags override)."""
 
     docs: str = field(default="", metadata={
-        "help": "A document or a folder of them (.txt .md .jsonl .json .csv .tsv), read recursively."})
+        "help": "A document or a folder of them, read recursively: .pdf (text layer) .docx .html .epub .pptx "
+                ".txt .md .jsonl .json .csv .tsv. Each is asked about in its own language under --lang auto."})
+    on_bad_doc: str = field(default="skip", metadata={
+        "help": "A file in --docs that cannot be read (scanned, encrypted, corrupt, empty, unsupported type): "
+                "skip it, listed with its reason in the summary and manifest, or fail (exit 2). A file "
+                "named alone always fails.", "choices": ON_BAD_DOC})
     text_field: str = field(default="text", metadata={"help": "Text field of JSONL documents."})
     chunk_chars: int = field(default=1000, metadata={"help": "Max characters per chunk.", "min": 100})
     overlap: int = field(default=150, metadata={"help": "Characters shared by neighbouring chunks.", "min": 0})
@@ -119,21 +127,18 @@ class SelfQAGenerator(Generator):
     def __init__(self, config: SelfQAConfig):
         super().__init__(config)
         # read now, so a bad file fails before any model is loaded or call is paid for
-        self.documents = read_documents(config.docs, config.text_field)
-        all_chunks = chunk_documents(self.documents, config.chunk_chars, config.overlap)
-        self.chunks = [c for c in all_chunks
-                       if len(c.text) >= config.min_chunk_chars and prose_ratio(c.text) >= config.min_prose]
-        self.report.inputs = sorted({d.path for d in self.documents})
-        self.report.counts.update(documents=len(self.documents), chunks=len(all_chunks),
-                                  chunks_skipped=len(all_chunks) - len(self.chunks))
-        if not self.chunks:
-            raise DataError(config.docs, None, f"no chunk of at least {config.min_chunk_chars} characters "
-                                               "of prose to ask questions about")
+        sources = load_sources(config, self.report)
+        self.documents, self.chunks, self.doc_lang = sources.documents, sources.chunks, sources.doc_lang
+        # --lang auto: each document in its own language, even after the run pins one
+        self._per_doc_lang = config.lang == "auto"
         self._encode = None
         self._spans: dict[str, list[ex.Span]] = {}  # chunk ref -> answer candidates
 
     def lang_of(self, chunk: Chunk) -> str:
-        return self.config.lang if self.config.lang != "auto" else detect_lang(chunk.text)
+        """The language a chunk is asked in: its document's under --lang auto."""
+        if self._per_doc_lang or self.config.lang == "auto":
+            return self.doc_lang.get(chunk.doc_id) or detect_lang(chunk.text)
+        return self.config.lang
 
     def dominant_lang(self) -> str:
         return detect_lang([c.text for c in self.chunks])
@@ -145,6 +150,8 @@ class SelfQAGenerator(Generator):
 
     def _meta(self, chunk: Chunk, lang: str) -> dict:
         return {"source": "self-qa", "lang": lang, "doc": chunk.doc_id, "chunk": [chunk.start, chunk.end],
+                **({"page": chunk.page} if chunk.page is not None else {}),
+                **({"page_end": chunk.page_end} if chunk.page_end not in (None, chunk.page) else {}),
                 **({"heading": chunk.heading} if chunk.heading else {})}
 
     def _embed_score(self, answer: str, chunk: str) -> float:
@@ -174,7 +181,8 @@ class SelfQAGenerator(Generator):
         cfg = self.config
         for (c, lang, q, _), comps in zip(pending, replies):
             answer, reason = clean_answer(comps[0].text, cut_off=comps[0].finish_reason == "length")
-            meta = {**self._meta(c, lang), "answer_mode": "abstractive"}
+            meta = {**self._meta(c, lang), "answer_mode": "abstractive", **trace_meta(comps[0])}
+            reason = trace_reason(Record(instruction=q, output=answer, meta=meta)) or reason
             detail: dict = {}
             if reason is None:
                 meta["grounding"] = detail["grounding"] = round(grounding_score(answer, c.text), 3)
@@ -382,7 +390,8 @@ class SelfQAGenerator(Generator):
         for o in outcomes:
             q = o.record.instruction
             if o.stage != "question" and q in asked:
-                meta = {k: v for k, v in o.record.meta.items() if k in ("source", "lang", "doc", "chunk", "heading")}
+                meta = {k: v for k, v in o.record.meta.items() if k in ("source", "lang", "doc", "chunk", "page", "page_end",
+                                                                 "heading")}
                 o = Outcome(Record(instruction=q, meta=meta), Verdict(False, "duplicate_question", FILTER),
                             stage="question")
             out.append(o)

@@ -1,0 +1,186 @@
+"""`datagen prefs`: a version in, a preference version out.
+
+Sample N responses per instruction (the responders take turns), judge every pair of them
+in both orders, decide (pairs.py), and publish the kept pairs with their rejects as a
+version of the preference dataset, with the manifest's usage.ledger covering every call.
+Clients are passed in; this module never builds one."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections import Counter
+from typing import Any, Sequence
+
+from ..eval.judge import pairwise_prompt, parse_verdict
+from ..export import conversation
+from ..llm.base import ChatClient, ChatRequest
+from ..records import Record
+from ..store import DatasetStore, DatasetVersion
+from ..text import detect_lang
+from . import PrefsConfig
+from .pairs import Comparison, Response, decide, pairs_to_judge
+
+STAGE = "prefs"
+
+
+def _lang(rec: Record) -> str:
+    lang = rec.meta.get("lang")
+    return lang if lang in ("en", "zh") else detect_lang(rec.instruction)
+
+
+def prompt_of(rec: Record) -> str:
+    """The user turn the responses answer (instruction, then input)."""
+    return conversation(rec)[1][0][0]
+
+
+def sample_responses(responders: Sequence[ChatClient], records: Sequence[Record], cfg: PrefsConfig) -> list[list[Response]]:
+    """cfg.responses responses per record; response k comes from responder k mod M, and each
+    responder is asked for its share of a record in one request (n = its share)."""
+    m = len(responders)
+    share = [len(range(i, cfg.responses, m)) for i in range(m)]
+    got: list[list[list]] = []
+    for i, client in enumerate(responders):
+        if not share[i]:
+            got.append([[] for _ in records])
+            continue
+        reqs = [ChatRequest.make([{"role": "user", "content": prompt_of(r)}], n=share[i], temperature=cfg.temperature,
+                                 max_tokens=cfg.max_tokens, seed=_seed(cfg.seed, r.id, i)) for r in records]
+        got.append(client.chat_many(reqs, desc=f"{STAGE} responses"))
+    out = []
+    for r_idx in range(len(records)):
+        resp = []
+        for k in range(cfg.responses):
+            i = k % m
+            comps = got[i][r_idx]
+            c = comps[k // m] if k // m < len(comps) else None
+            resp.append(Response(responders[i].model, c.text.strip() if c else "", c.finish_reason if c else "error"))
+        out.append(resp)
+    return out
+
+
+def _seed(seed: int, *parts) -> int:
+    h = hashlib.sha256(json.dumps([seed, *parts]).encode()).hexdigest()
+    return int(h[:8], 16) % (2**31)
+
+
+def judge_all(judge: ChatClient, records: Sequence[Record], responses: Sequence[Sequence[Response]]) -> list[list[Comparison]]:
+    """Every pair of every record's responses, judged in both orders, all requests together."""
+    reqs, index = [], []
+    for r_idx, (rec, resp) in enumerate(zip(records, responses)):
+        lang = _lang(rec)
+        for i, j in pairs_to_judge(len(resp)):
+            if not (resp[i].text and resp[j].text):
+                continue
+            for a, b in ((i, j), (j, i)):
+                msgs = [{"role": "user", "content": pairwise_prompt(rec, resp[a].text, resp[b].text, lang)}]
+                reqs.append(ChatRequest.make(msgs, temperature=0.0, max_tokens=256))
+            index.append((r_idx, i, j))
+    replies = judge.chat_many(reqs, desc=f"{STAGE} judge") if reqs else []
+    out: list[list[Comparison]] = [[] for _ in records]
+    for k, (r_idx, i, j) in enumerate(index):
+        texts = tuple(replies[2 * k + o][0].text if replies[2 * k + o] else "" for o in (0, 1))
+        out[r_idx].append(Comparison(i, j, (parse_verdict(texts[0]), parse_verdict(texts[1])), texts))
+    return out
+
+
+def pair_record(src: Record, source_ref: str, resp: list[Response], comps: list[Comparison], d) -> Record:
+    """A preference record: prompt/chosen/rejected at the top level (instruction/input and
+    output = chosen kept too, so the version still reads as SFT data), the judgement in meta."""
+    chosen, rejected = resp[d.chosen], resp[d.rejected]
+    direct = next(c for c in comps if {c.i, c.j} == {d.chosen, d.rejected})
+    prompt = prompt_of(src)
+    meta = {"generator": STAGE, "lang": _lang(src), "source": {"ref": source_ref, "id": src.id},
+            "chosen_model": chosen.model, "rejected_model": rejected.model,
+            "scores": {"chosen": d.scores[d.chosen], "rejected": d.scores[d.rejected], "all": d.scores},
+            "margin": d.margin, "responses": len(resp),
+            "judge": {"reasons": [_reason_text(t) for t in direct.replies], "verdicts": list(direct.verdicts)}}
+    rid = hashlib.sha256(json.dumps([prompt, chosen.text, rejected.text], ensure_ascii=False).encode()).hexdigest()[:16]
+    return Record(instruction=src.instruction, input=src.input, output=chosen.text, id=rid, meta=meta,
+                  extra={"prompt": prompt, "chosen": chosen.text, "rejected": rejected.text})
+
+
+def _reason_text(reply: str) -> str:
+    """The judge's reasons: its reply without the verdict line."""
+    lines = [ln for ln in (reply or "").strip().splitlines() if ln.strip()]
+    return "\n".join(lines[:-1] if lines and parse_verdict(lines[-1]) else lines).strip()
+
+
+def build_pairs(records: Sequence[Record], source_ref: str, responders: Sequence[ChatClient], judge: ChatClient,
+                cfg: PrefsConfig) -> tuple[list[Record], list[dict[str, Any]]]:
+    """(pairs, rejects) for `records` (single-turn ones; a conversation is rejected as `multi_turn`)."""
+    rejects: list[dict[str, Any]] = []
+    todo = []
+    for r in records:
+        if r.is_multi_turn:
+            rejects.append({"reason": "multi_turn", "filter": STAGE, "stage": STAGE, "record": r.to_dict()})
+        else:
+            todo.append(r)
+    responses = sample_responses(responders, todo, cfg)
+    judged = judge_all(judge, todo, responses)
+    pairs = []
+    for rec, resp, comps in zip(todo, responses, judged):
+        d = decide(resp, comps, cfg.min_margin)
+        if d.reason is None:
+            pairs.append(pair_record(rec, source_ref, resp, comps, d))
+            continue
+        detail = {**d.detail, "scores": d.scores,
+                  "responses": [{"model": x.model, "text": x.text[:500]} for x in resp],
+                  "judged": [{"pair": [c.i, c.j], "outcome": c.outcome, "verdicts": list(c.verdicts)} for c in comps]}
+        rejects.append({"reason": d.reason, "filter": STAGE, "stage": STAGE, "record": rec.to_dict(),
+                        "detail": detail})
+    return pairs, rejects
+
+
+def merged_usage(clients: Sequence[ChatClient]) -> dict[str, Any]:
+    """The usage of several clients (each once) as one manifest `usage`, ledgers merged."""
+    seen, uniq = set(), []
+    for c in clients:
+        if id(c) not in seen:
+            seen.add(id(c))
+            uniq.append(c)
+    usage: Counter = Counter()
+    for c in uniq:
+        usage.update(c.usage.as_dict())
+    ledgers = [c.usage.ledger.as_dict() for c in uniq if c.usage.ledger is not None]
+    out: dict[str, Any] = dict(usage)
+    if ledgers:
+        total: dict[str, Any] = {}
+        for led in ledgers:
+            for k, v in led["total"].items():
+                if k == "dollars":
+                    total[k] = None if v is None or total.get(k, 0) is None else total.get(k, 0) + v
+                else:
+                    total[k] = total.get(k, 0) + v
+        out["ledger"] = {"currency": "USD", "stages": [row for led in ledgers for row in led["stages"]],
+                         "total": total, "price": {f"{led['stages'][0]['model']}": led.get("price")
+                                                   for led in ledgers if led["stages"]}}
+    return out
+
+
+def make_preferences(store: DatasetStore, ref: str, cfg: PrefsConfig, responders: Sequence[ChatClient],
+                     judge: ChatClient) -> tuple[DatasetVersion, dict[str, Any]]:
+    """Build pairs from version `ref` and publish them as the next version of `cfg.into`
+    (default NAME-prefs). Returns the version and what was done."""
+    src = store.resolve(ref)
+    records = src.records()[: cfg.limit] if cfg.limit else src.records()
+    into = cfg.into or f"{src.name}-prefs"
+    t0 = time.perf_counter()
+    pairs, rejects = build_pairs(records, src.ref, responders, judge, cfg)
+    dropped = Counter(r["reason"] for r in rejects)
+    info = {"source": src.ref, "responses": cfg.responses, "min_margin": cfg.min_margin,
+            "models": [c.model for c in responders], "judge": judge.model,
+            "method": "pairwise, both orders; Copeland score; docs/preferences.md",
+            "pairs": len(pairs), "seconds": round(time.perf_counter() - t0, 3)}
+    langs = Counter(p.meta["lang"] for p in pairs)
+    manifest = {"stage": STAGE, "generator": STAGE, "kind": "preference", "source": src.ref,
+                "model": ", ".join(dict.fromkeys(c.model for c in responders)), "backend": judge.backend,
+                "lang": langs.most_common(1)[0][0] if langs else src.manifest.get("lang"), "prefs": info,
+                "funnel": {"candidates": len(records), "kept": len(pairs), "dropped": dict(dropped.most_common())},
+                "usage": merged_usage([*responders, judge])}
+    with store.lock(into):
+        store.clean_temp(into)
+        latest = store.latest(into)
+        version = store.publish(into, pairs, rejects, manifest, parent=latest.version if latest else None)
+    return version, info

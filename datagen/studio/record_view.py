@@ -1,0 +1,111 @@
+"""One record as the record page shows it: fields, conversation, scores with the judge's
+reasons, lineage (Evol parent chain, seed id) and provenance (Self-QA chunk with the
+answer's span; Self-KG triples).
+
+Self-QA provenance: meta `doc` names the document (relative to the run's docs input, plus
+`#row` for JSONL rows) and `chunk`/`answer_span` are offsets into its text. The document is
+re-read from the input the manifest hashed, and only when its hash still matches, so the
+offsets point at the same characters the run saw. Where the generator stored the chunk
+text itself (`chunk_text`), that is used and nothing is read.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..store import DatasetVersion, file_sha256
+
+CONTEXT = 400  # characters of the document shown around a chunk when it is long
+
+
+def scores_view(meta: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for name, s in (meta.get("scores") or {}).items():
+        if isinstance(s, dict):
+            out.append({"name": name, "value": s.get("value"), "reason": s.get("reason") or s.get("error") or "",
+                        "aspects": s.get("aspects") or {}})
+        else:
+            out.append({"name": name, "value": s, "reason": "", "aspects": {}})
+    return out
+
+
+def lineage_view(meta: dict[str, Any]) -> dict[str, Any] | None:
+    chain = meta.get("lineage")
+    if not chain and not meta.get("parent_id") and not meta.get("seed_id"):
+        return None
+    steps = [{"id": str(s.get("id") or ""), "instruction": str(s.get("instruction") or ""),
+              "method": str(s.get("method") or "")} for s in (chain or []) if isinstance(s, dict)]
+    return {"seed_id": meta.get("seed_id"), "parent_id": meta.get("parent_id"), "depth": meta.get("depth"),
+            "method": meta.get("method"), "chain": steps}
+
+
+def _find_document(manifest: dict[str, Any], doc_id: str) -> tuple[str, str | None]:
+    """(text, path) of the document `doc_id` from the run's inputs, or ("", None)."""
+    from ..io.documents import read_documents
+
+    rel = doc_id.split("#", 1)[0]
+    for path, sha in (manifest.get("inputs") or {}).items():
+        p = Path(path)
+        if not p.is_file() or not (p.as_posix() == rel or p.as_posix().endswith("/" + rel) or p.name == rel):
+            continue
+        if sha and sha != "missing" and file_sha256(p) != sha:
+            continue  # changed since the run: its offsets would point at other text
+        try:
+            for d in read_documents(p):
+                if d.doc_id == doc_id or d.doc_id.split("#", 1)[-1] == doc_id.split("#", 1)[-1]:
+                    return d.text, str(p)
+        except Exception:
+            return "", None
+    return "", None
+
+
+def _page_of(meta: dict[str, Any], start: int) -> Any:
+    pages = meta.get("pages") or meta.get("page_spans")
+    if isinstance(meta.get("page"), (int, str)):
+        return meta["page"]
+    if isinstance(pages, list):
+        for i, span in enumerate(pages):
+            if isinstance(span, (list, tuple)) and len(span) == 2 and span[0] <= start < span[1]:
+                return i + 1
+    return None
+
+
+def provenance_view(dv: DatasetVersion, meta: dict[str, Any]) -> dict[str, Any] | None:
+    """Self-QA: the chunk split around the answer span (before, answer, after); Self-KG: triples."""
+    if meta.get("triples"):
+        return {"kind": "self-kg", "entity": meta.get("entity"), "mode": meta.get("mode"),
+                "triples": [t for t in meta["triples"] if isinstance(t, dict)]}
+    chunk = meta.get("chunk")
+    if not (meta.get("doc") and isinstance(chunk, list) and len(chunk) == 2):
+        return None
+    start, end = int(chunk[0]), int(chunk[1])
+    span = meta.get("answer_span") if isinstance(meta.get("answer_span"), list) else None
+    text, path = (meta["chunk_text"], None) if isinstance(meta.get("chunk_text"), str) else ("", None)
+    base = start if text else 0
+    if not text:
+        doc, path = _find_document(dv.manifest, str(meta["doc"]))
+        text = doc[start:end] if doc else ""
+        base = start
+    view = {"kind": "self-qa", "doc": meta["doc"], "path": path, "chunk": [start, end], "heading": meta.get("heading"),
+            "answer_span": span, "page": _page_of(meta, start), "page_end": meta.get("page_end"), "found": bool(text),
+            "before": text, "answer": "", "after": "", "answer_mode": meta.get("answer_mode"),
+            "grounding": meta.get("grounding")}
+    if text and span and start <= span[0] <= span[1] <= end:
+        a, b = span[0] - base, span[1] - base
+        view.update(before=text[:a], answer=text[a:b], after=text[b:])
+    return view
+
+
+def record_view(dv: DatasetVersion, row: dict[str, Any], position: int) -> dict[str, Any]:
+    meta = row.get("meta") if isinstance(row.get("meta"), dict) else {}
+    msgs = [{"role": str(m.get("role") or ""), "content": str(m.get("content") or "")}
+            for m in (row.get("messages") or []) if isinstance(m, dict)]
+    plain_meta = {k: v for k, v in meta.items() if k not in ("scores", "lineage", "triples")}
+    return {
+        "id": str(row.get("id") or ""), "position": position, "ref": dv.ref,
+        "instruction": str(row.get("instruction") or ""), "input": str(row.get("input") or ""),
+        "output": str(row.get("output") or ""), "messages": msgs, "meta": plain_meta,
+        "scores": scores_view(meta), "lineage": lineage_view(meta), "provenance": provenance_view(dv, meta),
+        "review": meta.get("review"),
+    }

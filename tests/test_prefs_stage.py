@@ -1,0 +1,94 @@
+"""`datagen prefs` (datagen/prefs/stage.py) against the stub server on 127.0.0.1: two
+responder models and a judge, all answered by the stub according to the request's model."""
+
+import json
+import re
+
+from click.testing import CliRunner
+
+from datagen.cli import main
+from datagen.records import Record
+from datagen.store import DatasetStore
+from stub_server import StubLLMServer
+
+TASKS = ["Explain why the sky is blue.", "Give a tip for learning a new language.",
+         "Describe how a bicycle stays upright.", "Suggest a name for a friendly robot."]
+
+
+def answers(body):
+    """strong/weak responders; a judge that prefers the STRONG answer (or, as 'biased',
+    always the first one shown)."""
+    model, n = body["model"], body.get("n", 1)
+    user = body["messages"][-1]["content"]
+    if model == "strong":
+        return [f"STRONG answer {k}: a full, careful reply to '{user[:20]}'." for k in range(n)]
+    if model == "weak":
+        return [f"meh {k}" for k in range(n)]
+    if model == "biased":
+        return "A is shown first.\nVerdict: A"
+    a = re.search(r"Answer A:\n(.*?)\n\nAnswer B:", user, re.S).group(1)
+    b = re.search(r"Answer B:\n(.*?)\n\nGive", user, re.S).group(1)
+    if ("STRONG" in a) == ("STRONG" in b):
+        return "Both are alike.\nVerdict: tie"
+    return f"{'A' if 'STRONG' in a else 'B'} is complete and careful.\nVerdict: {'A' if 'STRONG' in a else 'B'}"
+
+
+def source(tmp_path) -> str:
+    store = DatasetStore(tmp_path / "store")
+    with store.lock("demo"):
+        store.publish("demo", [Record(instruction=t, output="A reference answer.", meta={"lang": "en"})
+                               for t in TASKS], [], {"generator": "self-instruct"})
+    return str(tmp_path / "store")
+
+
+def prefs(stub, store, *extra):
+    args = ["prefs", "demo", "--store", store, "--backend", "openai", "--base-url", stub.url,
+            "--max-retries", "0", "--no-cache", *extra]
+    return CliRunner().invoke(main, args, catch_exceptions=False)
+
+
+def test_pairs_choose_the_model_the_judge_prefers(tmp_path):
+    store = source(tmp_path)
+    with StubLLMServer(answers) as stub:
+        res = prefs(stub, store, "--responses", "4", "--model", "strong", "--model", "weak", "--judge-model", "judge")
+    assert res.exit_code == 0, res.output
+    assert "4 pairs from 4 instructions" in res.output and "demo-prefs@v0001" in res.output
+    v = DatasetStore(store).resolve("demo-prefs")
+    rows = [json.loads(line) for line in v.data_path.read_text().splitlines()]
+    assert len(rows) == 4
+    for row in rows:
+        assert row["chosen"].startswith("STRONG") and row["rejected"].startswith("meh")
+        assert row["prompt"] in TASKS and row["output"] == row["chosen"]
+        m = row["meta"]
+        assert (m["chosen_model"], m["rejected_model"]) == ("strong", "weak")
+        assert m["margin"] >= 0.5 and m["scores"]["chosen"] > m["scores"]["rejected"]
+        assert m["judge"]["reasons"] and m["judge"]["verdicts"] in (["A", "B"], ["B", "A"])
+        assert m["source"]["ref"] == "demo@v0001"
+    man = v.manifest
+    assert man["stage"] == "prefs" and man["funnel"] == {"candidates": 4, "kept": 4, "dropped": {}}
+    stages = {r["stage"]: r for r in man["usage"]["ledger"]["stages"]}
+    # 2 responders x 4 instructions, and 6 pairs x 2 orders x 4 instructions for the judge
+    assert set(stages) == {"prefs responses", "prefs judge"}
+    assert sum(r["requests"] for r in man["usage"]["ledger"]["stages"] if r["stage"] == "prefs responses") == 8
+    assert stages["prefs judge"]["requests"] == 48 and stages["prefs judge"]["model"] == "judge"
+    assert man["usage"]["ledger"]["total"]["requests"] == 8 + 48
+
+
+def test_an_inconsistent_judge_gives_rejects_with_their_reason(tmp_path):
+    store = source(tmp_path)
+    with StubLLMServer(answers) as stub:
+        res = prefs(stub, store, "--responses", "2", "--model", "strong", "--model", "weak", "--judge-model", "biased")
+    assert res.exit_code == 0, res.output
+    assert "0 pairs" in res.output and "4 inconsistent" in res.output
+    v = DatasetStore(store).resolve("demo-prefs")
+    rej = v.rejects()
+    assert [r["reason"] for r in rej] == ["inconsistent"] * 4
+    assert rej[0]["detail"]["judged"][0]["verdicts"] == ["A", "A"]
+
+
+def test_ties_and_low_margins_are_rejected(tmp_path):
+    store = source(tmp_path)
+    with StubLLMServer(answers) as stub:  # two strong responses: the judge calls it a tie
+        res = prefs(stub, store, "--responses", "2", "--model", "strong", "--judge-model", "judge", "--limit", "2")
+    assert res.exit_code == 0, res.output
+    assert [r["reason"] for r in DatasetStore(store).resolve("demo-prefs").rejects()] == ["tie", "tie"]
