@@ -164,3 +164,18 @@ def test_bad_documents_say_why(tmp_path, corpora):
     w.encrypt("", owner_password="owner")
     w.write(tmp_path / "owner.pdf")
     assert "Self-Instruct" in extract(tmp_path / "owner.pdf")[0]
+
+
+def test_web_page_loses_navigation_and_footer(tmp_path):
+    body = " ".join(f"Green tea leaves are heated soon after picking, step {i} of the process." for i in range(12))
+    page = (f"<html><head><title>Tea</title><script>var x = 1;</script></head><body>"
+            f"<nav><ul><li><a href='/'>Home</a></li><li><a href='/shop'>Shop our teas</a></li></ul></nav>"
+            f"<header><div class='menu'>Login | Register | Cart</div></header>"
+            f"<article><h1>Green tea</h1><p>{body}</p><h2>Brewing</h2><p>{body.replace('Green', 'Brewed')}</p>"
+            f"</article><aside><h3>Related posts</h3><a href='/x'>Ten teas you must try</a></aside>"
+            f"<footer>Copyright 2024 Tea Shop. All rights reserved.</footer></body></html>")
+    (tmp_path / "page.html").write_text(page, encoding="utf-8")
+    text, _ = extract(tmp_path / "page.html")
+    assert text.startswith("# Green tea\n\nGreen tea leaves") and "## Brewing" in text
+    for boilerplate in ("Shop our teas", "Login", "Related posts", "Copyright", "var x"):
+        assert boilerplate not in text

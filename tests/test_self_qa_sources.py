@@ -28,7 +28,8 @@ def echo(body):
     the chunk's first sentence."""
     prompt = body["messages"][0]["content"]
     zh = "背景知识" in prompt
-    sentences = [s for s in re.split(r"(?<=[。.!?！？])\s*", chunk_of(prompt)) if len(s) > 20 and "|" not in s]
+    sentences = [s for s in re.split(r"(?<=[。.!?！？])\s*|\n+", chunk_of(prompt))
+                 if len(s) > 20 and not s.startswith(("#", "|", "`"))]
     if re.search(r"(Question: |问题：)", prompt.rsplit(">>>", 1)[1]):
         return sentences[0] if sentences else "NOT ANSWERABLE"
     asks = [f"关于“{s[:12]}”的第{i}个问题是什么？" if zh else f"What does point {i} say about: {s[:40]}?"
@@ -153,3 +154,19 @@ def test_auto_lang_asks_each_document_in_its_own_language(stub, mixed, tmp_path)
     assert {r["meta"]["doc"] for r in by_lang["zh"]} == {"zh.pdf"} and by_lang["en"]
     assert all(cjk_ratio(r["instruction"]) > 0.3 for r in by_lang["zh"])
     assert "wrong_lang" not in out  # the Chinese pairs are not dropped by the English-pinned chain
+
+    # a model that answers Chinese questions in English: lang_consistency catches each answer
+    def english_only(body):  # grounded (the chunk's own Latin words), but not Chinese
+        prompt = body["messages"][0]["content"]
+        words = re.findall(r"[A-Za-z]{3,}", chunk_of(prompt))
+        return " ".join(words[:8]) + "." if "问题：" in prompt and len(words) >= 4 else echo(body)
+
+    stub.responder = english_only
+    code, out, err = datagen("run", "self-qa", "--docs", mixed, "--base-url", stub.url, "--num", 50, "--no-embed",
+                             "--rouge", 1.0, "--out", tmp_path / "again.jsonl", "--seed", 1)
+    assert code == 0, err
+    rejects = [json.loads(line) for line in (tmp_path / "again.rejects.jsonl").read_text().splitlines()]
+    wrong = [r for r in rejects if r["reason"] == "wrong_lang"]
+    assert wrong and all(r["record"]["meta"]["doc"] == "zh.pdf" for r in wrong)
+    kept = [json.loads(line) for line in (tmp_path / "again.jsonl").read_text().splitlines()]
+    assert kept and all(cjk_ratio(r["output"]) > 0.3 for r in kept if r["meta"]["doc"] == "zh.pdf")

@@ -148,3 +148,23 @@ def test_review_in_the_browser(tmp_path, browser_page):
         assert pwned(page) is None and page.dialogs == []
         assert page.locator("#f-output a").count() == 0 and page.locator("#f-output img").count() == 0
     assert len(list(shots.glob("*.png"))) == 8
+
+
+def test_start_a_run_from_the_page_and_open_its_version(tmp_path, browser_page):
+    page = browser_page
+    store = make_store(tmp_path / "store")
+    root = Path(__file__).resolve().parent.parent
+    with live_server(create_app(store.root, cwd=root)) as url:
+        page.goto(url + "/runs")
+        page.select_option("#start-generator select[name=generator]", "self-kg")
+        page.fill("#start-generator input[name=args]",
+                  "--triples seeds/kg_en.jsonl --mode template --num 4 --dataset kg-from-page")
+        page.click("#start-generator button[type=submit]")
+        page.wait_for_selector("a.published-version", timeout=60_000)  # the log streamed in over SSE
+        assert "self-kg: kept 4 of 4" in page.locator("#run-log").inner_text()
+        assert page.locator("#run-state").inner_text().startswith("succeeded")
+        page.screenshot(path=tmp_path / "runs.png", full_page=True)
+        page.click("a.published-version")
+        page.wait_for_selector("#records")
+        assert page.locator("#records tbody tr").count() == 4
+    assert store.versions("kg-from-page") == ["v0001"]

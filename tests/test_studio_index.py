@@ -5,7 +5,8 @@ import pytest
 
 from studio_store import make_store
 
-from datagen.studio.index import Query, VersionIndex, index_path, match_expression
+from datagen.studio.index import VersionIndex, index_path
+from datagen.studio.query import Query, match_expression
 
 
 @pytest.fixture(scope="module")
@@ -62,3 +63,13 @@ def test_facets_and_medians(store):
         assert f["source"] == ["evol-instruct", "self-instruct"] and f["scores"] == ["ifd", "judge"]
         assert f["lang"] == ["en", "zh"] and f["turns"] == [1, 2]
         assert ix.score_medians()["judge"] == 3.0
+
+
+def test_index_all_builds_every_version_once_and_the_dashboard_shows_medians(tmp_path):
+    from datagen.studio.index import index_all, medians_if_indexed
+
+    store = make_store(tmp_path / "store")
+    dv = store.resolve("demo@v0001")
+    assert medians_if_indexed(dv) is None  # the dashboard never builds an index itself
+    assert index_all(store) == 4 and index_all(store) == 0
+    assert medians_if_indexed(dv) == {"ifd": 0.4, "judge": 3.0}

@@ -228,7 +228,8 @@ def read_html(path: Path) -> Extracted:
     data = path.read_bytes()
     tree = lxml.html.document_fromstring(data)
     # trafilatura keeps headings only inside a content container; a page without one
-    # (pandoc's, many exported pages) gets its body wrapped in an <article>
+    # (pandoc's, many exported pages) gets its body wrapped in an <article>. fast: no second
+    # opinion from its fallback extractors, which cost as much again and drop headings.
     body = tree.find("body")
     if body is not None and not tree.xpath("//main|//article"):
         article = lxml.html.Element("article")
@@ -238,7 +239,7 @@ def read_html(path: Path) -> Extracted:
         body.append(article)
     md = trafilatura.extract(tree, output_format="markdown", include_formatting=True, include_tables=True,
                              include_links=False, include_images=False, include_comments=False,
-                             favor_precision=True) or ""
+                             favor_precision=True, fast=True) or ""
     return Extracted([plain_inline(_MD_ESCAPE.sub(r"\1", md).strip())], paged=False)
 
 
@@ -263,17 +264,20 @@ def read_pptx(path: Path) -> Extracted:
     """One page per slide: the title as a heading, each paragraph a line, tables."""
     from pptx import Presentation
 
+    from pptx.enum.shapes import PP_PLACEHOLDER
+
+    titles = (PP_PLACEHOLDER.TITLE, PP_PLACEHOLDER.CENTER_TITLE)
     pages = []
     for slide in Presentation(str(path)).slides:
-        title = slide.shapes.title
-        blocks = [f"## {title.text_frame.text.strip()}"] if title is not None and title.has_text_frame \
-            and title.text_frame.text.strip() else []
+        title, blocks = None, []
         for shape in _shapes(slide.shapes):
-            if title is not None and shape.shape_id == title.shape_id:
-                continue
             if shape.has_text_frame:
-                lines = [("- " if p.level else "") + "".join(r.text for r in p.runs).strip()
-                         for p in shape.text_frame.paragraphs]
+                if title is None and shape.is_placeholder and shape.placeholder_format.type in titles:
+                    title = shape.text_frame.text.strip()
+                    if title:
+                        blocks.insert(0, f"## {title}")
+                    continue
+                lines = [("- " if p.level else "") + p.text.strip() for p in shape.text_frame.paragraphs]
                 if text := "\n\n".join(ln for ln in lines if ln.strip()):
                     blocks.append(text)
             elif getattr(shape, "has_table", False) and shape.has_table:

@@ -10,12 +10,14 @@ cache already answers are answered from it and counted as cached (they would cos
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass, field
 from typing import Sequence
 
 from .base import ChatClient, ChatRequest, Choice, Completion, CompletionRequest, Message, Usage
 from .cache import ResponseCache, request_key
-from .stages import CLASSIFY, NUMBERED_QUESTIONS, NUMBERED_TASKS, QA_PAIRS, SHORT_LINES, Stage, as_stage
+from .stages import (ANSWER, CLASSIFY, EXAMPLES, NUMBERED_QUESTIONS, NUMBERED_TASKS, QA_PAIRS, SENTENCE, SHORT_LINES,
+                     Stage, as_stage)
 
 _EN = ("river market signal garden theory canvas engine ladder harbor memory planet violin ledger "
        "compass orchard puzzle lantern meadow circuit voyage archive festival glacier novel recipe "
@@ -34,6 +36,7 @@ class Recorded:
     max_tokens: int
     n: int
     cached: bool = False
+    reply_chars: int = 0  # of the placeholder (or cached) replies: the probe's reply length
 
 
 @dataclass
@@ -67,8 +70,10 @@ class RecordingClient(ChatClient):
             key = request_key(self.backend, self.model, req, endpoint=self.endpoint) if self.cache else None
             hit = self.cache.get(key) if key else None
             self._take(stage, req, hit is not None)
-            out.append(hit if hit is not None else
-                       [Completion(req.prefill + self._placeholder(stage, req)) for _ in range(max(1, req.n))])
+            comps = hit if hit is not None else [Completion(req.prefill + self._placeholder(stage, req))
+                                                 for _ in range(max(1, req.n))]
+            self.recorded[-1].reply_chars = sum(len(c.text) - len(req.prefill) for c in comps)
+            out.append(comps)
         return out
 
     def complete_many(self, requests: Sequence[CompletionRequest], desc: str | None = None) -> list[list[Completion]]:
@@ -79,6 +84,7 @@ class RecordingClient(ChatClient):
             self._take(stage, chat, False)
             zh = any("\u4e00" <= ch <= "\u9fff" for ch in req.prompt[-400:])
             text = (self._words(True, 10) + "？") if zh else f"How do I {self._words(False, 10)}?"
+            self.recorded[-1].reply_chars = len(text) * max(1, req.n)
             out.append([Completion(text) for _ in range(max(1, req.n))])
         return out
 
@@ -90,6 +96,7 @@ class RecordingClient(ChatClient):
         out = []
         for messages, prefill in items:
             self._take(CLASSIFY, ChatRequest.make(messages, max_tokens=8, prefill=prefill), False)
+            self.recorded[-1].reply_chars = 4  # one option: a token
             # mostly the last option ("No": not a classification task), now and then the first
             opt = options[0] if self._rng.random() < 0.25 else options[-1]
             out.append(Choice(option=opt, scores={}, raw=opt))
@@ -111,26 +118,42 @@ class RecordingClient(ChatClient):
     def _placeholder(self, stage: Stage, req: ChatRequest) -> str:
         prompt = req.messages[-1][1] if req.messages else ""
         zh = any("\u4e00" <= ch <= "\u9fff" for ch in prompt[-400:])
-        budget = max(8, req.max_tokens * 2 // 5)  # replies use ~40% of their max_tokens
+        # sized as real replies run: lists of a few items, answers of a paragraph, never
+        # their whole max_tokens; the estimate takes these lengths as the replies' lengths
+        budget = max(8, req.max_tokens * 2 // 5)
         if stage.reply == QA_PAIRS:
-            q, a = self._words(zh, 9), self._words(zh, max(6, budget // 2))
+            q, a = self._words(zh, 9), self._words(zh, max(6, min(12, budget // 2)))
             return f"问题：{q}？\n回答：{a}。" if zh else f"Question: Why does the {q}?\nAnswer: The {a}."
+        if stage.reply == EXAMPLES:  # Self-Instruct joint: examples continuing "Example 1\nInput:"
+            parts = []
+            for i in (1, 2, 3):
+                head = "" if i == 1 else f"Example {i}\nInput: "
+                parts.append(f"{head}{self._words(zh, 10)}.\nOutput: {self._words(zh, max(6, min(30, budget // 8)))}.")
+            return " " + "\n".join(parts)
+        if stage.reply == ANSWER and "<<<\n" in prompt:
+            # a grounded answer quotes its passage, as the grounding check expects of a real one
+            passage = prompt.split("<<<\n", 1)[1].split("\n>>>", 1)[0]
+            sentences = [x for x in re.split(r"(?<=[。.!?！？])\s*", passage) if len(x) > 20] or [passage]
+            return self._rng.choice(sentences).strip()
+        if stage.reply == SENTENCE:  # an instance's input: a sentence or two
+            return self._words(zh, 15) + ("。" if zh else ".")
         if stage.reply == SHORT_LINES:
             return "\n".join(self._words(zh, 1).title() for _ in range(3))
         if stage.reply in (NUMBERED_TASKS, NUMBERED_QUESTIONS):
-            items = max(1, min(8, budget // 14))
+            question = stage.reply == NUMBERED_QUESTIONS
+            items = max(1, min(5 if question else 8, budget // 14))
             start = _next_number(req.prefill)
             lines = []
             for i in range(items):
-                body = self._words(zh, 10)
+                body = self._words(zh, 7 if question else 10)
                 lines.append(f"{start + i}. " + (f"{body}？" if zh else
-                                                  (f"Explain how the {body}?" if stage.reply == NUMBERED_QUESTIONS
+                                                  (f"Explain how the {body}?" if question
                                                    else f"Describe the {body}.")))
             text = "\n".join(lines)
             if req.prefill and text.startswith(req.prefill.strip()):
                 return " " + text[len(req.prefill.strip()):].lstrip()
             return text
-        return self._words(zh, budget * 3 // 4) + ("。" if zh else ".")
+        return self._words(zh, min(45, budget * 3 // 4)) + ("。" if zh else ".")
 
 
 def _next_number(prefill: str) -> int:

@@ -17,6 +17,9 @@ NUMBERED_TASKS = "numbered tasks"  # "1. Describe the …"
 NUMBERED_QUESTIONS = "numbered questions"  # "1. Explain how the …?"
 QA_PAIRS = "qa pairs"  # "Question: …\nAnswer: …"
 SHORT_LINES = "short lines"  # a few one-word lines (labels)
+SENTENCE = "sentence"  # an instance's input
+EXAMPLES = "examples"  # "Example 1\nInput: …\nOutput: …", continuing the prefill
+ANSWER = "answer"  # prose; a sentence quoted from the passage when the prompt has one
 
 
 class Stage(str):
@@ -49,13 +52,13 @@ def as_stage(desc: str | None) -> Stage:
 INSTRUCTIONS = Stage("instructions", NUMBERED_TASKS)
 CLASSIFY = Stage("classify")  # choose(): fixed options, no free text
 CLASS_LABELS = Stage("class labels", SHORT_LINES)
-INPUTS_PER_LABEL = Stage("inputs per label", SHORT_LINES)
-INSTANCES = Stage("instances")
-INSTANCE_INPUTS = Stage("instance inputs")
+INPUTS_PER_LABEL = Stage("inputs per label", SENTENCE)
+INSTANCES = Stage("instances", EXAMPLES)
+INSTANCE_INPUTS = Stage("instance inputs", SENTENCE)
 
 
 def answers_turn(turn: int) -> Stage:
-    return Stage(f"answers (turn {turn})")
+    return Stage(f"answers (turn {turn})", ANSWER)
 
 
 def followups_turn(turn: int) -> Stage:
@@ -64,11 +67,11 @@ def followups_turn(turn: int) -> Stage:
 
 # Evol-Instruct, Magpie
 EVOLVE = Stage("evolve")
-ANSWERS = Stage("answers")
+ANSWERS = Stage("answers", ANSWER)
 QUERIES = Stage("queries")  # raw completions: the dry run answers with a question
 # Self-QA, Self-KG
 SELF_QA_QUESTIONS = Stage("self-qa questions", NUMBERED_QUESTIONS)
-SELF_QA_ANSWERS = Stage("self-qa answers")
+SELF_QA_ANSWERS = Stage("self-qa answers", ANSWER)
 SELF_KG_PAIRS = Stage("self-kg pairs", QA_PAIRS)
 # judges (datagen score, --judge-min, datagen eval)
 JUDGE = Stage("judge")

@@ -18,15 +18,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import sqlite3
 import tempfile
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
 from ..store import DatasetVersion
+from .query import Query, match_expression, search_tokens
 
 SCHEMA = 4
 STUDIO_DIR = ".studio"
@@ -44,11 +43,6 @@ def studio_dir(dv: DatasetVersion) -> Path:
 
 def index_path(dv: DatasetVersion) -> Path:
     return studio_dir(dv) / f"{dv.version}.sqlite"
-
-
-CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
-CJK_RE = re.compile(f"[{CJK}]")
-QUERY_TOKEN_RE = re.compile(f"[{CJK}]|[^\\W{CJK}]+")
 
 
 def _strings(obj: Any) -> Iterator[str]:
@@ -70,21 +64,6 @@ def record_text(row: dict[str, Any]) -> str:
             parts.append(str(m.get("content") or ""))
     parts.extend(_strings(row.get("meta") or {}))
     return "\n".join(parts)
-
-
-def search_tokens(text: str) -> str:
-    """Text as the index sees it: every CJK character a word of its own."""
-    return CJK_RE.sub(lambda m: f" {m.group(0)} ", text)
-
-
-def match_expression(q: str) -> str | None:
-    """The FTS5 query for a search box string: one phrase of its words and CJK characters,
-    the last word a prefix. None when it has nothing to search for."""
-    tokens = QUERY_TOKEN_RE.findall(q)
-    if not tokens:
-        return None
-    phrase = '"' + " ".join(t.replace('"', '""') for t in tokens) + '"'
-    return phrase + ("*" if not CJK_RE.fullmatch(tokens[-1]) else "")
 
 
 def content_digest(row: dict[str, Any]) -> str:
@@ -204,62 +183,32 @@ def ensure_index(dv: DatasetVersion) -> Path:
     return path
 
 
-@dataclass
-class Query:
-    """A filtered, sorted page of a version's records (the table's URL parameters)."""
+def medians_if_indexed(dv: DatasetVersion) -> dict[str, float] | None:
+    """The version's score medians when its index is already built (the dashboard never
+    builds one: `index_all` does that in the background)."""
+    path = index_path(dv)
+    if not _fresh(path, dv):
+        return None
+    with VersionIndex(dv) as ix:
+        return ix.score_medians()
 
-    q: str = ""
-    source: str = ""
-    task_type: str = ""
-    turns: str = ""  # "1", "2", … or "multi"
-    lang: str = ""
-    score: str = ""  # the score the range applies to
-    min: float | None = None
-    max: float | None = None
-    review: str = ""  # accept | reject | edit | unreviewed
-    sort: str = ""  # "" (file order) or a score name
-    desc: bool = True
-    page: int = 1
-    per_page: int = 50
-    extra: dict = field(default_factory=dict)
 
-    @classmethod
-    def from_params(cls, params) -> "Query":
-        from .refs import BadRequest
-
-        def num(key):
-            v = params.get(key)
-            if v in (None, ""):
-                return None
+def index_all(store, stop: threading.Event | None = None) -> int:
+    """Index every version of the store, newest first; returns how many were built. The
+    studio runs it in a background thread at start, so pages and medians are ready."""
+    built = 0
+    for name in store.names():
+        for version in reversed(store.versions(name)):
+            if stop is not None and stop.is_set():
+                return built
             try:
-                return float(v)
-            except ValueError:
-                raise BadRequest(f"{key}: not a number: {v[:30]!r}") from None
-
-        try:
-            page = max(1, int(params.get("page") or 1))
-            per_page = min(500, max(1, int(params.get("per_page") or 50)))
-        except ValueError:
-            raise BadRequest("page and per_page must be whole numbers") from None
-        review = params.get("review") or ""
-        if review not in ("", "accept", "reject", "edit", "unreviewed"):
-            raise BadRequest(f"review: one of accept, reject, edit, unreviewed (got {review[:20]!r})")
-        return cls(q=(params.get("q") or "").strip()[:200], source=params.get("source") or "",
-                   task_type=params.get("task_type") or "", turns=params.get("turns") or "",
-                   lang=params.get("lang") or "", score=params.get("score") or "", min=num("min"), max=num("max"),
-                   review=review, sort=params.get("sort") or "", desc=params.get("order", "desc") != "asc",
-                   page=page, per_page=per_page)
-
-    def params(self) -> dict[str, str]:
-        """The non-default parameters, for links (page numbers, filters kept)."""
-        out = {k: str(getattr(self, k)) for k in ("q", "source", "task_type", "turns", "lang", "score", "review", "sort")
-               if getattr(self, k)}
-        for k in ("min", "max"):
-            if getattr(self, k) is not None:
-                out[k] = f"{getattr(self, k):g}"
-        if not self.desc:
-            out["order"] = "asc"
-        return out
+                dv = store.resolve(f"{name}@{version}")
+                if not _fresh(index_path(dv), dv):
+                    ensure_index(dv)
+                    built += 1
+            except Exception:  # an unreadable version is shown as such when visited
+                continue
+    return built
 
 
 class VersionIndex:

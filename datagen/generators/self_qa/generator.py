@@ -69,9 +69,9 @@ class SelfQAConfig(GeneratorConfig):
         "help": "A document or a folder of them, read recursively: .pdf (text layer) .docx .html .epub .pptx "
                 ".txt .md .jsonl .json .csv .tsv. Each is asked about in its own language under --lang auto."})
     on_bad_doc: str = field(default="skip", metadata={
-        "help": "A file in --docs that cannot be read (scanned, encrypted, corrupt, empty, unsupported type): "
-                "skip it, listed with its reason in the summary and manifest, or fail (exit 2). A file "
-                "named alone always fails.", "choices": ON_BAD_DOC})
+        "help": "A document in --docs that cannot be read (scanned, encrypted, corrupt, empty): skip it, "
+                "listed with its reason in the summary and manifest, or fail (exit 2). Files of other types "
+                "are listed and skipped; a file named alone always fails.", "choices": ON_BAD_DOC})
     text_field: str = field(default="text", metadata={"help": "Text field of JSONL documents."})
     chunk_chars: int = field(default=1000, metadata={"help": "Max characters per chunk.", "min": 100})
     overlap: int = field(default=150, metadata={"help": "Characters shared by neighbouring chunks.", "min": 0})
