@@ -7,7 +7,7 @@ import json
 import click
 
 STORE_OPTION = click.option("--store", type=click.Path(file_okay=False), default=None,
-                            help="Dataset store root (default ./datasets, or $DATAGEN_STORE).")
+                            help="Dataset store root [default: ./datasets, or $DATAGEN_STORE].")
 
 
 @click.group("datasets")
@@ -67,11 +67,11 @@ def diff_command(ref_a, ref_b, store, examples):
 @click.option("--out", required=True, type=click.Path(),
               help="A .json/.jsonl file, or a folder (gets NAME_FORMAT.json[l], so formats can share it); "
                    "dataset_info.json goes beside it. For hf: the folder to save_to_disk.")
-@click.option("--name", default=None, help="Dataset name in dataset_info.json (default: the file's stem) or, "
-                                           "for a folder, the file prefix (default: the dataset's name).")
+@click.option("--name", default=None, help="Dataset name in dataset_info.json [default: the file's stem] or, "
+                                           "for a folder, the file prefix [default: the dataset's name].")
 @click.option("--with-reasoning/--without-reasoning", "reasoning", default=None,
-              help="Put each record's reasoning trace before its answer in <think> tags (default: yes for "
-                   "sharegpt/messages/prompt-completion, no for alpaca; openai has no place for it).")
+              help="Put each record's reasoning trace before its answer in <think> tags [default: yes for "
+                   "sharegpt/messages/prompt-completion, no for alpaca; openai has no place for it].")
 @STORE_OPTION
 def export_command(ref, fmt, out, name, store, reasoning):
     """Export dataset REF (NAME or NAME@vN) for a trainer; a preference version (datagen

@@ -9,20 +9,20 @@ import click
 @click.argument("infile", metavar="IN.jsonl", type=click.Path(dir_okay=False))
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Kept rows, unchanged.")
 @click.option("--rejects", type=click.Path(dir_okay=False), default=None,
-              help="Dropped rows with reason and most similar kept text (default: OUT.rejects.jsonl).")
+              help="Dropped rows with reason and most similar kept text [default: OUT.rejects.jsonl].")
 @click.option("--against", multiple=True, type=click.Path(dir_okay=False),
               help="Pool to deduplicate against (seeds, an earlier dataset); repeatable.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
               help="YAML with filter settings (a `filters:` section or a plain mapping).")
 @click.option("--lang", type=click.Choice(["auto", "en", "zh"]), default="auto", show_default=True,
               help="Language rules (auto: detected from the instructions).")
-@click.option("--rouge", type=float, default=None, help="Drop when ROUGE-L > this (default 0.7).")
+@click.option("--rouge", type=float, default=None, help="Drop when ROUGE-L > this [default: 0.7].")
 @click.option("--no-rouge", is_flag=True, default=False, help="Skip ROUGE-L dedup.")
-@click.option("--embed", type=float, default=None, help="Drop when embedding cosine > this (default 0.95).")
+@click.option("--embed", type=float, default=None, help="Drop when embedding cosine > this [default: 0.95].")
 @click.option("--no-embed", is_flag=True, default=False, help="Skip embedding dedup.")
-@click.option("--embed-model", default=None, help="Local sentence-transformers folder (default: embedded MiniLM).")
-@click.option("--min-len", type=int, default=None, help="Drop instructions of at most this many words.")
-@click.option("--max-len", type=int, default=None, help="Drop instructions of more than this many words.")
+@click.option("--embed-model", default=None, metavar="DIR", help="Local sentence-transformers folder [default: embedded MiniLM].")
+@click.option("--min-len", type=int, default=None, help="Drop instructions of at most this many words (characters for Chinese).")
+@click.option("--max-len", type=int, default=None, help="Drop instructions of more than this many words (characters for Chinese).")
 @click.option("--decontaminate", multiple=True, type=click.Path(dir_okay=False),
               help="Benchmark file (JSONL or text): drop records sharing a 13-gram with an item; repeatable.")
 def filter_command(infile, out, rejects, against, config_path, lang, rouge, no_rouge, embed, no_embed,

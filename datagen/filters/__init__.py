@@ -39,7 +39,7 @@ class FilterConfig:
         "help": "Drop when embedding cosine with a kept or pool instruction is above this.", "min": 0, "max": 1,
         "off_flag": "--no-embed"})
     embed_model: str | None = field(default=None, metadata={
-        "help": "Local sentence-transformers folder (default: embedded MiniLM)."})
+        "help": "Local sentence-transformers folder [default: embedded MiniLM]."})
     faiss_above: int = field(default=100_000, metadata={
         "help": "Search kept embeddings with a faiss IVF index once there are more than this many "
                 "(exact below; needs the faiss extra).", "min": 0})

@@ -37,7 +37,7 @@ class LLMConfig:
     cache: bool = field(default=True, metadata={"help": "Use the response cache.", "flag": "--cache/--no-cache"})
     cache_path: str | None = field(default=None, metadata={"help": "Response cache file (sqlite)."})
     prices: str | None = field(default=None, metadata={
-        "help": "Price table YAML laid over the packaged one (default $DATAGEN_PRICES); see docs/cost.md.",
+        "help": "Price table YAML laid over the packaged one [default: $DATAGEN_PRICES]; see docs/cost.md.",
         "path": "file"})
     rpm: int | None = field(default=None, metadata={"help": "Client-side cap on requests per minute (openai).", "min": 1})
     tpm: int | None = field(default=None, metadata={"help": "Client-side cap on tokens per minute (openai).", "min": 1})

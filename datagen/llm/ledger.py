@@ -413,12 +413,12 @@ def format_ledger(ledger: dict[str, Any]) -> list[str]:
         cost = "cost unknown" if d is None else f"${d:.4f}"
         mode = " (batch)" if r.get("mode") == "batch" else ""
         think = f" ({r['reasoning_tokens']} reasoning)" if r.get("reasoning_tokens") else ""
-        lines.append(f"    {r['stage']:<22} {r['requests']:>6} calls {r['cached']:>5} cached "
+        lines.append(f"    {r['stage']:<22} {r['requests']:>6} requests + {r['cached']:>5} cached "
                      f"{r['prompt_tokens']:>9} in {r['completion_tokens']:>8} out{think}  {cost}{mode}")
     t = ledger.get("total") or {}
     d = t.get("dollars")
     lines.append(f"  cost: {'unknown (no price for this model)' if d is None else f'${d:.4f}'}"
-                 f" for {t.get('tokens', 0)} tokens; cached calls cost nothing")
+                 f" for {t.get('tokens', 0)} tokens; cached requests cost nothing")
     s = ledger.get("surplus") or {}
     if s.get("records"):
         sd = s.get("dollars")
@@ -438,7 +438,7 @@ def format_estimate(est: dict[str, Any]) -> str:
 
     mode = ", Batch API price" if est.get("batch") else ""
     price = est.get("price")
-    lines = [f"dry run: {est['generator']}, {est['num']} records, {est['backend']} {est['model']}{mode} — nothing sent",
+    lines = [f"dry run: {est['generator']}, {est['num']} {est.get('unit', 'records')}, {est['backend']} {est['model']}{mode} — nothing sent",
              f"  {'stage':<18} {'requests':>13} {'prompt tokens':>19} {'completion tokens':>19} {'dollars':>17}"]
     for row in est["stages"] + [dict(est["total"], stage="total")]:
         dollars = rng(row, "dollars", "${:,.4f}")
@@ -449,8 +449,8 @@ def format_estimate(est: dict[str, Any]) -> str:
         lines.append(f"  of the completion tokens, reasoning (thinking): {rng(est['total'], 'reasoning_tokens')} "
                      "(from earlier versions' ledgers)")
     probe, hist = est["probe"], est.get("history") or []
-    basis = (f"calls per record from {len(hist)} earlier version(s) ({', '.join(hist)})" if hist
-             else "calls per record from the probe (placeholder replies; real ones are dropped more often)")
+    basis = (f"requests per record from {len(hist)} earlier version(s) ({', '.join(hist)})" if hist
+             else "requests per record from the probe (placeholder replies; real ones are dropped more often)")
     lines.append(f"  based on: {probe['requests']} prompts built ({probe['cached']} already cached, $0), "
                  f"{probe['kept']} records kept in the probe; {basis}")
     if est.get("left_out"):

@@ -186,8 +186,11 @@ class LlamaCppChatClient(ChatClient):
 
     def complete_many(self, requests: Sequence[CompletionRequest], desc: str | None = None) -> list[list[Completion]]:
         """Raw-text completions: each prompt fed as it is, with no chat template around it."""
+        from .ledger import stage_of
+
         requests = list(requests)
-        return self._many(requests, [self._key(r, "complete") for r in requests], None,
+        stage = stage_of(desc)
+        return self._many(requests, [self._key(r, "complete") for r in requests], stage,
                           lambda r: self._sample(self._ids(r.prompt), r))
 
     # -- choose ---------------------------------------------------------------------

@@ -186,14 +186,17 @@ class LocalChatClient(ChatClient):
     def complete_many(self, requests: Sequence[CompletionRequest], desc: str | None = None) -> list[list[Completion]]:
         """Raw-text completions: each prompt is fed as it is, with no chat template around
         it (Magpie feeds the template cut at the start of a user turn)."""
+        from .ledger import stage_of
+
         requests = list(requests)
+        stage = stage_of(desc)
         results: list[list[Completion] | None] = [None] * len(requests)
         keys = [request_key(self.backend, self.model, r, kind="complete") if self.cache else None for r in requests]
         todo: dict[tuple, list[int]] = {}
         for i, (req, key) in enumerate(zip(requests, keys)):
             hit = self.cache.get(key) if key else None
             if hit is not None:
-                self.usage.add(hit, cached=True)
+                self.usage.add(hit, cached=True, stage=stage)
                 results[i] = hit
             else:
                 todo.setdefault((req.n, req.temperature, req.top_p, req.max_tokens, req.stop), []).append(i)
@@ -213,7 +216,7 @@ class LocalChatClient(ChatClient):
                 for i, comps in zip(batch, done):
                     if keys[i]:
                         self.cache.put(keys[i], comps)
-                    self.usage.add(comps)
+                    self.usage.add(comps, stage=stage)
                     results[i] = comps
         return results  # type: ignore[return-value]
 

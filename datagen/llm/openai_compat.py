@@ -304,9 +304,11 @@ class OpenAIChatClient(ChatClient):
     def complete_many(self, requests: Sequence[CompletionRequest], desc: str | None = None) -> list[list[Completion]]:
         """Raw-text completions from the server's /v1/completions (vLLM, llama.cpp, TGI).
         Chat-only APIs have none: LLMError saying so, up front for api.openai.com."""
+        from .ledger import stage_of
         from .openai_raw import NO_COMPLETIONS, complete_raw
 
         requests = list(requests)
+        stage = stage_of(desc)
         if not requests:
             return []
         for url in self.base_urls:
@@ -314,7 +316,7 @@ class OpenAIChatClient(ChatClient):
                 raise LLMError(NO_COMPLETIONS.format(url=url))
 
         async def go(clients):
-            return await _gather_or_cancel([complete_raw(self, clients, self._sem, r) for r in requests])
+            return await _gather_or_cancel([complete_raw(self, clients, self._sem, r, stage) for r in requests])
 
         try:
             return self._run(go)

@@ -69,6 +69,7 @@ def followups_turn(turn: int) -> Stage:
 EVOLVE = Stage("evolve")
 ANSWERS = Stage("answers", ANSWER)
 QUERIES = Stage("queries")  # raw completions: the dry run answers with a question
+FOLLOWUP_QUERIES = Stage("follow-up queries")
 # Self-QA, Self-KG
 SELF_QA_QUESTIONS = Stage("self-qa questions", NUMBERED_QUESTIONS)
 SELF_QA_ANSWERS = Stage("self-qa answers", ANSWER)

@@ -82,7 +82,7 @@ def estimate_run(gen, settings, llm_cfg, filter_cfg, lang: str) -> RunResult:
             t = row[end]
             d = ledger.dollars(t["prompt_tokens"], t["completion_tokens"], batch)
             t["dollars"] = None if d is None else round(d, 4)
-    est.update(generator=gen.name, num=settings.num, model=model, backend=llm_cfg.backend, tokenizer=counter.method,
+    est.update(generator=gen.name, num=settings.num, unit=gen.num_counts, model=model, backend=llm_cfg.backend, tokenizer=counter.method,
                batch=batch, price=None if price is None else {"input": price.input, "output": price.output,
                                                              "as_of": price.as_of, "source": price.source})
     est["warnings"] = cap_warnings(est["total"]["high"], settings)

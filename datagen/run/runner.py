@@ -137,8 +137,8 @@ def format_summary(result: RunResult) -> str:
             lines.append(f"    {n:>6}  {reason}")
     u = result.usage
     if u:
-        lines.append(f"  llm: {u.get('requests', 0)} calls ({u.get('cached', 0)} cached, "
-                     f"{u.get('retries', 0)} retries), tokens {u.get('prompt_tokens', 0)} in / "
+        lines.append(f"  llm: {u.get('requests', 0)} requests + {u.get('cached', 0)} cached, "
+                     f"{u.get('retries', 0)} retries, tokens {u.get('prompt_tokens', 0)} in / "
                      f"{u.get('completion_tokens', 0)} out")
     if result.ledger:
         lines += format_ledger(result.ledger)
@@ -146,7 +146,7 @@ def format_summary(result: RunResult) -> str:
     if t:
         line = f"  throughput: {t['requests_per_s']:.1f} req/s"
         if u and t.get("requests_sent", 0) != u.get("requests"):
-            line += f" ({t['requests_sent']} requests sent for the calls)"
+            line += f" ({t['requests_sent']} HTTP requests sent, retries and re-asks included)"
         if t.get("mean_in_flight"):
             line += f", mean in-flight {t['mean_in_flight']:.1f} (peak {t['peak_in_flight']})"
         if "first_request_s" in t:

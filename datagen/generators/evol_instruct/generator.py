@@ -47,12 +47,12 @@ class EvolInstructConfig(GeneratorConfig):
     from_dataset: str | None = field(default=None, metadata={
         "help": "Evolve the instructions of a published dataset version, NAME or NAME@vN."})
     from_store: str | None = field(default=None, metadata={
-        "help": "Store root for --from-dataset (default $DATAGEN_STORE or ./datasets).", "path": "dir"})
+        "help": "Store root for --from-dataset [default: $DATAGEN_STORE or ./datasets].", "path": "dir"})
     rounds: int = field(default=4, metadata={"help": "Evolution steps per lineage (WizardLM: 4).", "min": 1})
     methods: list[str] = field(default_factory=lambda: list(METHODS), metadata={
         "help": "Evolution methods to draw from.", "choices": METHODS})
     lineages: int | None = field(default=None, metadata={
-        "help": "Seeds evolved together per wave (default: enough for --num with room for drops).", "min": 1})
+        "help": "Seeds evolved together per wave [default: enough for --num with room for drops].", "min": 1})
     on_fail: str = field(default="retry", metadata={
         "help": "After a dropped step: retry from the parent next round, or end the lineage.",
         "choices": ON_FAIL})

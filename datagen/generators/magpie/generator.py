@@ -54,7 +54,7 @@ class MagpieConfig(GeneratorConfig):
         "help": "Pre-query template when no tokenizer is at hand (openai backend)."})
     batch: int = field(default=8, metadata={"help": "Queries sampled per round.", "min": 1})
     max_rounds: int | None = field(default=None, metadata={
-        "help": "Stop after this many rounds (default: enough for --num with room for drops).", "min": 1})
+        "help": "Stop after this many rounds [default: enough for --num with room for drops].", "min": 1})
     patience: int = field(default=5, metadata={"help": "Stop after this many rounds in a row that keep nothing.",
                                                "min": 1})
     temperature: float = field(default=1.0, metadata={"help": "Sampling temperature for queries.", "min": 0})
@@ -153,15 +153,12 @@ class MagpieGenerator(Generator):
         else:
             self.report.stop_reason = f"round limit {max_rounds} reached; kept {kept} of {num}"
 
-    def _queries(self, client: ChatClient, prompts: list[str], stops, tag) -> list:
+    def _queries(self, client: ChatClient, prompts: list[str], stops, tag, desc: stages.Stage) -> list:
         cfg = self.config
-        # a follow-up's stage keeps the name its label always gave it: a line per turn and round
-        stage = (stages.QUERIES.at_round(tag[1]) if tag[0] == "round" else
-                 stages.Stage(f"{tag[0]} {tag[1]}: {stages.QUERIES.name}"))
         reqs = [CompletionRequest(p, temperature=cfg.temperature, top_p=cfg.top_p, max_tokens=cfg.max_tokens,
                                   stop=tuple(stops), seed=self.request_seed(*tag, i)) for i, p in enumerate(prompts)]
         self.report.count("query_requests", len(reqs))
-        return [c[0] for c in client.complete_many(reqs, desc=stage)]
+        return [c[0] for c in client.complete_many(reqs, desc=desc)]
 
     def _answers(self, client: ChatClient, convs: list[list[dict]], rnd: int) -> list[str]:
         cfg = self.config
@@ -171,7 +168,7 @@ class MagpieGenerator(Generator):
 
     def _round(self, client, chain, rnd, render, system, first, stops, base) -> Iterator[Outcome]:
         cfg = self.config
-        comps = self._queries(client, [first] * cfg.batch, stops, ("round", rnd))
+        comps = self._queries(client, [first] * cfg.batch, stops, ("round", rnd), stages.QUERIES.at_round(rnd))
         cands: list[Record] = []
         for comp in comps:
             query = parse_instruction(comp.text)
@@ -197,7 +194,8 @@ class MagpieGenerator(Generator):
                 queries = [rec.instruction for rec, _ in live]
             else:  # the model writes the follow-up query after the conversation so far
                 prompts = [pre_query(render, system, hist) for _, hist in live]
-                follow = self._queries(client, prompts, stops, ("turn", f"{turn} round {rnd}"))
+                follow = self._queries(client, prompts, stops, ("turn", f"{turn} round {rnd}"),
+                                       stages.FOLLOWUP_QUERIES.at_round(rnd))
                 queries = [parse_instruction(c.text) if c.finish_reason != "length" else "" for c in follow]
                 self.report.count("followups_failed", sum(not q for q in queries))
             asking = [(rec, hist, q) for (rec, hist), q in zip(live, queries) if q]
@@ -215,10 +213,14 @@ class MagpieGenerator(Generator):
             yield Outcome(self._record(rec, hist), Verdict(True), "answer")
 
     def _record(self, rec: Record, hist: list[tuple[str, str]]) -> Record:
+        """The conversation as a record; the system prompt the answers were written under is
+        its first turn, so every export carries it (sharegpt `system`, alpaca `system`)."""
         meta = dict(rec.meta, turns=len(hist))
-        if len(hist) == 1:
+        system = meta.get("system")
+        if len(hist) == 1 and not system:
             return Record(instruction=hist[0][0], output=hist[0][1], meta=meta)
-        return Record(instruction=hist[0][0], output=hist[-1][1], messages=_messages(None, hist), meta=meta)
+        return Record(instruction=hist[0][0], output=hist[-1][1] if len(hist) > 1 else hist[0][1],
+                      messages=_messages(system, hist), meta=meta)
 
 
 def _messages(system: str | None, hist: list[tuple[str, str]]) -> list[dict]:

@@ -40,7 +40,7 @@ class SelfInstructConfig(GeneratorConfig):
     instances: int = field(default=3, metadata={"help": "Instances per instruction, at most.", "min": 1})
     batch: int = field(default=4, metadata={"help": "Bootstrap prompts sent per round.", "min": 1})
     max_rounds: int | None = field(default=None, metadata={
-        "help": "Stop after this many rounds (default: enough for --num with room for drops).", "min": 1})
+        "help": "Stop after this many rounds [default: enough for --num with room for drops].", "min": 1})
     patience: int = field(default=5, metadata={
         "help": "Stop after this many rounds in a row without a new task.", "min": 1})
     prompt_examples: int = field(default=8, metadata={"help": "Example tasks per bootstrap prompt.", "min": 1})

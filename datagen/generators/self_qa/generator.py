@@ -88,7 +88,7 @@ class SelfQAConfig(GeneratorConfig):
     grounding_embed: float | None = field(default=None, metadata={
         "help": "Also drop answers whose embedding cosine with the chunk is below this.", "min": 0, "max": 1})
     embed_model: str | None = field(default=None, metadata={
-        "help": "Encoder for --grounding-embed (default: embedded MiniLM).", "flag": "--grounding-embed-model"})
+        "help": "Encoder for --grounding-embed [default: embedded MiniLM].", "flag": "--grounding-embed-model"})
     question_temperature: float = field(default=0.7, metadata={"help": "Sampling temperature for questions.",
                                                                "min": 0})
     answer_temperature: float = field(default=0.3, metadata={"help": "Sampling temperature for answers.",
