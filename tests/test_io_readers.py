@@ -179,3 +179,18 @@ def test_web_page_loses_navigation_and_footer(tmp_path):
     assert text.startswith("# Green tea\n\nGreen tea leaves") and "## Brewing" in text
     for boilerplate in ("Shop our teas", "Login", "Related posts", "Copyright", "var x"):
         assert boilerplate not in text
+
+
+@pytest.mark.parametrize("name", ["002_4c6cda829bff24a3.pdf", "self_instruct_README.pdf"])
+def test_pdf_chunks_end_at_sentence_or_paragraph_ends(corpora, tmp_path, name):
+    from datagen.io.documents import chunk_documents, load_documents
+
+    (tmp_path / name).write_bytes((corpora / "formats" / name).read_bytes())
+    doc = load_documents(tmp_path / name).documents[0]
+    chunks = chunk_documents([doc], 1000, 150)
+    assert len(chunks) > 3 and chunks[-1].page == chunks[-1].page_end == len(doc.pages)
+    for c in chunks:
+        assert doc.text[c.start:c.end] == c.text
+        assert doc.page_at(c.start) == c.page and c.page <= c.page_end
+        after = doc.text[c.end:c.end + 1]
+        assert after in ("", "\n") or re.search(r"[.!?。！？;；…]\W*$", c.text), c.text[-80:]

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import DataError
+from .clean import CJK
 
 PAGED = (".pdf", ".pptx")
 FLOWING = (".docx", ".html", ".htm", ".xhtml", ".epub")
@@ -61,7 +62,7 @@ def read_any(path: str | Path) -> Extracted:
     except (BadDocument, ImportError):
         raise
     except Exception as e:  # each library has its own error zoo; any of them means unreadable
-        raise BadDocument(path, _reason(suffix, e)) from None
+        raise BadDocument(path, _reason(suffix, e).replace(str(path), path.name)) from None
     if not any(p.strip() for p in out.pages):
         raise BadDocument(path, NO_TEXT_LAYER if suffix == ".pdf" else "no text found")
     return out
@@ -80,6 +81,7 @@ def _reason(suffix: str, e: Exception) -> str:
 
 _MONO = re.compile(r"mono|courier|consol|code", re.I)
 _CID = re.compile(r"\(cid:\d+\)")
+_CJK = re.compile(f"[{CJK}]")
 
 
 def read_pdf(path: Path) -> Extracted:
@@ -119,7 +121,12 @@ def _pdf_page_items(page) -> list[dict]:
         chars = [c for c in ln["chars"] if c["text"].strip()]
         if not chars:
             continue
-        mono = sum(bool(_MONO.search(c.get("fontname", ""))) for c in chars) >= 0.8 * len(chars)
+        # code: monospace, but for the CJK characters of its comments, which a CJK font draws;
+        # a line with CJK in it is code only when it starts in monospace ("# 导入…"), else it
+        # is prose with an inline path in it
+        latin = [c for c in chars if not _CJK.match(c["text"])]
+        mono = bool(latin) and sum(bool(_MONO.search(c.get("fontname", ""))) for c in latin) >= 0.8 * len(latin) \
+            and (len(latin) == len(chars) or bool(_MONO.search(chars[0].get("fontname", ""))))
         text = _CID.sub("", ln["text"]).strip()  # glyphs without a Unicode mapping (emoji)
         if not text:
             continue
@@ -172,12 +179,14 @@ def _fence_code(text: str, items: list[dict]) -> str:
     code = {it["text"] for it in items if it["kind"] == "code"}
     if not code:
         return text
-    blocks = text.split("\n\n")
-    out = []
-    for b in blocks:
-        lines = b.split("\n")
-        out.append("```\n" + b + "\n```" if lines and all(ln in code for ln in lines) else b)
-    return "\n\n".join(out)
+    out: list[tuple[bool, str]] = []
+    for b in text.split("\n\n"):
+        is_code = all(ln in code for ln in b.split("\n"))
+        if is_code and out and out[-1][0]:  # one block of code, even with gaps between its lines
+            out[-1] = (True, out[-1][1] + "\n" + b)
+        else:
+            out.append((is_code, b))
+    return "\n\n".join("```\n" + b + "\n```" if is_code else b for is_code, b in out)
 
 
 def markdown_table(rows: list[list[str]]) -> str:
