@@ -12,7 +12,8 @@ def test_a_cjk_font_missing_from_a_stale_font_cache_is_found_and_cached(tmp_path
     from matplotlib import font_manager as fm
 
     stale = copy.copy(fm.fontManager)  # the cache as written before the font was installed
-    stale.ttflist = [f for f in fm.fontManager.ttflist if f.name not in plots.CJK_FONTS]
+    cjk_files = {f.fname for f in fm.fontManager.ttflist if f.name in plots.CJK_FONTS}
+    stale.ttflist = [f for f in fm.fontManager.ttflist if f.fname not in cjk_files]
     monkeypatch.setattr(fm, "fontManager", stale)
     cache = tmp_path / "fontlist.json"
     name = plots.ensure_cjk_font(cache)
