@@ -71,7 +71,7 @@ def filter_rows(rows: Iterable[tuple[int, dict[str, Any], Record]], chain,
         batch = heads[start: start + BATCH]
         for i, v in zip(batch, chain.check_many([rows[i][2] for i in batch])):
             decided[i] = v
-    rules = FilterChain([f for f in chain.filters if not hasattr(f, "add")])
+    rules = FilterChain([f for f in chain.filters if not f.stateful])
     seen = {instance_key(rows[i][2]) for i in heads if decided[i].kept}
     for i, (_, _, rec) in enumerate(rows):
         if i in decided:

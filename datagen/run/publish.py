@@ -18,6 +18,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
+from ..filters.base import Filter
 from ..records import Record
 from .runner import RunResult, run_generator
 from ..store import DatasetLock, DatasetStore, DatasetVersion, check_name, file_sha256, version_number
@@ -34,11 +35,12 @@ class PublishedRun(RunResult):
     added: int = 0
 
 
-class ParentDuplicate:
+class ParentDuplicate(Filter):
     """Drops a candidate whose (instruction, input) — or conversation — is already in the
     parent or was kept earlier in this run. Cheap, and it holds even with ROUGE off."""
 
     name = "parent_duplicate"
+    stateful = True
 
     def __init__(self):
         self._seen: set[str] = set()
@@ -108,7 +110,7 @@ def hash_inputs(paths) -> dict[str, str]:
 
 def build_manifest(gen, client, result: RunResult, settings, llm_cfg, filter_cfg, lang: str,
                    seed: int, added: int) -> dict[str, Any]:
-    secrets = {os.environ[k] for k in (getattr(llm_cfg, "api_key_env", None), "OPENAI_API_KEY")
+    secrets = {os.environ[k] for k in (llm_cfg.api_key_env, "OPENAI_API_KEY")
                if k and os.environ.get(k)}
     config = {
         "generator": _plain(gen.config),
@@ -120,8 +122,8 @@ def build_manifest(gen, client, result: RunResult, settings, llm_cfg, filter_cfg
     return scrub({
         "config": config,
         "generator": gen.name,
-        "backend": getattr(client, "backend", llm_cfg.backend),
-        "model": getattr(client, "model", llm_cfg.resolved_model()),
+        "backend": client.backend,
+        "model": client.model,
         "lang": lang,
         "seed": seed,
         "prompt_templates": dict(report.prompt_templates),
