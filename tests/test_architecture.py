@@ -16,7 +16,7 @@ LAYERS = {
     "datagen.config": 0, "datagen.extras": 0, "datagen.secrets": 0,
     "datagen.io": 1, "datagen.llm": 1,
     "datagen.filters": 2, "datagen.store": 2,
-    "datagen.generators": 3, "datagen.export": 3, "datagen.train": 3, "datagen.report": 3, "datagen.eval": 3,
+    "datagen.generators": 3, "datagen.export": 3, "datagen.hub": 3, "datagen.train": 3, "datagen.report": 3, "datagen.eval": 3,
     "datagen.quality": 3, "datagen.prefs": 3,
     "datagen.run": 4,
     "datagen.cli": 5, "datagen.studio": 5,
