@@ -25,6 +25,7 @@ from typing import Sequence
 from ..errors import DataError
 from ..records import Record
 from ..text import CJK_CHAR
+from .base import Filter
 
 NGRAM = 13
 MIN_SHORT = 6
@@ -82,7 +83,7 @@ def record_text(record: Record) -> str:
     return "\n".join(p for p in parts if p)
 
 
-class Decontaminate:
+class Decontaminate(Filter):
     """Drops a record sharing an n-gram (or, with `embed`, an embedding cosine above it)
     with an item of the benchmark files; the detail names the file, line and item."""
 

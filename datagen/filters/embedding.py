@@ -20,6 +20,7 @@ import numpy as np
 from ..records import Record
 from .rouge import lineage_ids
 
+from .base import Filter
 from .encoder import Encoder, check_model_path, encoder_threads, load_encoder  # noqa: F401 (re-exported)
 
 
@@ -157,7 +158,7 @@ class EmbeddingIndex:
         return (float(sims[i]), i) if np.isfinite(sims[i]) else (-1.0, -1)
 
 
-class EmbeddingDedup:
+class EmbeddingDedup(Filter):
     """Drops an instruction whose embedding cosine with a kept one exceeds the threshold.
 
     Encodes lazily and in batches: `prepare(records)` encodes a batch of candidates in one
@@ -166,6 +167,7 @@ class EmbeddingDedup:
     the model in a background thread."""
 
     name = "embedding"
+    stateful = True
     deferred = True  # pipelined rounds check it when a round finishes, off the request path
 
     def __init__(self, threshold: float = 0.95, model: str | None = None,
@@ -228,13 +230,15 @@ class EmbeddingDedup:
             self._cache.clear()  # candidates other filters dropped before check() saw them
         self.prefetch(records)
 
-    def prefetch(self, records: Iterable[Record | str]) -> None:
+    def prefetch(self, records: Iterable[Record | str]) -> list:
         """Encode candidates into the cache only (no pool or index change): safe to call from
         a worker thread while another thread checks, so encoding overlaps the requests."""
+        records = list(records)
         texts = [r.instruction if isinstance(r, Record) else r for r in records]
         todo = [t for t in dict.fromkeys(texts) if t not in self._cache]
         if todo:
             self._cache.update(zip(todo, self.encoder(todo)))
+        return records
 
     def _vec(self, text: str) -> np.ndarray:
         v = self._cache.get(text)

@@ -31,6 +31,7 @@ from rapidfuzz.distance import LCSseq
 
 from ..records import Record
 from ..text import CJK_CHAR
+from .base import Filter
 from .rouge_bounds import BUCKETS, LengthBounds, fmeasure, histogram, overlap_bound
 
 __all__ = ["RougeDedup", "RougeIndex", "fmeasure", "rouge_l", "tokenize"]
@@ -325,11 +326,12 @@ class RougeIndex:
         return out
 
 
-class RougeDedup:
+class RougeDedup(Filter):
     """Drops an instruction whose ROUGE-L F against a kept instruction exceeds the
     threshold (Self-Instruct: 0.7)."""
 
     name = "rouge"
+    stateful = True
 
     def __init__(self, threshold: float = 0.7):
         self.index = RougeIndex(threshold)

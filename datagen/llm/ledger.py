@@ -11,16 +11,15 @@ Cached calls cost nothing and are counted as cached.
 from __future__ import annotations
 
 import os
-import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import ConfigError, DatagenError
+from .stages import as_stage
 
 PRICES_FILE = Path(__file__).with_name("prices.yaml")
-_ROUND_RE = re.compile(r"^round \d+:\s*")
 
 
 class BudgetExceeded(DatagenError):
@@ -35,10 +34,9 @@ class BudgetExceeded(DatagenError):
 
 
 def stage_of(desc: str | None) -> str:
-    """The ledger stage of a chat_many `desc`: "round 3: instructions" -> "instructions"."""
-    if not desc:
-        return "other"
-    return _ROUND_RE.sub("", desc.strip()).strip() or "other"
+    """The ledger line of a chat_many `desc`: its Stage's name (llm/stages.py); a plain
+    string names its own stage."""
+    return as_stage(desc).name
 
 
 # -- prices ---------------------------------------------------------------------------
@@ -204,9 +202,10 @@ class Ledger:
             return None
         return self.price.dollars(prompt_tokens, completion_tokens, batch=mode == "batch")
 
-    def dollars(self, prompt_tokens: int, completion_tokens: int) -> float | None:
-        """What these tokens cost online at this ledger's price (None: no price)."""
-        d = self._cost(prompt_tokens, completion_tokens, "online")
+    def dollars(self, prompt_tokens: int, completion_tokens: int, batch: bool = False) -> float | None:
+        """What these tokens cost at this ledger's price, online or (`batch`) at the Batch API's
+        ($0 on the local backend; None: no price)."""
+        d = self._cost(prompt_tokens, completion_tokens, "batch" if batch else "online")
         return None if d is None else round(d, 8)
 
     def record(self, stage: str | None, prompt_tokens: int = 0, completion_tokens: int = 0, *,

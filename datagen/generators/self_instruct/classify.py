@@ -38,9 +38,7 @@ def classify(gen, client: ChatClient, instructions: Sequence[str]) -> list[Choic
     calibrate = gen.config.calibrate
     if calibrate:
         items.append((P.clf_prompt("N/A", shots, gen.lang), ""))
-    many = getattr(client, "choose_many", None)
-    choices: list[Choice] = (many(items, P.CLF_OPTIONS) if many is not None
-                             else [client.choose(m, P.CLF_OPTIONS, p) for m, p in items])
+    choices: list[Choice] = client.choose_many(items, P.CLF_OPTIONS)
     if not calibrate:
         return choices
     base = choices.pop()

@@ -18,6 +18,7 @@ from typing import Callable, Iterator, Sequence
 
 from ...errors import ConfigError
 from ...filters.base import FilterChain, Verdict
+from ...llm import stages
 from ...llm.base import ChatClient, ChatRequest, Choice, Completion
 from ...records import Record
 from . import prompts as P
@@ -149,17 +150,18 @@ class SelfInstructGenerator(Generator):
         from ...filters import FilterConfig, build_instance_chain
 
         cfg = self.config
-        self.instance_chain = build_instance_chain(FilterConfig(), self.lang)
+        gate = None
         if cfg.judge_min is not None:
             from ...filters.gate import ScoreGate
             from ...quality.judge import JudgeScorer
 
-            self.instance_chain.filters.append(ScoreGate(JudgeScorer(client, self.lang).score_many, cfg.judge_min))
+            gate = ScoreGate(JudgeScorer(client, self.lang).score_many, cfg.judge_min)
+        self.instance_chain = build_instance_chain(FilterConfig(), self.lang, gate=gate)
         chain.add_many([Record(instruction=s.instruction, id=s.id) for s in self.seeds])
         self.machine: list[tuple[str, str]] = []  # (task id, instruction) of tasks with kept records
         max_rounds = cfg.max_rounds or max(20, 4 * math.ceil(num / cfg.batch))
-        # only the plain openai client pipelines rounds (local: one model; openai-batch: one job per stage)
-        depth = 1 if cfg.strict_rounds or client.backend != "openai" else cfg.rounds_in_flight
+        # only a client whose calls overlap pipelines rounds (local: one model; batch: one job per stage)
+        depth = cfg.rounds_in_flight if client.concurrent_calls and not cfg.strict_rounds else 1
         # pipelined: model-backed filters (embedding dedup) run when a round finishes, so
         # encoding (and loading the encoder) never holds up the requests of the rounds in flight
         early, late = chain.split_deferred() if depth > 1 else (chain, FilterChain([]))
@@ -309,7 +311,7 @@ class SelfInstructGenerator(Generator):
             reqs.append(ChatRequest.make(messages, temperature=cfg.temperature, top_p=cfg.top_p,
                                          max_tokens=cfg.max_tokens, prefill=prefill,
                                          seed=self.request_seed("bootstrap", rnd, i)))
-        return prompts, client.chat_many(reqs, desc=f"round {rnd}: instructions")
+        return prompts, client.chat_many(reqs, desc=stages.INSTRUCTIONS.at_round(rnd))
 
     def _candidates(self, rnd: int, prompts, replies, count: bool = False):
         """The bootstrap replies' candidate instructions, with their share of its tokens;
