@@ -149,12 +149,13 @@ class SelfInstructGenerator(Generator):
         from ...filters import FilterConfig, build_instance_chain
 
         cfg = self.config
-        self.instance_chain = build_instance_chain(FilterConfig(), self.lang)
+        gate = None
         if cfg.judge_min is not None:
             from ...filters.gate import ScoreGate
             from ...quality.judge import JudgeScorer
 
-            self.instance_chain.filters.append(ScoreGate(JudgeScorer(client, self.lang).score_many, cfg.judge_min))
+            gate = ScoreGate(JudgeScorer(client, self.lang).score_many, cfg.judge_min)
+        self.instance_chain = build_instance_chain(FilterConfig(), self.lang, gate=gate)
         chain.add_many([Record(instruction=s.instruction, id=s.id) for s in self.seeds])
         self.machine: list[tuple[str, str]] = []  # (task id, instruction) of tasks with kept records
         max_rounds = cfg.max_rounds or max(20, 4 * math.ceil(num / cfg.batch))
