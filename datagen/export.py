@@ -311,7 +311,7 @@ def export_records(records: list[Record], fmt: str, out: str | Path, name: str |
         _save_hf(records, out)
         return ExportResult(out, fmt, len(records))
     if as_dir:
-        out = out / f"{name or 'datagen'}_{fmt.replace('-', '_')}.{EXTENSIONS[fmt]}"
+        out = out / f"{name or 'datagen'}_{fmt}.{EXTENSIONS[fmt]}"  # NAME_FORMAT: the --format value as typed
         key = out.stem
     else:
         key = name or out.stem

@@ -79,3 +79,17 @@ def test_out_and_dataset_together_write_both(tmp_path):
     version = (tmp_path / "store" / "kg" / "v0001" / "data.jsonl").read_text().splitlines()
     assert len(out.read_text().splitlines()) == len(version) == 3
     assert f"wrote: {out}" in res.output and "kg@v0001" in res.output
+
+
+def test_an_unknown_generator_lists_the_generators():
+    res = CliRunner().invoke(main, ["run", "self-instrukt", "--seeds", "x.jsonl"])
+    assert res.exit_code == 2
+    assert "unknown generator 'self-instrukt' (did you mean self-instruct?)" in res.output
+    assert "self-qa, self-kg, evol-instruct, magpie" in res.output
+
+
+def test_an_unknown_flag_suggests_only_close_ones():
+    res = CliRunner().invoke(main, ["run", "self-instruct", "--frobnicate"])
+    assert res.exit_code == 2 and "no such option '--frobnicate'" in res.output and "--prices" not in res.output
+    res = CliRunner().invoke(main, ["run", "self-instruct", "--seeed", "1"])
+    assert "did you mean '--seed' or '--seeds'?" in res.output and "--embed" not in res.output

@@ -195,7 +195,7 @@ def test_registered_generator_gets_a_command_with_help(echo_registered):
     res = CliRunner().invoke(main, ["run", "echo", "--help"], terminal_width=200)
     assert res.exit_code == 0, res.output
     for text in ("--prompt TEXT", "What to ask the model.  [required]", "--rounds INTEGER",
-                 "Give up after this many rounds. (default 3)", "--shout / --no-shout", "--tags TEXT",
+                 "Give up after this many rounds.  [default: 3]", "--shout / --no-shout", "--tags TEXT",
                  "--num INTEGER", "--base-url TEXT"):
         assert text in res.output, text
     res = CliRunner().invoke(main, ["run", "echo", "--out", "x.jsonl"])

@@ -162,7 +162,7 @@ def test_dry_run_sends_nothing_publishes_nothing_and_prints_a_table(stub, tmp_pa
     assert res.exit_code == 0, res.output
     assert stub.requests == []
     assert not (tmp_path / "store" / "demo").exists() or DatasetStore(str(tmp_path / "store")).versions("demo") == []
-    assert "dry run: self-instruct, 20 records" in res.output and "instructions" in res.output
+    assert "dry run: self-instruct, 20 tasks" in res.output and "instructions" in res.output
     assert "total" in res.output and "$" in res.output and "warning:" in res.output
 
 

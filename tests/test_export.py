@@ -175,7 +175,7 @@ def test_formats_in_one_folder_get_their_own_files_and_dataset_info_entries(tmp_
              for fmt in ("alpaca", "sharegpt", "messages", "openai", "prompt-completion")}
     assert {f: p.name for f, p in paths.items()} == {
         "alpaca": "demo_alpaca.json", "sharegpt": "demo_sharegpt.json", "messages": "demo_messages.jsonl",
-        "openai": "demo_openai.jsonl", "prompt-completion": "demo_prompt_completion.jsonl"}
+        "openai": "demo_openai.jsonl", "prompt-completion": "demo_prompt-completion.jsonl"}  # NAME_FORMAT, as docs/datasets.md says
     info = json.loads((folder / "dataset_info.json").read_text())
     assert {k: v["file_name"] for k, v in info.items()} == {
         "demo_alpaca": "demo_alpaca.json", "demo_sharegpt": "demo_sharegpt.json", "demo_messages": "demo_messages.jsonl"}

@@ -301,3 +301,10 @@ def test_t0_prompts_with_nel_read_whole(corpora, tmp_path):
     path.write_bytes(b"".join(raw))
     rows = [row for _, row in iter_json_rows(path)]
     assert len(rows) == len(raw) and all("\x85" in row["text"] for row in rows)
+
+
+def test_a_csv_seed_file_says_csv_is_not_a_seed_format(tmp_path):
+    path = tmp_path / "seeds.csv"
+    path.write_text("instruction,output\nSay hi,hi\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"seeds.csv: CSV is not a seed format \(use JSONL, JSON, or .txt\)"):
+        read_records(path)

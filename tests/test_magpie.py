@@ -4,6 +4,7 @@ store; a chat-only server fails with a message saying why."""
 
 from __future__ import annotations
 
+import json
 import zlib
 
 import pytest
@@ -192,3 +193,23 @@ def test_the_example_pipeline_parses():
     assert res.exit_code == 0, res.output
     gen = json.JSONDecoder().raw_decode(res.output)[0]["generator"]
     assert gen["type"] == "magpie" and gen["system"].startswith("You are a medical assistant")
+
+
+def test_the_system_prompt_is_the_system_turn_of_every_export_and_queries_have_their_ledger_line(stub, tmp_path):
+    from datagen.export import export_dataset
+
+    stub.default = magpie_responder()
+    res, store = run_magpie(stub, tmp_path, "--num", "2", "--batch", "2", "--system", "You are a gardening expert.")
+    assert res.exit_code == 0, res.output
+    st = DatasetStore(store)
+    rec = st.read("mp@v1")[0]
+    assert rec.messages[0] == {"role": "system", "content": "You are a gardening expert."}
+    assert rec.output == rec.messages[-1]["content"] and rec.instruction == rec.messages[1]["content"]
+    out = tmp_path / "exp"
+    export_dataset(st, "mp", "sharegpt", out)
+    export_dataset(st, "mp", "alpaca", out)
+    share = json.loads((out / "mp_sharegpt.json").read_text())
+    alpaca = json.loads((out / "mp_alpaca.json").read_text())
+    assert share[0]["system"] == alpaca[0]["system"] == "You are a gardening expert."
+    stages = {r["stage"] for r in st.resolve("mp").manifest["usage"]["ledger"]["stages"]}
+    assert "queries" in stages and "other" not in stages

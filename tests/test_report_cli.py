@@ -144,3 +144,11 @@ def test_seed_file_recorded_in_the_manifest_is_used(tmp_path):
     stats = compute_stats(load_version("si", st.root))
     # item 0 is itself a seed, so only the other three are compared with the seeds
     assert stats["counts"]["seed_tasks"] == 2 and stats["rouge"]["seed"]["compared"] == 3
+
+
+def test_out_defaults_to_report_name(store, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    res = run("report", "en", "--store", store, "--quiet", "--samples", "2")
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "report" / "en" / "report.html").is_file()
+    assert "report/en/report.html" in res.output

@@ -68,7 +68,7 @@ def test_ray_keeps_the_same_records_as_local(cluster, stub, docs, tmp_path):
     reasons = {r["reason"] for r in read(tmp_path / "ray.rejects.jsonl")}
     # the driver saw what only the whole run sees: a question an earlier block asked
     assert {"duplicate_question", "answer_refusal"} <= reasons
-    assert f"{ray_calls} calls" in ray_run.output
+    assert f"{ray_calls} requests" in ray_run.output
     # every answer a worker asked for is in the driver's cache file now: a re-run asks nothing
     with sqlite3.connect(tmp_path / "b.sqlite") as db:
         assert db.execute("SELECT COUNT(*) FROM responses").fetchone()[0] == ray_calls

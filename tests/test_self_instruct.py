@@ -123,7 +123,9 @@ def test_classification_goes_output_first_and_generation_input_first():
 
 
 def test_record_meta_and_rejects():
-    with StubLLMServer(Script()) as stub:
+    # the bad candidates first: a round checks candidates only until --num has its tasks
+    order = [NEW_TASKS[i] for i in (2, 3, 0, 1)]
+    with StubLLMServer(Script(bootstrap=" " + "\n".join(f"{i}. {t}" for i, t in enumerate(order, 10)))) as stub:
         gen, result = run(stub, num=2, batch=1)
     seed_ids = {json.loads(line)["id"] for line in SEEDS_EN.read_text().splitlines()}
     rec = next(r for r in result.kept if r.meta["task_type"] == "generation")
@@ -266,7 +268,8 @@ def test_cli_end_to_end_and_cache_on_rerun(tmp_path):
         assert second.exit_code == 0, second.output
         assert len(stub.requests) == calls  # every request identical: all from the cache
     assert "kept 3 tasks" not in first.output and "stopped: kept 2 tasks" in first.output
-    assert "classification share" in first.output and "rouge_dup" in first.output
+    # two tasks were enough: the other candidates were never checked, each a surplus reject
+    assert "classification share" in first.output and "surplus" in first.output
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert {r["meta"]["task_type"] for r in rows} == {"classification", "generation"}
     rejects = [json.loads(line) for line in (tmp_path / "si.rejects.jsonl").read_text().splitlines()]

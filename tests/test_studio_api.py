@@ -34,6 +34,9 @@ def test_datasets_lists_every_version_with_counts_and_cost(env):
     assert demo["versions"][0]["records"] == 30 and demo["versions"][1]["records"] == 33
     assert demo["versions"][1]["parent"] == "v0001" and demo["versions"][0]["cost"] == pytest.approx(0.0123)
     assert "<svg" in c.get("/").text  # the chart across versions
+    c.get("/api/datasets/demo/v0001")  # indexed on its first visit: its medians show on the dashboard
+    demo = next(d for d in c.get("/api/datasets").json()["datasets"] if d["name"] == "demo")
+    assert demo["versions"][0]["medians"]["judge"] == 3.0 and demo["versions"][1]["medians"] == {}
 
 
 def test_a_version_page_filters_sorts_and_pages(env):

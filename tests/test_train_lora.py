@@ -197,3 +197,31 @@ def test_cli_report_to_without_the_package_is_one_line(tmp_path):
     assert res.exit_code == 2 and "Traceback" not in res.output
     assert len(res.output.strip().splitlines()) == 1
     assert res.output.strip().endswith("report_to tensorboard needs the tensorboard package: pip install tensorboard")
+
+
+def test_progress_steps_log_ten_points_and_never_evaluate_every_step():
+    from datagen.train.progress import eval_every, logging_every
+
+    assert logging_every(20, 10) == 2 and logging_every(1000, 10) == 10 and logging_every(5, 10) == 1
+    assert eval_every(5, None) == 2 and eval_every(100, None) == 10 and eval_every(1, None) == 1
+    assert eval_every(5, 1) == 1  # asked for
+
+
+def test_progress_lines_are_rounded_with_eta():
+    from datagen.train.progress import eval_line, train_line
+
+    line = train_line(3, 6, {"loss": 1.078612345, "num_tokens": 3000.0}, elapsed=6.0)
+    assert line == "train: step 3/6 (50%), loss 1.079, 500 tokens/s, 6s, ETA 6s"
+    assert eval_line(3, 6, {"eval_loss": 1.0786123, "eval_runtime": 0.2}) == "eval:  step 3/6, eval_loss 1.079"
+
+
+def test_training_prints_progress_lines_not_bars_or_dicts(tiny_model, store, tmp_path, capsys):
+    train(tiny_cfg(tiny_model, tmp_path / "adapter", dataset="arith", store=str(store.root), max_steps=2,
+                   logging_steps=50, eval_steps=None), progress=True)
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.startswith(("train:", "eval:"))]
+    assert lines[0].startswith("eval:  before training, eval_loss ")
+    assert any(ln.startswith("train: 2 steps (batch 4 x 1), logging every 1") for ln in lines)
+    assert any(ln.startswith("train: step 1/2 (50%), loss ") and "ETA" in ln for ln in lines)
+    assert any(ln.startswith("eval:  step 2/2, eval_loss ") for ln in lines)
+    assert "{'" not in err and "%|" not in err

@@ -57,6 +57,13 @@ def usage_message(e: click.UsageError) -> str:
     `--lang: 'xx' is not one of 'auto', 'en', 'zh'` (no Usage/Try lines)."""
     if isinstance(e, click.MissingParameter) and e.param is not None:
         return f"{_param_name(e.param)}: missing (required)"
+    if isinstance(e, click.NoSuchOption):
+        # click's own guess takes any 60% match ("--frobnicate": "--prices"); keep close ones
+        import difflib
+
+        near = difflib.get_close_matches(e.option_name, e.possibilities or [], n=3, cutoff=0.75)
+        hint = f" (did you mean {' or '.join(repr(n) for n in near)}?)" if near else ""
+        return f"no such option '{e.option_name}'{hint}"
     if isinstance(e, click.BadParameter) and e.param is not None:
         message = e.message
         return f"{_param_name(e.param)}: {' '.join(message.split()).rstrip('.')}"

@@ -41,7 +41,7 @@ def export_command(requests, run_args):
 @batch_group.command("import")
 @click.argument("requests", type=click.Path(exists=True, dir_okay=False))
 @click.argument("results", type=click.Path(exists=True, dir_okay=False))
-@click.option("--cache-path", default=None, help="Response cache file (sqlite).")
+@click.option("--cache-path", default=None, metavar="FILE", help="Response cache file (sqlite).")
 def import_command(requests, results, cache_path):
     """Put RESULTS (a batch output file) for REQUESTS into the response cache."""
     from ..llm.batch import import_files

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from typing import Any, Union
@@ -16,6 +17,14 @@ from typing import Any, Union
 import click
 
 _CLICK_TYPES = {int: click.INT, float: click.FLOAT, str: click.STRING}
+_DEFAULT_RE = re.compile(r"\s*\(default:? ([^()]*)\)")
+# what a text option holds, when its field does not say (metadata "metavar" or "path"):
+# a path is never shown as TEXT
+METAVARS = {"dataset": "NAME", "from_dataset": "REF", "store": "DIR", "out": "PATH", "cache_path": "FILE",
+            "seeds": "FILE", "docs": "PATH", "triples": "PATH", "templates": "FILE", "prices": "FILE",
+            "eval": "FILE", "adapter": "DIR", "adapters": "DIR", "base_model": "PATH", "model": "MODEL",
+            "embed_model": "DIR", "lm_model": "DIR", "grounding_embed_model": "DIR", "tokenizer": "PATH",
+            "data": "FILE", "rejects": "FILE", "decontaminate": "FILE", "system": "TEXT", "into": "NAME"}
 
 
 def _bare(hint):
@@ -68,7 +77,8 @@ class OptionSet:
 
     def _add(self, f, hint, meta, required: bool, default) -> None:
         flag = meta.get("flag") or "--" + f.name.replace("_", "-")
-        help_ = meta.get("help", "")
+        # one way of saying a default in every help text: "[default: X]"
+        help_ = _DEFAULT_RE.sub(r" [default: \1]", meta.get("help", ""))
         origin = typing.get_origin(hint)
         # no default: click then passes None (or () for a list) when a flag is not given; a
         # default of None would count as given for `required` on click 8.3
@@ -81,15 +91,18 @@ class OptionSet:
             item = typing.get_args(hint)[0] if origin is list else hint
             if meta.get("choices"):
                 kw["type"] = click.Choice([str(c) for c in meta["choices"]])
-            elif meta.get("path") in ("file", "dir"):
+            elif meta.get("path") in ("file", "dir", "any"):
                 kw["type"] = click.Path(dir_okay=meta["path"] != "file", file_okay=meta["path"] != "dir")
+                kw["metavar"] = {"file": "FILE", "dir": "DIR", "any": "PATH"}[meta["path"]]
             else:
                 kw["type"] = _CLICK_TYPES.get(item, click.STRING)
+                if kw["type"] is click.STRING and (meta.get("metavar") or f.name in METAVARS):
+                    kw["metavar"] = meta.get("metavar") or METAVARS[f.name]
             if origin is list:
                 kw["multiple"] = True
                 help_ += " Repeatable." if "repeat" not in help_.lower() else ""
         if not required and default not in (None, "", [], ()):
-            help_ += f" (default {_show_default(default, flag)})"
+            help_ += f"  [default: {_show_default(default, flag)}]"
         self.flags[f.name] = flag.split("/")[0]
         self.params.append(click.Option([flag, self._param(f.name)], help=help_.strip(), **kw))
         if meta.get("off_flag"):

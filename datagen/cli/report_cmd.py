@@ -7,16 +7,16 @@ import click
 
 @click.command("report")
 @click.argument("ref", required=False)
-@click.option("--store", type=click.Path(file_okay=False), default=None,
-              help="Dataset store root (default ./datasets or $DATAGEN_STORE).")
-@click.option("--data", "data", type=click.Path(dir_okay=False), default=None,
+@click.option("--store", type=click.Path(file_okay=False), default=None, metavar="DIR",
+              help="Dataset store root [default: ./datasets or $DATAGEN_STORE].")
+@click.option("--data", "data", type=click.Path(dir_okay=False), default=None, metavar="FILE",
               help="Report on a plain JSONL file instead of a stored version.")
 @click.option("--compare", nargs=2, metavar="A B", default=None,
               help="Two versions (NAME@vA NAME@vB) side by side.")
-@click.option("--out", type=click.Path(file_okay=False), required=True,
-              help="Folder for report.html, stats.json and the PNGs.")
-@click.option("--seeds", type=click.Path(dir_okay=False), default=None,
-              help="Seed tasks for the nearest-seed ROUGE-L (default: records marked source=seed).")
+@click.option("--out", type=click.Path(file_okay=False), default=None, metavar="DIR",
+              help="Folder for report.html, stats.json and the PNGs [default: ./report/NAME].")
+@click.option("--seeds", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+              help="Seed tasks for the nearest-seed ROUGE-L [default: records marked source=seed].")
 @click.option("--rouge-sample", type=int, default=2000, show_default=True,
               help="Instructions compared pairwise for nearest-other ROUGE-L (0 = all; quadratic).")
 @click.option("--samples", type=int, default=20, show_default=True, help="Random records shown in the page.")
@@ -42,10 +42,23 @@ def report_command(ref, store, data, compare, out, seeds, rouge_sample, samples,
     # progress: a line per stage, and tqdm bars for the slow ones when on a terminal
     opts = ReportOptions(seeds=seeds, rouge_sample=rouge_sample or None, samples=samples,
                          seed=rng_seed, progress=not quiet)
-    paths = write_report(inputs, out, opts)
+    paths = write_report(inputs, out or default_out(ref, data, compare), opts)
     click.echo(f"wrote {paths['html']} ({len(paths['images'])} pictures, stats in {paths['stats'].name})")
     for line in eval_lines(inputs, compare=bool(compare)):
         click.echo(line)
+
+
+def default_out(ref, data, compare) -> str:
+    """./report/NAME: the dataset's name (with @vN when one was named), the data file's
+    stem, or A-vs-B for a comparison."""
+    from pathlib import Path
+
+    def slug(r: str) -> str:
+        return r.replace("@", "-").replace("/", "-")
+
+    if compare:
+        return str(Path("report") / f"{slug(compare[0])}-vs-{slug(compare[1])}")
+    return str(Path("report") / (Path(data).stem if data else slug(ref)))
 
 
 def eval_lines(inputs, compare: bool) -> list[str]:

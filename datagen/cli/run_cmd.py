@@ -24,6 +24,7 @@ def generator_command(name: str, gen_cls) -> click.Command:
 
     gen_opts = OptionSet(gen_cls.config_cls, "gen", skip=_SHARED_FIELDS, required=tuple(gen_cls.required))
     shared = RunOptions()
+    _say_what_num_counts(shared, gen_cls.num_counts)
 
     def callback(**kwargs):
         run_generator_flags(name, gen_cls, gen_opts, shared, kwargs)
@@ -32,6 +33,15 @@ def generator_command(name: str, gen_cls) -> click.Command:
     cmd = click.Command(name, callback=callback, short_help=summary,
                         help=f"{summary}\n\nEvery generator flag is a key of the YAML `generator:` section.")
     return add_options(cmd, gen_opts, *shared.sets)
+
+
+def _say_what_num_counts(shared: RunOptions, unit: str) -> None:
+    """--num's help in the generator's own unit (Self-Instruct counts tasks, each kept
+    with one record per instance; the others count records)."""
+    for p in shared.run.params:
+        if p.name == "run__num":
+            per = " (each task keeps one record per instance)" if unit == "tasks" else ""
+            p.help = p.help.replace("How many records to keep.", f"How many {unit} to keep{per}.")
 
 
 def run_generator_flags(name, gen_cls, gen_opts, shared: RunOptions, kwargs: dict) -> None:
@@ -95,6 +105,13 @@ class RunGroup(click.Group):
         cmd_name = args[0] if args else None
         if _is_pipeline(cmd_name):
             return cmd_name, self.get_command(ctx, cmd_name), args[1:]
+        if cmd_name and not cmd_name.startswith("-") and self.get_command(ctx, cmd_name) is None:
+            import difflib
+
+            names = self.list_commands(ctx)
+            near = difflib.get_close_matches(cmd_name, names, n=1, cutoff=0.75)
+            raise click.UsageError(f"unknown generator '{cmd_name}'" + (f" (did you mean {near[0]}?)" if near else "")
+                                   + f"; choose from {', '.join(names)}, or a pipeline .yaml")
         return super().resolve_command(ctx, args)
 
 

@@ -41,7 +41,7 @@ def _config(cls, opts: OptionSet, kwargs: dict):
 @click.argument("ref")
 @click.option("--judge-base-url", "judge_base_url", multiple=True,
               help="Judge endpoint, when the judge is not the generator's model (repeatable; overrides --base-url).")
-@click.option("--judge-model", default=None, help="Judge model name (overrides --model).")
+@click.option("--judge-model", default=None, metavar="MODEL", help="Judge model name (overrides --model).")
 @STORE_OPTION
 def score_command(ref, judge_base_url, judge_model, store, **kwargs):
     """Score every record of dataset REF (NAME or NAME@vN) and publish the scored records

@@ -7,7 +7,7 @@ import click
 
 @click.command("studio")
 @click.option("--store", type=click.Path(file_okay=False), default=None,
-              help="Dataset store root (default ./datasets, or $DATAGEN_STORE).")
+              help="Dataset store root [default: ./datasets, or $DATAGEN_STORE].")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to bind. Anything but the loopback requires a token (one is generated).")
 @click.option("--port", type=click.IntRange(1, 65535), default=8765, show_default=True, help="Port to bind.")

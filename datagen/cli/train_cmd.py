@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 
 import click
 
@@ -45,7 +44,7 @@ TRAIN_OPTIONS = _train_option_set()
 @click.command("train")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, exists=True), default=None,
               help="YAML with TrainConfig keys (or a pipeline YAML: its train: section). Flags override it.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--quiet", is_flag=True, help="No progress lines (step, loss, tokens/s, ETA on stderr).")
 def train_command(config_path, quiet, **flags):
     """Fine-tune a LoRA adapter on a dataset version (or a JSONL file)."""
     from ..config import from_dict, override
@@ -60,7 +59,7 @@ def train_command(config_path, quiet, **flags):
         base = TrainConfig()
     cfg = override(base, TRAIN_OPTIONS.take(flags), TRAIN_OPTIONS.origin())
     require_extra("train")
-    report = train(cfg, progress=not quiet and sys.stderr.isatty())  # no bars in cron logs
+    report = train(cfg, progress=not quiet)  # plain progress lines on stderr, terminal or log
     if report is not None:  # None on ranks other than 0 of a torchrun / accelerate launch
         click.echo(format_report(report))
 
@@ -70,7 +69,7 @@ train_command.params.extend(TRAIN_OPTIONS.params)
 
 @click.command("generate")
 @click.argument("prompt")
-@click.option("--base-model", default=None, help="Local model folder, .gguf file or 'embedded' (default: the adapter's base).")
+@click.option("--base-model", default=None, metavar="PATH", help="Local model folder, .gguf file or 'embedded' [default: the adapter's base].")
 @click.option("--adapter", type=click.Path(file_okay=False), default=None, help="Adapter folder written by `datagen train`.")
 @click.option("--system", default=None, help="System message.")
 @click.option("--max-tokens", type=int, default=128, show_default=True)

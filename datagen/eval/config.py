@@ -19,14 +19,14 @@ class EvalConfig:
     adapters: list[str] = field(default_factory=list, metadata={
         "flag": "--adapter", "help": "Adapter folders written by `datagen train` (repeat the flag for several).", "str_ok": True})
     base_model: str | None = field(default=None, metadata={
-        "help": "Local model folder, .gguf file or 'embedded' (default: the first adapter's base)."})
+        "help": "Local model folder, .gguf file or 'embedded' [default: the first adapter's base]."})
     eval: str | None = field(default=None, metadata={
         "help": "Eval set: instruction/input/output JSONL or any seed format datagen reads. "
                 "Default: the held-out seeds recorded in the training version's manifest."})
     store: str | None = field(default=None, metadata={
-        "help": "Dataset store root (default: the one the adapter was trained from)."})
+        "help": "Dataset store root [default: the one the adapter was trained from]."})
     out: str | None = field(default=None, metadata={
-        "help": "Folder for eval_report.json and eval.png (default: the first adapter's folder)."})
+        "help": "Folder for eval_report.json and eval.png [default: the first adapter's folder]."})
     overlap: str = field(default="refuse", metadata={
         "help": "An eval item whose instruction+input overlaps the training data: refuse or drop.",
         "choices": OVERLAP_ACTIONS})
@@ -36,7 +36,7 @@ class EvalConfig:
     max_new_tokens: int = field(default=128, metadata={"help": "Tokens generated per answer (greedy).",
                                                        "min": 1})
     system: str | None = field(default=None, metadata={
-        "help": "System message (default: the one the adapter was trained with)."})
+        "help": "System message [default: the one the adapter was trained with]."})
     precision: str = field(default="auto", metadata={
         "help": "auto: bf16 on GPUs that have it, fp16 on older GPUs, fp32 on CPU.",
         "choices": ("auto", "bf16", "fp16", "fp32")})

@@ -58,9 +58,11 @@ class RoundPipeline:
         self.abort = threading.Event()
 
     def run(self, plan: Callable[[], Any], work: Callable[[int, Any, Turn], Any],
-            finish: Callable[[int, Any], Iterator], stop: Callable[[], bool] = lambda: False) -> Iterator:
+            finish: Callable[[int, Any], Iterator], stop: Callable[[], bool] = lambda: False,
+            drain: Callable[[int, Any], Iterator] | None = None) -> Iterator:
         """... and after each finished round, `stop()` true ends the run: rounds still in
-        flight are abandoned (their requests are spent, their candidates never yielded)."""
+        flight stop at their next stage, and `drain(number, result)` yields what each had
+        paid for (its result as far as it got), in round order."""
         if self.depth == 1:
             yield from self._run_inline(plan, work, finish, stop)
             return
@@ -83,6 +85,9 @@ class RoundPipeline:
                 n, fut = running.popleft()
                 yield from finish(n, fut.result())
                 if stop():
+                    self.abort.set()
+                    for n, fut in running if drain is not None else ():
+                        yield from drain(n, fut.result())
                     return
         finally:
             # enough kept, an error or Ctrl-C: rounds still in flight stop at their next stage

@@ -255,6 +255,8 @@ def read_records(path: str | Path, fmt: str = "auto") -> list[Record]:
         raise DataError(path, None, "file not found")
     if path.is_dir():
         raise DataError(path, None, "is a directory, expected a file")
+    if path.suffix.lower() in (".csv", ".tsv") and fmt == "auto":
+        raise DataError(path, None, f"{path.suffix[1:].upper()} is not a seed format (use JSONL, JSON, or .txt)")
     if fmt == "text" or (fmt == "auto" and path.suffix.lower() in (".txt", ".text")):
         records = [
             Record(instruction=line.strip(), meta={"source": "seed"})

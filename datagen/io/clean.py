@@ -130,7 +130,8 @@ def _edge_key(line: str) -> str:
 
 def drop_running_lines(pages: list[list[str]]) -> list[list[str]]:
     """Drop lines that repeat at the top or the bottom of most pages (digits aside, so
-    "Page 3 of 9" repeats), and lone page numbers there."""
+    "Page 3 of 9" repeats), and lone page numbers there. Headings, table rows and code
+    fences are content, never running heads."""
     n = len(pages)
     seen: Counter = Counter()
     for lines in pages:
@@ -140,16 +141,24 @@ def drop_running_lines(pages: list[list[str]]) -> list[list[str]]:
     running = {k for k, c in seen.items() if c >= need}
     out = []
     for lines in pages:
-        idx = [i for i, ln in enumerate(lines) if ln.strip()]
-        edge = set(idx[:EDGE_LINES] + idx[-EDGE_LINES:])
+        idx = [i for i, ln in enumerate(lines) if ln.strip() and not _is_block(ln)]
+        k = _edge_count(len(idx))
+        edge = set(idx[:k] + idx[-k:])
         out.append([ln for i, ln in enumerate(lines)
                     if i not in edge or not (_edge_key(ln) in running or _PAGE_NUMBER.match(ln))])
     return out
 
 
+def _edge_count(n: int) -> int:
+    """Lines at each edge that may be running heads: 2, or 1 on a short page (a slide),
+    where the second line is already body text."""
+    return EDGE_LINES if n > 3 * EDGE_LINES else 1
+
+
 def _edges(lines: list[str]) -> list[str]:
-    nonblank = [ln for ln in lines if ln.strip()]
-    return nonblank[:EDGE_LINES] + nonblank[-EDGE_LINES:]
+    nonblank = [ln for ln in lines if ln.strip() and not _is_block(ln)]
+    k = _edge_count(len(nonblank))
+    return nonblank[:k] + nonblank[-k:]
 
 
 def ends_sentence(line: str) -> bool:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import DataError
+from .clean import CJK
 
 PAGED = (".pdf", ".pptx")
 FLOWING = (".docx", ".html", ".htm", ".xhtml", ".epub")
@@ -61,7 +62,7 @@ def read_any(path: str | Path) -> Extracted:
     except (BadDocument, ImportError):
         raise
     except Exception as e:  # each library has its own error zoo; any of them means unreadable
-        raise BadDocument(path, _reason(suffix, e)) from None
+        raise BadDocument(path, _reason(suffix, e).replace(str(path), path.name)) from None
     if not any(p.strip() for p in out.pages):
         raise BadDocument(path, NO_TEXT_LAYER if suffix == ".pdf" else "no text found")
     return out
@@ -80,6 +81,7 @@ def _reason(suffix: str, e: Exception) -> str:
 
 _MONO = re.compile(r"mono|courier|consol|code", re.I)
 _CID = re.compile(r"\(cid:\d+\)")
+_CJK = re.compile(f"[{CJK}]")
 
 
 def read_pdf(path: Path) -> Extracted:
@@ -119,7 +121,12 @@ def _pdf_page_items(page) -> list[dict]:
         chars = [c for c in ln["chars"] if c["text"].strip()]
         if not chars:
             continue
-        mono = sum(bool(_MONO.search(c.get("fontname", ""))) for c in chars) >= 0.8 * len(chars)
+        # code: monospace, but for the CJK characters of its comments, which a CJK font draws;
+        # a line with CJK in it is code only when it starts in monospace ("# 导入…"), else it
+        # is prose with an inline path in it
+        latin = [c for c in chars if not _CJK.match(c["text"])]
+        mono = bool(latin) and sum(bool(_MONO.search(c.get("fontname", ""))) for c in latin) >= 0.8 * len(latin) \
+            and (len(latin) == len(chars) or bool(_MONO.search(chars[0].get("fontname", ""))))
         text = _CID.sub("", ln["text"]).strip()  # glyphs without a Unicode mapping (emoji)
         if not text:
             continue
@@ -172,12 +179,14 @@ def _fence_code(text: str, items: list[dict]) -> str:
     code = {it["text"] for it in items if it["kind"] == "code"}
     if not code:
         return text
-    blocks = text.split("\n\n")
-    out = []
-    for b in blocks:
-        lines = b.split("\n")
-        out.append("```\n" + b + "\n```" if lines and all(ln in code for ln in lines) else b)
-    return "\n\n".join(out)
+    out: list[tuple[bool, str]] = []
+    for b in text.split("\n\n"):
+        is_code = all(ln in code for ln in b.split("\n"))
+        if is_code and out and out[-1][0]:  # one block of code, even with gaps between its lines
+            out[-1] = (True, out[-1][1] + "\n" + b)
+        else:
+            out.append((is_code, b))
+    return "\n\n".join("```\n" + b + "\n```" if is_code else b for is_code, b in out)
 
 
 def markdown_table(rows: list[list[str]]) -> str:
@@ -191,6 +200,15 @@ def markdown_table(rows: list[list[str]]) -> str:
 # ---- HTML-based: DOCX, HTML, EPUB -----------------------------------------------------
 
 _MD_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|<>~])")
+_BOLD = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1")
+_INLINE_CODE = re.compile(r"(?<!`)`([^`\n]+)`(?!`)")
+
+
+def plain_inline(md: str) -> str:
+    """Bold and inline-code marks off (outside code fences): they are the document's
+    typography, not its words, and an extractive answer quotes the words."""
+    parts = re.split(r"(^```.*?^```)", md, flags=re.S | re.M)
+    return "".join(p if p.startswith("```") else _INLINE_CODE.sub(r"\1", _BOLD.sub(r"\2", p)) for p in parts)
 
 
 def html_to_markdown(html: str) -> str:
@@ -200,7 +218,7 @@ def html_to_markdown(html: str) -> str:
 
     md = markdownify(html, heading_style="ATX", bullets="-", strip=["a", "img"], escape_asterisks=False,
                      escape_underscores=False, escape_misc=False, table_infer_header=True)
-    return re.sub(r"\n{3,}", "\n\n", md).strip()
+    return plain_inline(re.sub(r"\n{3,}", "\n\n", md).strip())
 
 
 def read_docx(path: Path) -> Extracted:
@@ -219,7 +237,8 @@ def read_html(path: Path) -> Extracted:
     data = path.read_bytes()
     tree = lxml.html.document_fromstring(data)
     # trafilatura keeps headings only inside a content container; a page without one
-    # (pandoc's, many exported pages) gets its body wrapped in an <article>
+    # (pandoc's, many exported pages) gets its body wrapped in an <article>. fast: no second
+    # opinion from its fallback extractors, which cost as much again and drop headings.
     body = tree.find("body")
     if body is not None and not tree.xpath("//main|//article"):
         article = lxml.html.Element("article")
@@ -229,8 +248,8 @@ def read_html(path: Path) -> Extracted:
         body.append(article)
     md = trafilatura.extract(tree, output_format="markdown", include_formatting=True, include_tables=True,
                              include_links=False, include_images=False, include_comments=False,
-                             favor_precision=True) or ""
-    return Extracted([_MD_ESCAPE.sub(r"\1", md).strip()], paged=False)
+                             favor_precision=True, fast=True) or ""
+    return Extracted([plain_inline(_MD_ESCAPE.sub(r"\1", md).strip())], paged=False)
 
 
 def read_epub(path: Path) -> Extracted:
@@ -254,17 +273,20 @@ def read_pptx(path: Path) -> Extracted:
     """One page per slide: the title as a heading, each paragraph a line, tables."""
     from pptx import Presentation
 
+    from pptx.enum.shapes import PP_PLACEHOLDER
+
+    titles = (PP_PLACEHOLDER.TITLE, PP_PLACEHOLDER.CENTER_TITLE)
     pages = []
     for slide in Presentation(str(path)).slides:
-        title = slide.shapes.title
-        blocks = [f"## {title.text_frame.text.strip()}"] if title is not None and title.has_text_frame \
-            and title.text_frame.text.strip() else []
+        title, blocks = None, []
         for shape in _shapes(slide.shapes):
-            if shape is title:
-                continue
             if shape.has_text_frame:
-                lines = [("- " if p.level else "") + "".join(r.text for r in p.runs).strip()
-                         for p in shape.text_frame.paragraphs]
+                if title is None and shape.is_placeholder and shape.placeholder_format.type in titles:
+                    title = shape.text_frame.text.strip()
+                    if title:
+                        blocks.insert(0, f"## {title}")
+                    continue
+                lines = [("- " if p.level else "") + p.text.strip() for p in shape.text_frame.paragraphs]
                 if text := "\n\n".join(ln for ln in lines if ln.strip()):
                     blocks.append(text)
             elif getattr(shape, "has_table", False) and shape.has_table:

@@ -37,7 +37,7 @@ class LLMConfig:
     cache: bool = field(default=True, metadata={"help": "Use the response cache.", "flag": "--cache/--no-cache"})
     cache_path: str | None = field(default=None, metadata={"help": "Response cache file (sqlite)."})
     prices: str | None = field(default=None, metadata={
-        "help": "Price table YAML laid over the packaged one (default $DATAGEN_PRICES); see docs/cost.md.",
+        "help": "Price table YAML laid over the packaged one [default: $DATAGEN_PRICES]; see docs/cost.md.",
         "path": "file"})
     rpm: int | None = field(default=None, metadata={"help": "Client-side cap on requests per minute (openai).", "min": 1})
     tpm: int | None = field(default=None, metadata={"help": "Client-side cap on tokens per minute (openai).", "min": 1})
@@ -177,6 +177,20 @@ def make_client(cfg: LLMConfig, budget=None, batch_state=None, cache=None) -> Ch
             raise ConfigError("--batch-api answers from the response cache: drop --no-cache")
         return BatchChatClient(client, state_path=batch_state, fallback=cfg.batch_fallback, poll=cfg.batch_poll)
     return client
+
+
+def recording_client(cfg: LLMConfig, limit: int):
+    """A --dry-run's stand-in for the client `cfg` makes (llm/recording.py): it sends
+    nothing, and answers from the same response cache under the same keys, so requests
+    a run would not pay for count as cached."""
+    from .cache import ResponseCache, endpoint_key
+    from .recording import RecordingClient
+
+    endpoint = None
+    if cfg.backend == "openai":
+        endpoint = endpoint_key(cfg.base_url or cfg._env_base_urls() or ["https://api.openai.com/v1"])
+    return RecordingClient(backend=cfg.backend, model=cfg.resolved_model(),
+                           cache=ResponseCache(cfg.cache_path) if cfg.cache else None, limit=limit, endpoint=endpoint)
 
 
 def local_engine(cfg: LLMConfig) -> str:

@@ -11,16 +11,15 @@ Cached calls cost nothing and are counted as cached.
 from __future__ import annotations
 
 import os
-import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import ConfigError, DatagenError
+from .stages import as_stage
 
 PRICES_FILE = Path(__file__).with_name("prices.yaml")
-_ROUND_RE = re.compile(r"^round \d+:\s*")
 
 
 class BudgetExceeded(DatagenError):
@@ -35,10 +34,9 @@ class BudgetExceeded(DatagenError):
 
 
 def stage_of(desc: str | None) -> str:
-    """The ledger stage of a chat_many `desc`: "round 3: instructions" -> "instructions"."""
-    if not desc:
-        return "other"
-    return _ROUND_RE.sub("", desc.strip()).strip() or "other"
+    """The ledger line of a chat_many `desc`: its Stage's name (llm/stages.py); a plain
+    string names its own stage."""
+    return as_stage(desc).name
 
 
 # -- prices ---------------------------------------------------------------------------
@@ -203,6 +201,12 @@ class Ledger:
         if self.price is None:
             return None
         return self.price.dollars(prompt_tokens, completion_tokens, batch=mode == "batch")
+
+    def dollars(self, prompt_tokens: int, completion_tokens: int, batch: bool = False) -> float | None:
+        """What these tokens cost at this ledger's price, online or (`batch`) at the Batch API's
+        ($0 on the local backend; None: no price)."""
+        d = self._cost(prompt_tokens, completion_tokens, "batch" if batch else "online")
+        return None if d is None else round(d, 8)
 
     def record(self, stage: str | None, prompt_tokens: int = 0, completion_tokens: int = 0, *,
                cached: bool = False, retries: int = 0, mode: str = "online", sent: int | None = None,
@@ -409,12 +413,18 @@ def format_ledger(ledger: dict[str, Any]) -> list[str]:
         cost = "cost unknown" if d is None else f"${d:.4f}"
         mode = " (batch)" if r.get("mode") == "batch" else ""
         think = f" ({r['reasoning_tokens']} reasoning)" if r.get("reasoning_tokens") else ""
-        lines.append(f"    {r['stage']:<22} {r['requests']:>6} calls {r['cached']:>5} cached "
+        lines.append(f"    {r['stage']:<22} {r['requests']:>6} requests + {r['cached']:>5} cached "
                      f"{r['prompt_tokens']:>9} in {r['completion_tokens']:>8} out{think}  {cost}{mode}")
     t = ledger.get("total") or {}
     d = t.get("dollars")
     lines.append(f"  cost: {'unknown (no price for this model)' if d is None else f'${d:.4f}'}"
-                 f" for {t.get('tokens', 0)} tokens; cached calls cost nothing")
+                 f" for {t.get('tokens', 0)} tokens; cached requests cost nothing")
+    s = ledger.get("surplus") or {}
+    if s.get("records"):
+        sd = s.get("dollars")
+        lines.append(f"  surplus: {s['records']} paid records not needed (--num reached), "
+                     f"{s['prompt_tokens'] + s['completion_tokens']} tokens, "
+                     f"{'cost unknown' if sd is None else f'${sd:.4f}'} (in rejects, reason surplus)")
     return lines
 
 
@@ -428,7 +438,7 @@ def format_estimate(est: dict[str, Any]) -> str:
 
     mode = ", Batch API price" if est.get("batch") else ""
     price = est.get("price")
-    lines = [f"dry run: {est['generator']}, {est['num']} records, {est['backend']} {est['model']}{mode} — nothing sent",
+    lines = [f"dry run: {est['generator']}, {est['num']} {est.get('unit', 'records')}, {est['backend']} {est['model']}{mode} — nothing sent",
              f"  {'stage':<18} {'requests':>13} {'prompt tokens':>19} {'completion tokens':>19} {'dollars':>17}"]
     for row in est["stages"] + [dict(est["total"], stage="total")]:
         dollars = rng(row, "dollars", "${:,.4f}")
@@ -439,8 +449,8 @@ def format_estimate(est: dict[str, Any]) -> str:
         lines.append(f"  of the completion tokens, reasoning (thinking): {rng(est['total'], 'reasoning_tokens')} "
                      "(from earlier versions' ledgers)")
     probe, hist = est["probe"], est.get("history") or []
-    basis = (f"calls per record from {len(hist)} earlier version(s) ({', '.join(hist)})" if hist
-             else "calls per record from the probe (placeholder replies; real ones are dropped more often)")
+    basis = (f"requests per record from {len(hist)} earlier version(s) ({', '.join(hist)})" if hist
+             else "requests per record from the probe (placeholder replies; real ones are dropped more often)")
     lines.append(f"  based on: {probe['requests']} prompts built ({probe['cached']} already cached, $0), "
                  f"{probe['kept']} records kept in the probe; {basis}")
     if est.get("left_out"):

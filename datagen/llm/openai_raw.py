@@ -11,11 +11,11 @@ NO_COMPLETIONS = ("{url} has no raw completion endpoint (/v1/completions): chat-
                   "cannot run Magpie; serve an aligned model with vLLM, llama.cpp or TGI (docs/magpie.md)")
 
 
-async def complete_raw(self, clients, sem, req: CompletionRequest) -> list[Completion]:
+async def complete_raw(self, clients, sem, req: CompletionRequest, stage: str | None = None) -> list[Completion]:
     """One /v1/completions request of `self` (an OpenAIChatClient), through its retries and cache."""
     key = request_key(self.backend, self.model, req, kind="complete", endpoint=self.endpoint) if self.cache else None
     if key and (hit := self.cache.get(key)) is not None:
-        self.usage.add(hit, cached=True)
+        self.usage.add(hit, cached=True, stage=stage)
         return hit
     got = await self._sample(clients, sem, sampling_body(req, model=self.model, prompt=req.prompt), req.n,
                              path="/completions")
@@ -24,6 +24,6 @@ async def complete_raw(self, clients, sem, req: CompletionRequest) -> list[Compl
     out[0].prompt_tokens, out[0].completion_tokens = got.prompt_tokens, got.completion_tokens
     if key:
         self.cache.put(key, out)
-    self.usage.add(out, retries=got.retries, sent=got.sent + got.retries)
+    self.usage.add(out, retries=got.retries, sent=got.sent + got.retries, stage=stage)
     return out
 

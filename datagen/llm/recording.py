@@ -10,12 +10,14 @@ cache already answers are answered from it and counted as cached (they would cos
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from .base import ChatRequest, Choice, Completion, CompletionRequest, Message, Usage
+from .base import ChatClient, ChatRequest, Choice, Completion, CompletionRequest, Message, Usage
 from .cache import ResponseCache, request_key
-from .ledger import stage_of
+from .stages import (ANSWER, CLASSIFY, EXAMPLES, NUMBERED_QUESTIONS, NUMBERED_TASKS, QA_PAIRS, SENTENCE, SHORT_LINES,
+                     Stage, as_stage)
 
 _EN = ("river market signal garden theory canvas engine ladder harbor memory planet violin ledger "
        "compass orchard puzzle lantern meadow circuit voyage archive festival glacier novel recipe "
@@ -34,10 +36,13 @@ class Recorded:
     max_tokens: int
     n: int
     cached: bool = False
+    reply_chars: int = 0  # of the placeholder (or cached) replies: the probe's reply length
 
 
 @dataclass
-class RecordingClient:
+class RecordingClient(ChatClient):
+    """Stands in for the `backend` client, whose capabilities it declares."""
+
     backend: str = "openai"
     model: str = "stub"
     cache: ResponseCache | None = None
@@ -46,32 +51,40 @@ class RecordingClient:
     usage: Usage = field(default_factory=Usage)
     recorded: list[Recorded] = field(default_factory=list)
 
+    supports_raw_completion = True
+
     def __post_init__(self):
         self._rng = random.Random(0)
+        local = self.backend == "local"
+        self.supports_likelihood = self.prefers_extractive = local
+        self.concurrent_calls = self.backend == "openai"
 
-    def _take(self, stage: str, req: ChatRequest, cached: bool) -> None:
+    def _take(self, stage: Stage, req: ChatRequest, cached: bool) -> None:
         if len(self.recorded) >= self.limit:
             raise ProbeDone()
-        self.recorded.append(Recorded(stage, req.messages, req.max_tokens, max(1, req.n), cached))
+        self.recorded.append(Recorded(stage.name, req.messages, req.max_tokens, max(1, req.n), cached))
 
     def chat_many(self, requests: Sequence[ChatRequest], desc: str | None = None) -> list[list[Completion]]:
-        stage, out = stage_of(desc), []
+        stage, out = as_stage(desc), []
         for req in requests:
             key = request_key(self.backend, self.model, req, endpoint=self.endpoint) if self.cache else None
             hit = self.cache.get(key) if key else None
             self._take(stage, req, hit is not None)
-            out.append(hit if hit is not None else
-                       [Completion(req.prefill + self._placeholder(stage, req)) for _ in range(max(1, req.n))])
+            comps = hit if hit is not None else [Completion(req.prefill + self._placeholder(stage, req))
+                                                 for _ in range(max(1, req.n))]
+            self.recorded[-1].reply_chars = sum(len(c.text) - len(req.prefill) for c in comps)
+            out.append(comps)
         return out
 
     def complete_many(self, requests: Sequence[CompletionRequest], desc: str | None = None) -> list[list[Completion]]:
         """Raw completions (Magpie): a question-like placeholder up to the end of the turn."""
-        stage, out = stage_of(desc), []
+        stage, out = as_stage(desc), []
         for req in requests:
             chat = ChatRequest(messages=(("user", req.prompt),), n=req.n, max_tokens=req.max_tokens)
             self._take(stage, chat, False)
             zh = any("\u4e00" <= ch <= "\u9fff" for ch in req.prompt[-400:])
             text = (self._words(True, 10) + "？") if zh else f"How do I {self._words(False, 10)}?"
+            self.recorded[-1].reply_chars = len(text) * max(1, req.n)
             out.append([Completion(text) for _ in range(max(1, req.n))])
         return out
 
@@ -82,7 +95,8 @@ class RecordingClient:
     def choose_many(self, items, options: Sequence[str]) -> list[Choice]:
         out = []
         for messages, prefill in items:
-            self._take("classify", ChatRequest.make(messages, max_tokens=8, prefill=prefill), False)
+            self._take(CLASSIFY, ChatRequest.make(messages, max_tokens=8, prefill=prefill), False)
+            self.recorded[-1].reply_chars = 4  # one option: a token
             # mostly the last option ("No": not a classification task), now and then the first
             opt = options[0] if self._rng.random() < 0.25 else options[-1]
             out.append(Choice(option=opt, scores={}, raw=opt))
@@ -101,29 +115,45 @@ class RecordingClient:
             return "".join(self._rng.choice(_ZH) for _ in range(n * 2))
         return " ".join(self._rng.choice(_EN) for _ in range(n))
 
-    def _placeholder(self, stage: str, req: ChatRequest) -> str:
+    def _placeholder(self, stage: Stage, req: ChatRequest) -> str:
         prompt = req.messages[-1][1] if req.messages else ""
         zh = any("\u4e00" <= ch <= "\u9fff" for ch in prompt[-400:])
-        budget = max(8, req.max_tokens * 2 // 5)  # replies use ~40% of their max_tokens
-        if "pair" in stage:
-            q, a = self._words(zh, 9), self._words(zh, max(6, budget // 2))
+        # sized as real replies run: lists of a few items, answers of a paragraph, never
+        # their whole max_tokens; the estimate takes these lengths as the replies' lengths
+        budget = max(8, req.max_tokens * 2 // 5)
+        if stage.reply == QA_PAIRS:
+            q, a = self._words(zh, 9), self._words(zh, max(6, min(12, budget // 2)))
             return f"问题：{q}？\n回答：{a}。" if zh else f"Question: Why does the {q}?\nAnswer: The {a}."
-        if "label" in stage:
+        if stage.reply == EXAMPLES:  # Self-Instruct joint: examples continuing "Example 1\nInput:"
+            parts = []
+            for i in (1, 2, 3):
+                head = "" if i == 1 else f"Example {i}\nInput: "
+                parts.append(f"{head}{self._words(zh, 10)}.\nOutput: {self._words(zh, max(6, min(30, budget // 8)))}.")
+            return " " + "\n".join(parts)
+        if stage.reply == ANSWER and "<<<\n" in prompt:
+            # a grounded answer quotes its passage, as the grounding check expects of a real one
+            passage = prompt.split("<<<\n", 1)[1].split("\n>>>", 1)[0]
+            sentences = [x for x in re.split(r"(?<=[。.!?！？])\s*", passage) if len(x) > 20] or [passage]
+            return self._rng.choice(sentences).strip()
+        if stage.reply == SENTENCE:  # an instance's input: a sentence or two
+            return self._words(zh, 15) + ("。" if zh else ".")
+        if stage.reply == SHORT_LINES:
             return "\n".join(self._words(zh, 1).title() for _ in range(3))
-        if "instruction" in stage or "question" in stage:
-            items = max(1, min(8, budget // 14))
+        if stage.reply in (NUMBERED_TASKS, NUMBERED_QUESTIONS):
+            question = stage.reply == NUMBERED_QUESTIONS
+            items = max(1, min(5 if question else 8, budget // 14))
             start = _next_number(req.prefill)
             lines = []
             for i in range(items):
-                body = self._words(zh, 10)
+                body = self._words(zh, 7 if question else 10)
                 lines.append(f"{start + i}. " + (f"{body}？" if zh else
-                                                  (f"Explain how the {body}?" if "question" in stage
+                                                  (f"Explain how the {body}?" if question
                                                    else f"Describe the {body}.")))
             text = "\n".join(lines)
             if req.prefill and text.startswith(req.prefill.strip()):
                 return " " + text[len(req.prefill.strip()):].lstrip()
             return text
-        return self._words(zh, budget * 3 // 4) + ("。" if zh else ".")
+        return self._words(zh, min(45, budget * 3 // 4)) + ("。" if zh else ".")
 
 
 def _next_number(prefill: str) -> int:

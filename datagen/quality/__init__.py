@@ -40,7 +40,7 @@ class ScoreConfig:
     lang: str = field(default="auto", metadata={"help": "Judge rubric language (auto: from the instructions).",
                                                 "choices": ("auto", "en", "zh")})
     lm_model: str | None = field(default=None, metadata={
-        "help": "ifd/perplexity: a local HF causal-LM folder (default: the embedded SmolLM2)."})
+        "help": "ifd/perplexity: a local HF causal-LM folder [default: the embedded SmolLM2]."})
     batch_size: int = field(default=32, metadata={"help": "ifd/perplexity: sequences per forward pass.", "min": 1})
     block: int = field(default=256, metadata={
         "help": "Records per scoring block (one Ray task with --executor ray; a local run scores the same "

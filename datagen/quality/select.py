@@ -31,7 +31,7 @@ class SelectConfig:
                 "(DEITA uses 0.9; `datagen select --budget` defaults to it).", "gt": 0, "max": 1,
         "off_flag": "--no-diversity"})
     embed_model: str | None = field(default=None, metadata={
-        "help": "Local sentence-transformers folder (default: embedded MiniLM)."})
+        "help": "Local sentence-transformers folder [default: embedded MiniLM]."})
     allow_empty: bool = field(default=False, metadata={
         "help": "Publish a version even when no record is selected (otherwise nothing is published).",
         "flag": "--allow-empty"})

@@ -14,11 +14,12 @@ import dataclasses
 from collections import defaultdict
 from typing import Any
 
-from ..llm.ledger import PriceTable, TokenCounter
-from ..llm.recording import ProbeDone, RecordingClient
+from ..llm.ledger import Ledger, PriceTable, TokenCounter
+from ..llm.recording import ProbeDone
 from .runner import RunResult
 
-PROBE_REQUESTS = 400  # enough for the first round(s) of every generator
+PROBE_REQUESTS = 2500  # enough to simulate a whole run of a few hundred records (nothing is sent)
+REPLY_SHARE = 0.4  # without history, a reply is expected to use this share of its max_tokens
 
 
 def history(settings) -> list[dict[str, Any]]:
@@ -43,17 +44,10 @@ def history(settings) -> list[dict[str, Any]]:
 def estimate_run(gen, settings, llm_cfg, filter_cfg, lang: str) -> RunResult:
     """Probe the generator, then scale to `settings.num` records. Nothing is sent or written."""
     from ..filters import build_chain
-    from ..llm.cache import ResponseCache
+    from ..llm import recording_client
 
     model = llm_cfg.resolved_model()
-    cache = ResponseCache(llm_cfg.cache_path) if llm_cfg.cache else None
-    endpoint = None
-    if llm_cfg.backend == "openai":  # the same cache keys as the online client, so hits count
-        from ..llm.cache import endpoint_key
-
-        endpoint = endpoint_key(llm_cfg.base_url or llm_cfg._env_base_urls() or ["https://api.openai.com/v1"])
-    rec = RecordingClient(backend=llm_cfg.backend, model=model, cache=cache, limit=PROBE_REQUESTS,
-                          endpoint=endpoint)
+    rec = recording_client(llm_cfg, PROBE_REQUESTS)
     past = history(settings)
     if settings.dataset:
         from ..store import DatasetStore
@@ -62,29 +56,33 @@ def estimate_run(gen, settings, llm_cfg, filter_cfg, lang: str) -> RunResult:
         gen.reseed(version_seed(gen.seed, DatasetStore(settings.store).next_version(settings.dataset)))
     # embedding dedup would load an encoder to compare placeholder text: off for the probe
     chain = build_chain(dataclasses.replace(filter_cfg, embed=None), lang)
-    kept, finished = 0, False
+    kept, finished, tasks = 0, False, set()
     try:
         for outcome in gen.generate(rec, chain, settings.num):
-            kept += bool(outcome.verdict.kept)
+            if outcome.verdict.kept:
+                kept += 1
+                tasks.add(outcome.record.meta.get("task_id"))
         finished = True
     except ProbeDone:
         pass
     finally:
         rec.close()
+    # what --num counts (Self-Instruct: tasks, each with several records)
+    if gen.num_counts == "tasks":
+        kept = len(tasks - {None})
     # a probe that ran to the end simulated the whole run: its calls are for --num records
     per = settings.num if finished else kept
     counter = TokenCounter(llm_cfg.backend, model)
     est = scale(rec.recorded, per, settings.num, counter, past)
     est["probe"]["kept"], est["probe"]["finished"] = kept, finished
-    prices = PriceTable.load(llm_cfg.prices)
-    price = None if llm_cfg.backend == "local" else prices.lookup(model)
-    batch = bool(getattr(llm_cfg, "batch_api", False))
+    ledger = Ledger(llm_cfg.backend, model, prices=PriceTable.load(llm_cfg.prices))  # prices, not a run's
+    price, batch = ledger.price, llm_cfg.batch_api
     for row in est["stages"] + [est["total"]]:
-        for end in ("low", "high"):
+        for end in ("expected", "low", "high"):
             t = row[end]
-            t["dollars"] = (0.0 if llm_cfg.backend == "local" else
-                            None if price is None else round(price.dollars(t["prompt_tokens"], t["completion_tokens"], batch), 4))
-    est.update(generator=gen.name, num=settings.num, model=model, backend=llm_cfg.backend, tokenizer=counter.method,
+            d = ledger.dollars(t["prompt_tokens"], t["completion_tokens"], batch)
+            t["dollars"] = None if d is None else round(d, 4)
+    est.update(generator=gen.name, num=settings.num, unit=gen.num_counts, model=model, backend=llm_cfg.backend, tokenizer=counter.method,
                batch=batch, price=None if price is None else {"input": price.input, "output": price.output,
                                                              "as_of": price.as_of, "source": price.source})
     est["warnings"] = cap_warnings(est["total"]["high"], settings)
@@ -108,17 +106,23 @@ def scale(recorded, kept: int, num: int, counter: TokenCounter, past: list[dict]
         share_sent = len(sent) / len(reqs)
         prompt = sum(counter.prompt_tokens(r.messages) for r in reqs) / len(reqs)
         max_out = sum(r.max_tokens * r.n for r in reqs) / len(reqs)
+        # the probe's replies are sized as real ones run (llm/recording.py): their length
+        probe_out = sum(counter.count("x" * r.reply_chars) if r.reply_chars else 0 for r in reqs) / len(reqs)
         h = hist.get(stage)
         if h:
             lo_rate, hi_rate = h["per_kept"][0] * 0.9, h["per_kept"][1] * 1.1
             lo_out, hi_out = h["completion"] * 0.9, h["completion"] * 1.1
+            rate, out = sum(h["per_kept"]) / 2, h["completion"]
+            # what the endpoint billed per request (a server that ignores n bills each re-ask)
+            prompt = h["prompt"] or prompt
         else:
             rate = len(reqs) / max(kept, 1)
             lo_rate, hi_rate = rate, rate * 1.5  # real replies fail filters more often than placeholders
             lo_out, hi_out = max_out * 0.25, max_out
+            out = probe_out or max_out * REPLY_SHARE
         row = {"stage": stage, "probe_requests": len(reqs), "prompt_tokens_per_request": round(prompt, 1),
                "source": "history" if h else "probe"}
-        for end, rate, out in (("low", lo_rate, lo_out), ("high", hi_rate, hi_out)):
+        for end, rate, out in (("expected", rate, out), ("low", lo_rate, lo_out), ("high", hi_rate, hi_out)):
             n = rate * num * share_sent
             row[end] = {"requests": round(n), "prompt_tokens": round(n * prompt), "completion_tokens": round(n * out)}
             row[end]["tokens"] = row[end]["prompt_tokens"] + row[end]["completion_tokens"]
@@ -127,7 +131,7 @@ def scale(recorded, kept: int, num: int, counter: TokenCounter, past: list[dict]
         stages.append(row)
     total = {end: {k: sum(s[end][k] for s in stages)
                    for k in ("requests", "prompt_tokens", "completion_tokens", "tokens", "reasoning_tokens")}
-             for end in ("low", "high")}
+             for end in ("expected", "low", "high")}
     return {"stages": stages, "total": total, "probe": {"requests": len(recorded), "kept": kept,
                                                          "cached": sum(r.cached for r in recorded)},
             "history": [p["version"] for p in past], "left_out": unseen}
@@ -138,21 +142,24 @@ def _history_rates(past: list[dict]) -> dict[str, dict[str, Any]]:
     rates: dict[str, list[float]] = defaultdict(list)
     comp: dict[str, list[float]] = defaultdict(list)
     think: dict[str, list[float]] = defaultdict(list)
+    prompt: dict[str, list[float]] = defaultdict(list)
     for p in past:
-        per: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+        per: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
         for row in p["stages"]:
             acc = per[row["stage"]]
             acc[0] += row.get("requests", 0) + row.get("cached", 0)
             acc[1] += row.get("completion_tokens", 0)
             acc[2] += row.get("requests", 0)
             acc[3] += row.get("reasoning_tokens", 0)
-        for stage, (calls, ct, sent, rt) in per.items():
+            acc[4] += row.get("prompt_tokens", 0)
+        for stage, (calls, ct, sent, rt, pt) in per.items():
             rates[stage].append(calls / p["kept"])
             if sent:
                 comp[stage].append(ct / sent)
                 think[stage].append(rt / sent)
+                prompt[stage].append(pt / sent)
     return {s: {"per_kept": (min(r), max(r)), "completion": sum(comp[s]) / len(comp[s]),
-                "reasoning": sum(think[s]) / len(think[s])}
+                "reasoning": sum(think[s]) / len(think[s]), "prompt": sum(prompt[s]) / len(prompt[s])}
             for s, r in rates.items() if comp.get(s)}
 
 

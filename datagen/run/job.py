@@ -27,17 +27,17 @@ class RunSettings:
                 "records as well as the version.", "path": "file"})
     rejects: str | None = field(default=None, metadata={"help": "Rejects JSONL path.", "path": "file"})
     dataset: str | None = field(default=None, metadata={
-        "help": "Publish a new version of this dataset in the store (default: named after the seeds, "
-                "docs or triples file, when --out is not given either)."})
+        "help": "Publish a new version of this dataset in the store [default: named after the seeds, "
+                "docs or triples file, when --out is not given either]."})
     store: str | None = field(default=None, metadata={
-        "help": "Dataset store root (default ./datasets, or $DATAGEN_STORE).", "path": "dir"})
+        "help": "Dataset store root [default: ./datasets, or $DATAGEN_STORE].", "path": "dir"})
     executor: str = field(default="local", metadata={
         "help": "Where input blocks run: local (this process) or ray (Ray tasks: Self-QA and Self-KG blocks, datagen score).",
         "choices": EXECUTORS})
     ray_address: str | None = field(default=None, metadata={
-        "help": "Ray cluster to join with --executor ray: auto, HOST:PORT (default: start a local one)."})
+        "help": "Ray cluster to join with --executor ray: auto, HOST:PORT [default: start a local one]."})
     ray_workers: int | None = field(default=None, metadata={
-        "help": "Blocks in flight at once with --executor ray (default: the cluster's CPUs).", "min": 1})
+        "help": "Blocks in flight at once with --executor ray [default: the cluster's CPUs].", "min": 1})
 
     dry_run: bool = field(default=False, metadata={
         "help": "Build the first round's prompts without sending them and print the estimated requests, "

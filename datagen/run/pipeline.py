@@ -33,7 +33,7 @@ SECTIONS = ("generator", "llm", "filters", "dataset", "out", "rejects", "score",
 @dataclass
 class DatasetSection:
     name: str = field(metadata={"help": "Dataset name in the store."})
-    store: str | None = field(default=None, metadata={"help": "Store root (default $DATAGEN_STORE or ./datasets)."})
+    store: str | None = field(default=None, metadata={"help": "Store root [default: $DATAGEN_STORE or ./datasets]."})
 
 
 @dataclass

@@ -64,7 +64,7 @@ def run_generator(gen: Generator, client: ChatClient, chain: FilterChain, num: i
     chain.warm_up()  # models load while the first requests are in flight
     outcomes = executor.outcomes(gen, client, chain, num) if executor is not None else gen.generate(client, chain, num)
     try:
-        progress = RunProgress(num, getattr(client, "usage", None), unit=gen.num_counts)
+        progress = RunProgress(num, client.usage, unit=gen.num_counts)
         for outcome in progress.follow(outcomes):
             if reasoning == "drop":
                 outcome.record.meta.pop("reasoning", None)
@@ -78,12 +78,22 @@ def run_generator(gen: Generator, client: ChatClient, chain: FilterChain, num: i
         gen.report.stop_reason = f"budget ({stop})"
     result.seconds = round(time.perf_counter() - t0, 3)
     result.usage = client.usage.as_dict()
-    ledger = getattr(client.usage, "ledger", None)
+    ledger = client.usage.ledger
     if ledger is not None:
         result.ledger = ledger.as_dict()
+        result.ledger["surplus"] = surplus_cost(result.rejects, ledger)
     result.throughput = throughput(client.usage, t0, result.seconds)
     result.report = gen.report
     return result
+
+
+def surplus_cost(rejects: list[dict[str, Any]], ledger) -> dict[str, Any]:
+    """What the `surplus` rejects (paid for, not needed: a task finished after --num was
+    reached) cost: their share of the tokens, priced as the ledger prices them."""
+    rows = [r for r in rejects if r["reason"] == "surplus"]
+    p = sum(((r["record"].get("meta") or {}).get("usage") or {}).get("prompt_tokens", 0) for r in rows)
+    c = sum(((r["record"].get("meta") or {}).get("usage") or {}).get("completion_tokens", 0) for r in rows)
+    return {"records": len(rows), "prompt_tokens": p, "completion_tokens": c, "dollars": ledger.dollars(p, c)}
 
 
 def throughput(usage, t0: float, seconds: float) -> dict[str, float]:
@@ -127,8 +137,8 @@ def format_summary(result: RunResult) -> str:
             lines.append(f"    {n:>6}  {reason}")
     u = result.usage
     if u:
-        lines.append(f"  llm: {u.get('requests', 0)} calls ({u.get('cached', 0)} cached, "
-                     f"{u.get('retries', 0)} retries), tokens {u.get('prompt_tokens', 0)} in / "
+        lines.append(f"  llm: {u.get('requests', 0)} requests + {u.get('cached', 0)} cached, "
+                     f"{u.get('retries', 0)} retries, tokens {u.get('prompt_tokens', 0)} in / "
                      f"{u.get('completion_tokens', 0)} out")
     if result.ledger:
         lines += format_ledger(result.ledger)
@@ -136,7 +146,7 @@ def format_summary(result: RunResult) -> str:
     if t:
         line = f"  throughput: {t['requests_per_s']:.1f} req/s"
         if u and t.get("requests_sent", 0) != u.get("requests"):
-            line += f" ({t['requests_sent']} requests sent for the calls)"
+            line += f" ({t['requests_sent']} HTTP requests sent, retries and re-asks included)"
         if t.get("mean_in_flight"):
             line += f", mean in-flight {t['mean_in_flight']:.1f} (peak {t['peak_in_flight']})"
         if "first_request_s" in t:

@@ -49,7 +49,7 @@ def format_show(dv: DatasetVersion, verified: bool | None = None) -> str:
         for reason, n in (funnel.get("dropped") or {}).items():
             lines.append(f"    {n:>6}  {reason}")
     if usage:
-        lines.append(f"  llm usage:  {usage.get('requests', 0)} calls ({usage.get('cached', 0)} cached), "
+        lines.append(f"  llm usage:  {usage.get('requests', 0)} requests + {usage.get('cached', 0)} cached, "
                      f"tokens {usage.get('prompt_tokens', 0)} in / {usage.get('completion_tokens', 0)} out")
     for ref, sha in (m.get("prompt_templates") or {}).items():
         lines.append(f"  prompt:     {ref} {sha}")

@@ -21,7 +21,7 @@ HERE = Path(__file__).parent
 log = logging.getLogger("datagen.studio")
 
 
-def create_app(store_root, token: str | None = None, runs: bool = False):
+def create_app(store_root, token: str | None = None, runs: bool = True, cwd=None, index_in_background: bool = False):
     from starlette.applications import Starlette
     from starlette.middleware import Middleware
     from starlette.routing import Mount
@@ -45,10 +45,16 @@ def create_app(store_root, token: str | None = None, runs: bool = False):
     app.state.xsrf = xsrf
     app.state.env = templates()
     app.state.token_required = token is not None
+    if index_in_background:
+        import threading
+
+        from .index import index_all
+
+        threading.Thread(target=index_all, args=(store,), name="studio-indexer", daemon=True).start()
     if runs:
         from .jobs import JobManager
 
-        app.state.jobs = JobManager(store)
+        app.state.jobs = JobManager(store, cwd)
     return app
 
 

@@ -3,9 +3,14 @@
 Versions never change, so each is indexed once, into `<store>/<name>/.studio/<version>.sqlite`
 (built in a temp file and renamed into place). It holds one row per record with the
 columns the table filters and sorts on, the record's byte offset in data.jsonl (a record
-page seeks to it), an FTS5 trigram index over all its text (English and Chinese
-substrings alike) and one row per score. Queries of one or two characters, which a
-trigram index cannot answer, fall back to LIKE over the same text.
+page seeks to it), one row per score, and an FTS5 index over all its text.
+
+Search is English words and Chinese substrings alike: the FTS5 table uses the unicode61
+tokenizer with every CJK character indexed as a token of its own, so a query becomes a
+phrase of words and single characters. A run of Chinese characters matches wherever it
+occurs (of any length, one character included); English matches whole words and, for the
+last word, any word it begins ("river" finds "rivers"). Unigram CJK tokens cost a sixth
+of what a trigram index costs to build and store.
 """
 
 from __future__ import annotations
@@ -16,18 +21,19 @@ import os
 import sqlite3
 import tempfile
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
 from ..store import DatasetVersion
+from .query import Query, match_expression, search_tokens
 
-SCHEMA = 3
+SCHEMA = 4
 STUDIO_DIR = ".studio"
 BATCH = 2000
 PREVIEW = 240
 
 _build_locks: dict[str, threading.Lock] = {}
+_CACHE: dict[tuple[str, str], Any] = {}  # per index file: facets, medians, total (an index never changes)
 _guard = threading.Lock()
 
 
@@ -39,15 +45,24 @@ def index_path(dv: DatasetVersion) -> Path:
     return studio_dir(dv) / f"{dv.version}.sqlite"
 
 
+def _strings(obj: Any) -> Iterator[str]:
+    if isinstance(obj, str):
+        yield obj
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            yield from _strings(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from _strings(v)
+
+
 def record_text(row: dict[str, Any]) -> str:
-    """Everything searchable in a record: its text fields, turns and meta values."""
+    """Everything searchable in a record: its text fields, turns and meta's string values."""
     parts = [str(row.get(k) or "") for k in ("instruction", "input", "output", "id")]
     for m in row.get("messages") or []:
         if isinstance(m, dict):
             parts.append(str(m.get("content") or ""))
-    meta = row.get("meta")
-    if meta:
-        parts.append(json.dumps(meta, ensure_ascii=False))
+    parts.extend(_strings(row.get("meta") or {}))
     return "\n".join(parts)
 
 
@@ -80,15 +95,15 @@ def score_rows(rid: int, row: dict[str, Any]) -> Iterator[tuple[int, str, float]
 DDL = """
 CREATE TABLE info (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE records (rid INTEGER PRIMARY KEY, id TEXT, off INTEGER, len INTEGER, source TEXT,
-  task_type TEXT, turns INTEGER, lang TEXT, digest TEXT, instruction TEXT, output TEXT, text TEXT);
+  task_type TEXT, turns INTEGER, lang TEXT, digest TEXT, instruction TEXT, output TEXT);
 CREATE TABLE scores (rid INTEGER, name TEXT, value REAL);
-CREATE VIRTUAL TABLE fts USING fts5(text, content='records', content_rowid='rid', tokenize='trigram');
+CREATE VIRTUAL TABLE fts USING fts5(text, content='', tokenize='unicode61 remove_diacritics 2');
 """
 POST_DDL = """
 CREATE INDEX records_id ON records(id);
 CREATE INDEX scores_name ON scores(name, value, rid);
 CREATE INDEX scores_rid ON scores(rid, name);
-INSERT INTO fts(fts) VALUES ('rebuild');
+ANALYZE;
 """
 
 
@@ -103,6 +118,7 @@ def build_index(dv: DatasetVersion, path: Path) -> dict[str, Any]:
         n = 0
         recs: list[tuple] = []
         scores: list[tuple] = []
+        texts: list[tuple] = []
         with open(dv.data_path, "rb") as fh:
             off = 0
             for line in fh:
@@ -112,13 +128,14 @@ def build_index(dv: DatasetVersion, path: Path) -> dict[str, Any]:
                     f = facets(row, dv.manifest)
                     recs.append((n, str(row.get("id") or ""), off, size, f["source"], f["task_type"], f["turns"],
                                  f["lang"], content_digest(row), str(row.get("instruction") or "")[:PREVIEW],
-                                 str(row.get("output") or "")[:PREVIEW], record_text(row)))
+                                 str(row.get("output") or "")[:PREVIEW]))
+                    texts.append((n, search_tokens(record_text(row))))
                     scores.extend(score_rows(n, row))
                     n += 1
                     if len(recs) >= BATCH:
-                        _flush(con, recs, scores)
+                        _flush(con, recs, scores, texts)
                 off += size
-        _flush(con, recs, scores)
+        _flush(con, recs, scores, texts)
         con.executescript(POST_DDL)
         con.executemany("INSERT INTO info VALUES (?, ?)", [("schema", str(SCHEMA)), ("records", str(n)),
                                                           ("data_sha256", dv.manifest.get("data_sha256") or "")])
@@ -131,11 +148,12 @@ def build_index(dv: DatasetVersion, path: Path) -> dict[str, Any]:
     return {"records": n}
 
 
-def _flush(con: sqlite3.Connection, recs: list, scores: list) -> None:
-    con.executemany("INSERT INTO records VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", recs)
+def _flush(con: sqlite3.Connection, recs: list, scores: list, texts: list) -> None:
+    con.executemany("INSERT INTO records VALUES (?,?,?,?,?,?,?,?,?,?,?)", recs)
     con.executemany("INSERT INTO scores VALUES (?,?,?)", scores)
-    recs.clear()
-    scores.clear()
+    con.executemany("INSERT INTO fts(rowid, text) VALUES (?, ?)", texts)
+    for rows in (recs, scores, texts):
+        rows.clear()
 
 
 def _fresh(path: Path, dv: DatasetVersion) -> bool:
@@ -160,65 +178,37 @@ def ensure_index(dv: DatasetVersion) -> Path:
     with lock:
         if not _fresh(path, dv):
             build_index(dv, path)
+            for key in [k for k in _CACHE if k[1] == str(path)]:
+                del _CACHE[key]
     return path
 
 
-@dataclass
-class Query:
-    """A filtered, sorted page of a version's records (the table's URL parameters)."""
+def medians_if_indexed(dv: DatasetVersion) -> dict[str, float] | None:
+    """The version's score medians when its index is already built (the dashboard never
+    builds one: `index_all` does that in the background)."""
+    path = index_path(dv)
+    if not _fresh(path, dv):
+        return None
+    with VersionIndex(dv) as ix:
+        return ix.score_medians()
 
-    q: str = ""
-    source: str = ""
-    task_type: str = ""
-    turns: str = ""  # "1", "2", … or "multi"
-    lang: str = ""
-    score: str = ""  # the score the range applies to
-    min: float | None = None
-    max: float | None = None
-    review: str = ""  # accept | reject | edit | unreviewed
-    sort: str = ""  # "" (file order) or a score name
-    desc: bool = True
-    page: int = 1
-    per_page: int = 50
-    extra: dict = field(default_factory=dict)
 
-    @classmethod
-    def from_params(cls, params) -> "Query":
-        from .refs import BadRequest
-
-        def num(key):
-            v = params.get(key)
-            if v in (None, ""):
-                return None
+def index_all(store, stop: threading.Event | None = None) -> int:
+    """Index every version of the store, newest first; returns how many were built. The
+    studio runs it in a background thread at start, so pages and medians are ready."""
+    built = 0
+    for name in store.names():
+        for version in reversed(store.versions(name)):
+            if stop is not None and stop.is_set():
+                return built
             try:
-                return float(v)
-            except ValueError:
-                raise BadRequest(f"{key}: not a number: {v[:30]!r}") from None
-
-        try:
-            page = max(1, int(params.get("page") or 1))
-            per_page = min(500, max(1, int(params.get("per_page") or 50)))
-        except ValueError:
-            raise BadRequest("page and per_page must be whole numbers") from None
-        review = params.get("review") or ""
-        if review not in ("", "accept", "reject", "edit", "unreviewed"):
-            raise BadRequest(f"review: one of accept, reject, edit, unreviewed (got {review[:20]!r})")
-        return cls(q=(params.get("q") or "").strip()[:200], source=params.get("source") or "",
-                   task_type=params.get("task_type") or "", turns=params.get("turns") or "",
-                   lang=params.get("lang") or "", score=params.get("score") or "", min=num("min"), max=num("max"),
-                   review=review, sort=params.get("sort") or "", desc=params.get("order", "desc") != "asc",
-                   page=page, per_page=per_page)
-
-    def params(self) -> dict[str, str]:
-        """The non-default parameters, for links (page numbers, filters kept)."""
-        out = {k: str(getattr(self, k)) for k in ("q", "source", "task_type", "turns", "lang", "score", "review", "sort")
-               if getattr(self, k)}
-        for k in ("min", "max"):
-            if getattr(self, k) is not None:
-                out[k] = f"{getattr(self, k):g}"
-        if not self.desc:
-            out["order"] = "asc"
-        return out
+                dv = store.resolve(f"{name}@{version}")
+                if not _fresh(index_path(dv), dv):
+                    ensure_index(dv)
+                    built += 1
+            except Exception:  # an unreadable version is shown as such when visited
+                continue
+    return built
 
 
 class VersionIndex:
@@ -241,13 +231,10 @@ class VersionIndex:
 
     def _where(self, q: Query, review: dict[str, str] | None) -> tuple[str, list]:
         clauses, args = [], []
-        if q.q:
-            if len(q.q) >= 3:
-                clauses.append("r.rid IN (SELECT rowid FROM fts WHERE fts MATCH ?)")
-                args.append('"' + q.q.replace('"', '""') + '"')
-            else:
-                clauses.append("r.text LIKE ? ESCAPE '\\'")
-                args.append("%" + q.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+        expr = match_expression(q.q) if q.q else None
+        if expr:
+            clauses.append("r.rid IN (SELECT rowid FROM fts WHERE fts MATCH ?)")
+            args.append(expr)
         for col in ("source", "task_type", "lang"):
             if getattr(q, col):
                 clauses.append(f"r.{col} = ?")
@@ -286,12 +273,19 @@ class VersionIndex:
         offset = (q.page - 1) * q.per_page
         if q.sort:
             order = "DESC" if q.desc else "ASC"
-            sql = (f"SELECT {cols} FROM records r LEFT JOIN scores s ON s.rid = r.rid AND s.name = ?{where} "
+            # INDEXED BY: without statistics the planner walks every score of that name per row
+            sql = (f"SELECT {cols} FROM records r LEFT JOIN scores s INDEXED BY scores_rid "
+                   f"ON s.rid = r.rid AND s.name = ?{where} "
                    f"ORDER BY s.value IS NULL, s.value {order}, r.rid LIMIT ? OFFSET ?")
             args = [q.sort] + args
+        elif not where:
+            # rids are 0..n-1 in file order: any page of the unfiltered table is one index seek
+            sql = f"SELECT {cols} FROM records r WHERE r.rid >= ? ORDER BY r.rid LIMIT ?"
+            args, offset = [offset], None
         else:
             sql = f"SELECT {cols} FROM records r{where} ORDER BY r.rid LIMIT ? OFFSET ?"
-        rows = [dict(r) for r in self.con.execute(sql, args + [q.per_page, offset])]
+        tail = [q.per_page] if offset is None else [q.per_page, offset]
+        rows = [dict(r) for r in self.con.execute(sql, args + tail)]
         if rows:
             marks = ",".join("?" * len(rows))
             by_rid = {r["rid"]: r for r in rows}
@@ -308,6 +302,13 @@ class VersionIndex:
         return [r[0] for r in self.con.execute(f"SELECT r.id FROM records r{where} ORDER BY r.rid", args)]
 
     def facet_values(self) -> dict[str, list]:
+        """Distinct values of the filter columns (computed once per index: versions never change)."""
+        key = ("facets", str(self.path))
+        if key not in _CACHE:
+            _CACHE[key] = self._facet_values()
+        return _CACHE[key]
+
+    def _facet_values(self) -> dict[str, list]:
         out: dict[str, list] = {}
         for col in ("source", "task_type", "lang", "turns"):
             out[col] = [r[0] for r in self.con.execute(
@@ -316,6 +317,12 @@ class VersionIndex:
         return out
 
     def score_medians(self) -> dict[str, float]:
+        key = ("medians", str(self.path))
+        if key not in _CACHE:
+            _CACHE[key] = self._score_medians()
+        return _CACHE[key]
+
+    def _score_medians(self) -> dict[str, float]:
         out = {}
         for name in self.facet_values()["scores"]:
             n = self.con.execute("SELECT count(*) FROM scores WHERE name = ?", (name,)).fetchone()[0]
@@ -326,7 +333,10 @@ class VersionIndex:
         return out
 
     def total(self) -> int:
-        return self.con.execute("SELECT count(*) FROM records").fetchone()[0]
+        key = ("total", str(self.path))
+        if key not in _CACHE:
+            _CACHE[key] = self.con.execute("SELECT count(*) FROM records").fetchone()[0]
+        return _CACHE[key]
 
     def record(self, record_id: str) -> tuple[int, dict[str, Any]] | None:
         """(position, the full record) by id, read by seeking into data.jsonl."""

@@ -40,14 +40,19 @@ def lineage_view(meta: dict[str, Any]) -> dict[str, Any] | None:
             "method": meta.get("method"), "chain": steps}
 
 
-def _find_document(manifest: dict[str, Any], doc_id: str) -> tuple[str, str | None]:
-    """(text, path) of the document `doc_id` from the run's inputs, or ("", None)."""
+def _find_document(dv: DatasetVersion, doc_id: str) -> tuple[str, str | None]:
+    """(text, path) of the document `doc_id` from the run's inputs, or ("", None). A
+    relative input is tried from here and from the folder holding the store (where the run
+    that wrote `./datasets` was started)."""
     from ..io.documents import read_documents
 
     rel = doc_id.split("#", 1)[0]
-    for path, sha in (manifest.get("inputs") or {}).items():
-        p = Path(path)
-        if not p.is_file() or not (p.as_posix() == rel or p.as_posix().endswith("/" + rel) or p.name == rel):
+    for path, sha in (dv.manifest.get("inputs") or {}).items():
+        if not (Path(path).as_posix() == rel or Path(path).as_posix().endswith("/" + rel) or Path(path).name == rel):
+            continue
+        bases = [Path(path)] if Path(path).is_absolute() else [Path(path), dv.path.parent.parent.parent / path]
+        p = next((b for b in bases if b.is_file()), None)
+        if p is None:
             continue
         if sha and sha != "missing" and file_sha256(p) != sha:
             continue  # changed since the run: its offsets would point at other text
@@ -84,11 +89,11 @@ def provenance_view(dv: DatasetVersion, meta: dict[str, Any]) -> dict[str, Any] 
     text, path = (meta["chunk_text"], None) if isinstance(meta.get("chunk_text"), str) else ("", None)
     base = start if text else 0
     if not text:
-        doc, path = _find_document(dv.manifest, str(meta["doc"]))
+        doc, path = _find_document(dv, str(meta["doc"]))
         text = doc[start:end] if doc else ""
         base = start
     view = {"kind": "self-qa", "doc": meta["doc"], "path": path, "chunk": [start, end], "heading": meta.get("heading"),
-            "answer_span": span, "page": _page_of(meta, start), "found": bool(text),
+            "answer_span": span, "page": _page_of(meta, start), "page_end": meta.get("page_end"), "found": bool(text),
             "before": text, "answer": "", "after": "", "answer_mode": meta.get("answer_mode"),
             "grounding": meta.get("grounding")}
     if text and span and start <= span[0] <= span[1] <= end:

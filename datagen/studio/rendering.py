@@ -33,5 +33,6 @@ def render(request, name: str, status: int = 200, **context):
     from starlette.responses import HTMLResponse
 
     env = request.app.state.env
+    context.setdefault("runs_enabled", getattr(request.app.state, "jobs", None) is not None)
     html = env.get_template(name).render(request=request, xsrf=request.app.state.xsrf, **context)
     return HTMLResponse(html, status_code=status)

@@ -28,6 +28,7 @@ from .refs import BadRequest, StudioError
 ACTIONS = ("accept", "reject", "edit")
 EDITABLE = ("instruction", "input", "output")
 HISTORY = 500  # undo steps kept
+HISTORY_ENTRIES = 200_000  # and at most this many record states in them (bulk steps are large)
 LOCK_WAIT = 10.0  # seconds a publish waits for a CLI run's lock before saying so
 
 _locks: dict[str, threading.Lock] = {}
@@ -106,7 +107,10 @@ def apply(dv: DatasetVersion, revision: int, changes: list[tuple[str, dict | Non
                 draft["actions"].pop(rid, None)
             else:
                 draft["actions"][rid] = entry
-        draft["history"] = (draft.get("history", []) + [step])[-HISTORY:]
+        history = (draft.get("history", []) + [step])[-HISTORY:]
+        while len(history) > 1 and sum(len(s) for s in history) > HISTORY_ENTRIES:
+            history.pop(0)
+        draft["history"] = history
         return _save(dv, draft)
 
 

@@ -42,7 +42,7 @@ def serve(opts: ServeOptions, echo=print) -> None:
 
     token = settle_token(opts.host, opts.token)
     store = DatasetStore(opts.store)
-    app = create_app(store.root, token=token)
+    app = create_app(store.root, token=token, runs=True, index_in_background=True)
     shown = f"[{opts.host}]" if ":" in opts.host else opts.host
     url = f"http://{shown}:{opts.port}/" + (f"?token={token}" if token else "")
     echo(f"datagen studio over {store.root.resolve()}: {url}")
@@ -53,4 +53,7 @@ def serve(opts: ServeOptions, echo=print) -> None:
         import webbrowser
 
         threading.Timer(1.0, webbrowser.open, args=(url,)).start()
-    uvicorn.run(app, host=opts.host, port=opts.port, log_level="warning", access_log=False)
+    try:
+        uvicorn.run(app, host=opts.host, port=opts.port, log_level="warning", access_log=False)
+    finally:
+        app.state.jobs.shutdown()  # a run started here does not outlive the studio

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..store import DatasetStore, DatasetVersion
+from .index import medians_if_indexed
 
 REJECT_EXAMPLES = 12
 # keys of a reject's detail that hold the kept text it was measured against
@@ -58,6 +59,7 @@ def version_row(dv: DatasetVersion, evals: dict[str, dict]) -> dict[str, Any]:
         "records": (m.get("counts") or {}).get("records"), "added": (m.get("counts") or {}).get("added"),
         "rejects": (m.get("counts") or {}).get("rejects"), "cost": cost_of(m),
         "eval": eval_score(evals.get(dv.version)), "reviewed": bool(review),
+        "medians": medians_if_indexed(dv) or {},
     }
 
 

@@ -33,7 +33,7 @@ class TrainConfig:
     beta: float = _opt(0.1, "dpo: how far the policy may move from the reference (DPO's beta).", gt=0)
     # what to train on: a store ref NAME[@vN] under `store`, or a JSONL file
     dataset: str | None = _opt(None, "Dataset version to train on: NAME or NAME@vN.")
-    store: str | None = _opt(None, "Dataset store root (default ./datasets, or $DATAGEN_STORE).", path="dir")
+    store: str | None = _opt(None, "Dataset store root [default: ./datasets, or $DATAGEN_STORE].", path="dir")
     data: str | None = _opt(None, "Train on a JSONL file instead of a store version.", path="file")
     base_model: str = _opt("embedded", "Local model folder, a .gguf file, or 'embedded' (SmolLM2-135M).")
     out: str = _opt("adapters/run", "Output folder for the adapter, train_report.json and loss_curve.png.")
@@ -50,8 +50,8 @@ class TrainConfig:
     max_length: int = _opt(1024, "Token cut-off per example.", min=1)
     packing: bool = _opt(False, "Pack examples into max-length rows.")
     eval_fraction: float = _opt(0.1, "Held-out share of records.", min=0)
-    eval_steps: int | None = _opt(None, "Evaluate every N steps (default: about 10 times a run).", min=1)
-    logging_steps: int = _opt(10, "Log train loss every N steps.", min=1)
+    eval_steps: int | None = _opt(None, "Evaluate every N steps [default: about 10 times a run, never every step].", min=1)
+    logging_steps: int = _opt(10, "Log train loss every N steps (fewer on short runs: at least about 10 points).", min=1)
     save_steps: int | None = _opt(None, "Write checkpoints every N steps under OUT/checkpoints.", min=1)
     seed: int = _opt(42, "Seed for split, LoRA init and shuffling.")
     system: str | None = _opt(None, "System message before every conversation.")
@@ -64,9 +64,9 @@ class TrainConfig:
     # hardware
     precision: str = _opt("auto", "auto: bf16 on GPUs that have it, fp16 on older GPUs, fp32 on CPU.",
                           choices=PRECISIONS)
-    gradient_checkpointing: bool | None = _opt(None, "Trade compute for memory (default: on with CUDA).")
+    gradient_checkpointing: bool | None = _opt(None, "Trade compute for memory [default: on with CUDA].")
     load_in_4bit: bool = _opt(False, "QLoRA: 4-bit base (needs bitsandbytes and a GPU).")
-    threads: int | None = _opt(None, "torch CPU threads (default: torch's own).", min=1)
+    threads: int | None = _opt(None, "torch CPU threads [default: torch's own].", min=1)
     merge: bool = _opt(False, "Also write OUT/merged: the base with the adapter folded in.")
     report_to: str = _opt("none", "Also log to TensorBoard (under OUT/checkpoints/runs) or Weights & Biases; "
                                "needs that package installed.", choices=tuple(REPORTERS))

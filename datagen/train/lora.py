@@ -21,6 +21,7 @@ from .. import __version__
 from ..errors import ConfigError
 from ..io import umask_modes
 from .config import TrainConfig
+from .progress import eval_every, logging_every, progress_callback
 from . import dist
 from .data import build_dataset, load_train_data, split_records
 from .model import load_model, load_tokenizer, pick_precision, resolve_base_model
@@ -95,7 +96,7 @@ def _sft_args(cfg: TrainConfig, output_dir: Path, precision: str, grad_ckpt: boo
         else "gradient_checkpointing"
     steps_per_epoch = max(1, math.ceil(n_train / (cfg.batch_size * cfg.grad_accum * world.world_size)))
     total = cfg.max_steps or max(1, math.ceil(steps_per_epoch * cfg.epochs))
-    eval_steps = cfg.eval_steps or max(1, total // 10)
+    eval_steps = eval_every(total, cfg.eval_steps)
     return SFTConfig(
         output_dir=str(output_dir),
         num_train_epochs=cfg.epochs,
@@ -109,7 +110,7 @@ def _sft_args(cfg: TrainConfig, output_dir: Path, precision: str, grad_ckpt: boo
         weight_decay=cfg.weight_decay,
         max_length=cfg.max_length,
         packing=cfg.packing,
-        logging_steps=min(cfg.logging_steps, total),
+        logging_steps=logging_every(total, cfg.logging_steps),
         eval_strategy="steps" if has_eval else "no",
         eval_steps=eval_steps if has_eval else None,
         save_strategy="steps" if cfg.save_steps else "no",
@@ -121,7 +122,7 @@ def _sft_args(cfg: TrainConfig, output_dir: Path, precision: str, grad_ckpt: boo
         **{ckpt: grad_ckpt, f"{ckpt}_kwargs": {"use_reentrant": False} if grad_ckpt else None},
         dataloader_pin_memory=torch.cuda.is_available(),
         report_to=cfg.report_to,
-        disable_tqdm=not progress,
+        disable_tqdm=True,  # progress lines instead (train/progress.py), in a terminal and a log alike
         dataset_num_proc=None,
         # TRL adds -100 labels from our assistant_masks; the collator pads per batch
         completion_only_loss=None,
@@ -146,7 +147,10 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
 
     import torch
     from transformers import set_seed
+    from transformers.utils import logging as hf_logging
     from trl import SFTTrainer
+
+    hf_logging.disable_progress_bar()  # weights-loading bars: the progress lines say what runs
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -187,10 +191,12 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
                                       f"{base.name}: {e}") from None
                 raise
             counter = trainer.data_collator = dist.CountingCollator(trainer.data_collator)
-            if not progress or not world.is_main:
-                from transformers import PrinterCallback
+            from transformers import PrinterCallback, ProgressCallback
 
-                trainer.remove_callback(PrinterCallback)  # it prints every log dict when tqdm is off
+            for cb in (PrinterCallback, ProgressCallback):  # raw log dicts and tqdm bars
+                trainer.remove_callback(cb)
+            if progress and world.is_main:
+                trainer.add_callback(progress_callback())
             eval_before = trainer.evaluate()["eval_loss"] if eval_ds is not None else None
             if torch.cuda.is_available():
                 torch.cuda.reset_peak_memory_stats()

@@ -18,11 +18,13 @@ from typing import Callable, Iterator, Sequence
 
 from ...errors import ConfigError
 from ...filters.base import FilterChain, Verdict
+from ...llm import stages
 from ...llm.base import ChatClient, ChatRequest, Choice, Completion
 from ...records import Record
 from . import prompts as P
 from ..base import GenerationReport, Generator, GeneratorConfig, Outcome
-from ..rounds import RoundPipeline
+from ..rounds import Aborted, RoundPipeline
+from .demand import Demand
 from .tasks import Seed, Task, tokens, type_notes, unique_seeds
 
 NAME = "self-instruct"
@@ -38,7 +40,7 @@ class SelfInstructConfig(GeneratorConfig):
     instances: int = field(default=3, metadata={"help": "Instances per instruction, at most.", "min": 1})
     batch: int = field(default=4, metadata={"help": "Bootstrap prompts sent per round.", "min": 1})
     max_rounds: int | None = field(default=None, metadata={
-        "help": "Stop after this many rounds (default: enough for --num with room for drops).", "min": 1})
+        "help": "Stop after this many rounds [default: enough for --num with room for drops].", "min": 1})
     patience: int = field(default=5, metadata={
         "help": "Stop after this many rounds in a row without a new task.", "min": 1})
     prompt_examples: int = field(default=8, metadata={"help": "Example tasks per bootstrap prompt.", "min": 1})
@@ -147,38 +149,37 @@ class SelfInstructGenerator(Generator):
         from ...filters import FilterConfig, build_instance_chain
 
         cfg = self.config
-        self.instance_chain = build_instance_chain(FilterConfig(), self.lang)
+        gate = None
         if cfg.judge_min is not None:
             from ...filters.gate import ScoreGate
             from ...quality.judge import JudgeScorer
 
-            self.instance_chain.filters.append(ScoreGate(JudgeScorer(client, self.lang).score_many, cfg.judge_min))
+            gate = ScoreGate(JudgeScorer(client, self.lang).score_many, cfg.judge_min)
+        self.instance_chain = build_instance_chain(FilterConfig(), self.lang, gate=gate)
         chain.add_many([Record(instruction=s.instruction, id=s.id) for s in self.seeds])
         self.machine: list[tuple[str, str]] = []  # (task id, instruction) of tasks with kept records
         max_rounds = cfg.max_rounds or max(20, 4 * math.ceil(num / cfg.batch))
-        # only the plain openai client pipelines rounds (local: one model; openai-batch: one job per stage)
-        depth = 1 if cfg.strict_rounds or client.backend != "openai" else cfg.rounds_in_flight
+        # only a client whose calls overlap pipelines rounds (local: one model; batch: one job per stage)
+        depth = cfg.rounds_in_flight if client.concurrent_calls and not cfg.strict_rounds else 1
         # pipelined: model-backed filters (embedding dedup) run when a round finishes, so
         # encoding (and loading the encoder) never holds up the requests of the rounds in flight
         early, late = chain.split_deferred() if depth > 1 else (chain, FilterChain([]))
-        st = {"done": 0, "stale": 0, "planned": 0, "finished": 0, "kept_per_round": []}
+        st = {"done": 0, "stale": 0, "planned": 0, "finished": 0}
+        # what --num can still use: bounds the tasks a round takes on, and the rounds planned
+        demand = Demand(num, per_round=3 * cfg.batch)
         self.report.stop_reason = ""
 
         def plan():
             if st["planned"] >= max_rounds or st["done"] >= num or st["stale"] >= cfg.patience:
                 return None
             running = st["planned"] - st["finished"]
-            per_round = st["kept_per_round"]
-            # what the rounds already in flight are likely to keep: as the finished ones did,
-            # or, before any has finished, a few tasks per bootstrap prompt
-            expected = running * (sum(per_round) / len(per_round) if per_round else 3 * cfg.batch)
-            need = math.ceil(num - st["done"] - expected)
-            if need <= 0 and running:
-                return None
+            if running and demand.need() <= 0:
+                return None  # the rounds in flight are expected to cover --num
             if running and not self._budget_room(client, st, running):
                 return None
             st["planned"] += 1
-            return max(1, need), list(self.machine)
+            demand.planned()
+            return demand, list(self.machine)
 
         # the deferred filters encode a round's tasks while its classify/instance requests
         # are out, so its finish (in the main thread) only compares vectors
@@ -191,7 +192,8 @@ class SelfInstructGenerator(Generator):
                                                                            [t.instruction for t in tasks])))
 
         def finish(rnd, result):
-            pre, tasks, drafts = result
+            pre, tasks, drafts, _ = result
+            taken = len(tasks)
             st["finished"] = rnd
             st["used_at_finish"] = client.usage.ledger.used() if client.usage.ledger is not None else None
             self.report.count("rounds")
@@ -206,7 +208,10 @@ class SelfInstructGenerator(Generator):
             for task in tasks:
                 outcomes = self._filter_task(client, task, drafts.get(task.id, ([], [])))
                 if st["done"] >= num:
+                    # paid for and not needed: each of its records is a `surplus` reject
                     self.report.count("surplus_tasks")
+                    yield from (surplus(o.record, "instance", "task finished after --num was reached")
+                                if o.verdict.kept else o for o in outcomes)
                     continue
                 if any(o.verdict.kept for o in outcomes):
                     st["done"] += 1
@@ -214,7 +219,7 @@ class SelfInstructGenerator(Generator):
                     self.machine.append((task.id, task.instruction))
                     self.report.count(f"tasks_{task.task_type}")
                 yield from outcomes
-            st["kept_per_round"].append(kept_tasks)
+            demand.finished(taken, kept_tasks)
             st["stale"] = 0 if kept_tasks else st["stale"] + 1
             if st["done"] >= num and not self.report.stop_reason:
                 self.report.stop_reason = f"kept {st['done']} tasks (--num {num}) after {rnd} rounds"
@@ -222,13 +227,24 @@ class SelfInstructGenerator(Generator):
         def stop():
             return st["done"] >= num or st["stale"] >= cfg.patience
 
+        def drain(rnd, result):
+            """A round in flight when the run stopped: what it had paid for, as surplus."""
+            pre, tasks, drafts, leftover = result
+            self.report.count("abandoned_rounds")
+            yield from pre
+            yield from (surplus(r, "instruction", "round in flight when the run stopped") for r in leftover)
+            for task in tasks:
+                recs, rejects = drafts.get(task.id, ([], []))
+                yield from rejects
+                yield from (surplus(r, "instance", "round in flight when the run stopped") for r in recs)
+                if not recs and not rejects:
+                    yield surplus(task_record(self, client, task), "instruction", "round in flight when the run stopped")
+
         try:
-            yield from RoundPipeline(depth).run(plan, work, finish, stop)
+            yield from RoundPipeline(depth).run(plan, work, finish, stop, drain)
         finally:
             if encoding:
                 encoding.shutdown(wait=True, cancel_futures=True)
-        if st["planned"] > st["finished"]:
-            self.report.counts["abandoned_rounds"] = st["planned"] - st["finished"]
         done = st["done"]
         if not self.report.stop_reason:
             if st["stale"] >= cfg.patience:
@@ -257,28 +273,38 @@ class SelfInstructGenerator(Generator):
         per_round = st["used_at_finish"] / st["finished"]
         return used + per_round * (running + 1) <= 1.0
 
-    def _round(self, client: ChatClient, chain: FilterChain, rnd: int, need: int, machine, turn,
+    def _round(self, client: ChatClient, chain: FilterChain, rnd: int, demand: Demand, machine, turn,
                prefetch: Callable[[list[Task]], Future] | None = None):
         """One round's requests: bootstrap, (in round order) the pool check, classify,
         instances; `prefetch(tasks)` starts background work on the accepted tasks. Returns
-        (outcomes so far, accepted tasks, instance drafts per task)."""
+        (outcomes so far, accepted tasks, instance drafts per task, candidates never checked);
+        a round aborted between stages returns what it had."""
         from .instances import InstanceBuilder
 
         tasks: list[Task] = []
+        pre: list[Outcome] = []
+        drafts: dict = {}
         prompts, replies = self._bootstrap_requests(client, rnd, machine)
-        turn.check()
-        with turn:
-            pre = list(self._bootstrap_filter(chain, rnd, need, prompts, replies, tasks))
-        ahead = prefetch(list(tasks)) if prefetch and tasks else None
-        turn.check()
-        pre += list(self._classify(client, tasks))
-        turn.check()
-        drafts = InstanceBuilder(self, client).build(tasks)
+        try:
+            turn.check()
+            with turn:
+                pre += self._bootstrap_filter(chain, rnd, demand.room(), prompts, replies, tasks)
+                demand.took(len(tasks))
+        except Aborted:  # never checked: its candidates are surplus
+            return pre, [], {}, self._candidates(rnd, prompts, replies)
+        try:
+            ahead = prefetch(list(tasks)) if prefetch and tasks else None
+            turn.check()
+            pre += list(self._classify(client, tasks))
+            turn.check()
+            drafts = InstanceBuilder(self, client).build(tasks)
+        except Aborted:
+            return pre, tasks, drafts, []
         if self.config.judge_min is not None:  # judged here, alongside the other rounds' requests
             self.instance_chain.prefetch([r for recs, _ in drafts.values() for r in recs])
         if ahead is not None:
             ahead.result()  # an encoder error surfaces here, in the round
-        return pre, tasks, drafts
+        return pre, tasks, drafts, []
 
     # -- 1. instruction bootstrap -----------------------------------------------------
     def _examples(self, rnd: int, i: int, machine: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -302,38 +328,53 @@ class SelfInstructGenerator(Generator):
             reqs.append(ChatRequest.make(messages, temperature=cfg.temperature, top_p=cfg.top_p,
                                          max_tokens=cfg.max_tokens, prefill=prefill,
                                          seed=self.request_seed("bootstrap", rnd, i)))
-        return prompts, client.chat_many(reqs, desc=f"round {rnd}: instructions")
+        return prompts, client.chat_many(reqs, desc=stages.INSTRUCTIONS.at_round(rnd))
 
-    def _bootstrap_filter(self, chain: FilterChain, rnd: int, need: int, prompts, replies,
-                          tasks: list[Task]) -> Iterator[Outcome]:
-        # candidates beyond what this round can use are not checked: they would only
-        # crowd the pool with tasks that never get instances
-        cap = need + max(1, need // 2)
-        cands: list[tuple[Record, list[str], list[int]]] = []
+    def _candidates(self, rnd: int, prompts, replies, count: bool = False):
+        """The bootstrap replies' candidate instructions, with their share of its tokens;
+        a cut-off last item as a record too (its `truncated` flag)."""
+        out = []
         for example_ids, comps in zip(prompts, replies):
-            self.report.count("bootstrap_requests")
             for comp in comps:
                 items, cut = P.parse_numbered_list(comp.text, truncated=comp.finish_reason == "length")
-                self.report.count("candidates", len(items) + (cut is not None))
+                if count:
+                    self.report.count("candidates", len(items) + (cut is not None))
                 p_tok, c_tok = tokens([comp])
                 share = [p_tok // max(1, len(items)), c_tok // max(1, len(items))]
-                base = {"generator": NAME, "round": rnd, "prompt_examples": example_ids}
+                base = {"generator": NAME, "round": rnd, "prompt_examples": example_ids,
+                        "usage": {"prompt_tokens": share[0], "completion_tokens": share[1]}}
                 if cut is not None:
-                    yield self.reject(Record(instruction=cut, meta=dict(base)), "truncated_item", "instruction",
-                                      "length_limit")
-                cands.extend((Record(instruction=item, meta=dict(base)), example_ids, share) for item in items)
+                    out.append((Record(instruction=cut, meta=dict(base)), example_ids, share, True))
+                out.extend((Record(instruction=item, meta=dict(base)), example_ids, share, False) for item in items)
+        return out if count else [rec for rec, *_ in out]
+
+    def _bootstrap_filter(self, chain: FilterChain, rnd: int, room: int, prompts, replies,
+                          tasks: list[Task]) -> list[Outcome]:
+        # candidates beyond what --num can still use (`room`, given the tasks the rounds
+        # in flight took on) are not checked: each would cost a classification and its
+        # instances for a task the run does not need. They are surplus, paid for once.
+        self.report.count("bootstrap_requests", len(prompts))
+        out, cands = [], []
+        for rec, example_ids, share, cut in self._candidates(rnd, prompts, replies, count=True):
+            if cut:
+                out.append(self.reject(rec, "truncated_item", "instruction", "length_limit"))
+            else:
+                cands.append((rec, example_ids, share))
         # the round's candidates in one batch, in order; each kept one joins the pools
         # before the next is checked, and the most similar kept instruction is recorded
-        verdicts = chain.check_many([rec for rec, _, _ in cands], describe=True, limit=cap)
+        verdicts = chain.check_many([rec for rec, _, _ in cands], describe=True, limit=room) if room > 0 \
+            else [None] * len(cands)
         for (rec, example_ids, share), verdict in zip(cands, verdicts):
             if verdict is None:
                 self.report.count("unused_candidates")
+                out.append(surplus(rec, "instruction", "not checked: --num needs no more tasks"))
             elif not verdict.kept:
-                yield Outcome(rec, verdict, "instruction")
+                out.append(Outcome(rec, verdict, "instruction"))
             else:
                 sim = {k: verdict.detail[k] for k in ("most_similar", "rouge_l") if k in verdict.detail}
                 tasks.append(Task(id="si-" + rec.content_id()[:10], instruction=rec.instruction, round=rnd,
                                   examples=example_ids, similarity=sim, tokens=list(share)))
+        return out
 
     # -- 2. classification identification ---------------------------------------------
     def _clf_examples(self) -> list[tuple[str, bool]]:
@@ -361,9 +402,7 @@ class SelfInstructGenerator(Generator):
         calibrate = self.config.calibrate
         if calibrate:
             items.append((P.clf_prompt("N/A", shots, self.lang), ""))
-        many = getattr(client, "choose_many", None)
-        choices: list[Choice] = (many(items, P.CLF_OPTIONS) if many is not None
-                                 else [client.choose(m, P.CLF_OPTIONS, p) for m, p in items])
+        choices: list[Choice] = client.choose_many(items, P.CLF_OPTIONS)
         if not calibrate:
             return choices
         base = choices.pop()
@@ -426,3 +465,18 @@ class SelfInstructGenerator(Generator):
             o.record.meta.pop("_tokens", None)
         return outcomes
 
+
+
+def surplus(record: Record, stage: str, why: str) -> Outcome:
+    """A paid-for candidate the run did not need: a reject with reason `surplus` (its
+    tokens in `meta.usage`), so the summary and the manifest count what it cost."""
+    own = record.meta.pop("_tokens", None)
+    if own is not None and "usage" not in record.meta:
+        record.meta["usage"] = {"prompt_tokens": own[0], "completion_tokens": own[1]}
+    return Outcome(record, Verdict(False, "surplus", "num", {"why": why}), stage)
+
+
+def task_record(gen, client, task: Task) -> Record:
+    p, c = task.tokens
+    return Record(instruction=task.instruction,
+                  meta=gen.meta(client, task, usage={"prompt_tokens": p, "completion_tokens": c}))

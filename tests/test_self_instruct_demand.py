@@ -1,0 +1,46 @@
+"""Pipelined Self-Instruct rounds bounded by what --num can still use
+(datagen/generators/self_instruct/demand.py), counting what the stub server receives:
+the default mode costs what strict rounds cost, and every paid task is accounted for."""
+
+import pytest
+
+from stub_server import StubLLMServer
+from test_cost import Responder, run
+from test_self_instruct import kind
+
+
+def go(tmp_path, num, strict, **gen_kw):
+    with StubLLMServer() as stub:
+        stub.default = Responder()
+        result = run(stub, tmp_path / ("strict" if strict else "pipelined"), num=num,
+                     gen_kw={"strict_rounds": strict, **gen_kw})
+        return result, list(stub.requests)
+
+
+@pytest.mark.parametrize("num", [30, 80])
+def test_pipelined_rounds_send_what_strict_rounds_send(tmp_path, num):
+    strict, strict_reqs = go(tmp_path, num, True)
+    piped, piped_reqs = go(tmp_path, num, False)
+    assert strict.report.counts["tasks"] == piped.report.counts["tasks"] == num
+    a, b = strict.ledger["total"], piped.ledger["total"]
+    assert a["sent"] == len(strict_reqs) and b["sent"] == len(piped_reqs)
+    assert len(piped_reqs) <= 1.05 * len(strict_reqs), (len(piped_reqs), len(strict_reqs))
+    assert b["tokens"] <= 1.05 * a["tokens"], (b["tokens"], a["tokens"])
+
+
+def test_every_classified_task_is_kept_rejected_or_surplus(tmp_path):
+    result, reqs = go(tmp_path, 40, False)
+    accounted = {r.instruction for r in result.kept} | {r["record"]["instruction"] for r in result.rejects}
+    clf = [b["messages"][-1]["content"] for b in reqs if kind(b["messages"][-1]["content"]) == "clf"]
+    assert clf
+    missing = [p[-200:] for p in clf if not any(i and i in p[-400:] for i in accounted)]
+    assert not missing, missing[:3]
+    # surplus: in rejects with its cost, and in the manifest and the summary
+    surplus = [r for r in result.rejects if r["reason"] == "surplus"]
+    ledger = result.version.manifest["usage"]["ledger"]
+    assert ledger["surplus"]["records"] == len(surplus)
+    if surplus:
+        assert ledger["surplus"]["dollars"] > 0
+        from datagen.run.runner import format_summary
+
+        assert "surplus:" in format_summary(result)

@@ -1,0 +1,75 @@
+"""datagen/studio/index.py: the per-version SQLite index (built once, atomically; search in
+English words and Chinese substrings; paging the same by seek and by offset)."""
+
+import pytest
+
+from studio_store import make_store
+
+from datagen.studio.index import VersionIndex, index_path
+from datagen.studio.query import Query, match_expression
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    return make_store(tmp_path_factory.mktemp("studio-index") / "store")
+
+
+def test_the_index_is_built_once_beside_the_version_and_never_inside_it(store):
+    dv = store.resolve("demo@v0001")
+    with VersionIndex(dv) as ix:
+        assert ix.total() == 30
+    path = index_path(dv)
+    assert path.parent == dv.path.parent / ".studio" and not any(p.suffix == ".sqlite" for p in dv.path.iterdir())
+    mtime = path.stat().st_mtime_ns
+    with VersionIndex(dv):
+        pass
+    assert path.stat().st_mtime_ns == mtime  # fresh: not rebuilt
+    assert store.verify("demo@v0001")
+
+
+def test_a_corrupt_index_is_rebuilt(store):
+    dv = store.resolve("kg@v0001")
+    with VersionIndex(dv):
+        pass
+    index_path(dv).write_bytes(b"not a database")
+    with VersionIndex(dv) as ix:
+        assert ix.total() == 1
+
+
+def test_chinese_substrings_of_any_length_and_english_word_prefixes(store):
+    with VersionIndex(store.resolve("demo@v0002")) as ix:
+        def hits(q):
+            return ix.count(Query(q=q))
+        assert hits("长") == hits("长城") == hits("关于长城的问题") == 10
+        assert hits("城的") == 10 and hits("城长") == 0 and hits("问题") == 13
+        assert hits("新问题") == 3 and hits("新问") == 3
+        assert hits("river") == 20 and hits("RIV") == 20  # the last word is a prefix
+        assert hits("topic number 13") == 1 and hits("number topic") == 0  # a phrase, in order
+        assert hits("onerror") == 1  # the planted record's output is searchable text too
+    assert match_expression("!!!") is None
+
+
+def test_a_page_by_seek_equals_the_page_by_offset(store):
+    with VersionIndex(store.resolve("demo@v0001")) as ix:
+        seek = [r["rid"] for r in ix.page(Query(page=3, per_page=7))]
+        offset = [r["rid"] for r in ix.page(Query(page=3, per_page=7, turns="1"))]
+        assert seek == list(range(14, 21))
+        assert offset == [r for r in range(30) if r % 10 != 7][14:21]
+
+
+def test_facets_and_medians(store):
+    with VersionIndex(store.resolve("demo@v0001")) as ix:
+        f = ix.facet_values()
+        assert f["source"] == ["evol-instruct", "self-instruct"] and f["scores"] == ["ifd", "judge"]
+        assert f["lang"] == ["en", "zh"] and f["turns"] == [1, 2]
+        assert ix.score_medians()["judge"] == 3.0
+
+
+def test_index_all_builds_every_version_once_and_the_dashboard_shows_medians(tmp_path):
+    from datagen.studio.index import index_all, medians_if_indexed
+
+    store = make_store(tmp_path / "store")
+    dv = store.resolve("demo@v0001")
+    assert medians_if_indexed(dv) is None  # the dashboard never builds an index itself
+    assert index_all(store) == 4 and index_all(store) == 0
+    assert medians_if_indexed(dv) == {"ifd": 0.4, "judge": 3.0}

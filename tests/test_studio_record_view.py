@@ -1,0 +1,60 @@
+"""datagen/studio/record_view.py on what `datagen run self-qa` really writes: over the real
+PDF/Word/HTML/EPUB corpus (relative --docs, as `make run` is started from the repository
+root), every record's provenance finds its chunk and highlights exactly its answer."""
+
+import shutil
+
+import pytest
+from click.testing import CliRunner
+
+pytest.importorskip("pdfplumber")
+
+from datagen.cli import main  # noqa: E402
+from datagen.store import DatasetStore  # noqa: E402
+from datagen.studio.record_view import lineage_view, provenance_view, scores_view  # noqa: E402
+from datagen.studio.views import record_page_view  # noqa: E402
+
+
+def test_self_qa_provenance_highlights_the_answer_in_its_document(stub, corpora, tmp_path, monkeypatch):
+    stub.responder = lambda body: "What does this say: " + body["messages"][-1]["content"].split(": ", 1)[-1][:60] + "?"
+    shutil.copytree(corpora / "formats", tmp_path / "formats")
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(main, ["run", "self-qa", "--docs", "formats", "--base-url", stub.url, "--num", "8",
+                                    "--no-embed", "--rouge", "1.0", "--answer-mode", "extractive",
+                                    "--dataset", "fmt", "--store", "datasets"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    monkeypatch.chdir(tmp_path.parent)  # the studio started somewhere else
+    store = DatasetStore(tmp_path / "datasets")
+    records = store.read("fmt")
+    assert len(records) >= 4
+    for r in records:
+        view = record_page_view(store, "fmt", "v0001", r.id)["provenance"]
+        assert view["kind"] == "self-qa" and view["found"], view
+        assert view["answer"] == r.output and view["path"].endswith(r.meta["doc"].split("#")[0])
+        assert (view["before"] + view["answer"] + view["after"]).strip()
+        assert view["page"] == r.meta.get("page")  # PDF and PPTX records name their page
+
+
+def test_a_changed_document_is_not_shown_at_stale_offsets(tmp_path):
+    doc = tmp_path / "a.md"
+    doc.write_text("One sentence here. Another one there.", encoding="utf-8")
+    from datagen.records import Record
+    from datagen.store import file_sha256
+
+    store = DatasetStore(tmp_path / "store")
+    rec = Record(instruction="q", output="Another one there.",
+                 meta={"doc": "a.md", "chunk": [0, 37], "answer_span": [19, 37]})
+    with store.lock("d"):
+        dv = store.publish("d", [rec], [], {"inputs": {str(doc): file_sha256(doc)}})
+    assert provenance_view(dv, rec.meta)["answer"] == "Another one there."
+    doc.write_text("Something else entirely, at other offsets.", encoding="utf-8")
+    view = provenance_view(dv, rec.meta)
+    assert not view["found"] and view["answer"] == ""
+
+
+def test_scores_and_lineage_views():
+    meta = {"scores": {"judge": {"value": 4, "reason": "clear"}, "ifd": 0.7}, "seed_id": "s",
+            "lineage": [{"id": "s", "instruction": "x", "method": ""}, "junk"]}
+    assert scores_view(meta) == [{"name": "judge", "value": 4, "reason": "clear", "aspects": {}},
+                                 {"name": "ifd", "value": 0.7, "reason": "", "aspects": {}}]
+    assert [s["id"] for s in lineage_view(meta)["chain"]] == ["s"] and lineage_view({}) is None
