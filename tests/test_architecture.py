@@ -5,6 +5,7 @@ Every import counts, also those inside functions (lazy imports are still depende
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 PKG = Path(__file__).resolve().parent.parent / "datagen"
@@ -15,7 +16,7 @@ LAYERS = {
     "datagen.config": 0, "datagen.extras": 0, "datagen.secrets": 0,
     "datagen.io": 1, "datagen.llm": 1,
     "datagen.filters": 2, "datagen.store": 2,
-    "datagen.generators": 3, "datagen.export": 3, "datagen.train": 3, "datagen.report": 3, "datagen.eval": 3,
+    "datagen.generators": 3, "datagen.export": 3, "datagen.hub": 3, "datagen.train": 3, "datagen.report": 3, "datagen.eval": 3,
     "datagen.quality": 3, "datagen.prefs": 3,
     "datagen.run": 4,
     "datagen.cli": 5, "datagen.studio": 5,
@@ -114,3 +115,58 @@ def test_the_walker_sees_planted_faults():
     a = imports_of("datagen.x.a", "from datagen.cli import main\nfrom . import b\n", False, known)
     b = imports_of("datagen.x.b", "def f():\n    from .a import x\n", False, known)
     assert a == {"datagen.cli", "datagen.x.b"} and b == {"datagen.x.a"}
+
+
+# -- capabilities are declared, never probed ------------------------------------------------
+# a client says what it can do with attributes on llm.base.ChatClient, a filter has every
+# hook of filters.base.Filter: callers read them, and never branch on a backend's name
+CLIENT_OR_FILTER = re.compile(r"client|filter|chain|gate|scorer|usage|\bf\b")
+MEMBERS = {"backend", "model", "usage", "ledger", "choose", "choose_many", "complete_many", "tokenizer",
+           "option_scores", "add", "add_many", "check_many", "prepare", "prefetch", "warm_up", "describe",
+           "deferred", "stateful", "last_detail", "last_details"}
+
+
+def probes(source: str) -> list[str]:
+    """hasattr(x, ...) and getattr(x, name, default) on a client or a filter (named so, or
+    asked for one of their members)."""
+    out = []
+    for node in ast.walk(ast.parse(source)):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
+            continue
+        if node.func.id == "hasattr" or (node.func.id == "getattr" and len(node.args) == 3):
+            target, member = node.args[0], node.args[1]
+            named = isinstance(member, ast.Constant) and (member.value in MEMBERS or
+                                                          str(member.value).startswith(("supports_", "can_")))
+            if named or CLIENT_OR_FILTER.search(ast.unparse(target)):
+                out.append(f"{node.lineno}: {ast.unparse(node)}")
+    return out
+
+
+def backend_branches(source: str) -> list[str]:
+    """Comparisons with a backend's name (`client.backend == "local"`, `cfg.backend in (...)`)."""
+    def is_backend(n):
+        return (isinstance(n, ast.Attribute) and n.attr == "backend") or (isinstance(n, ast.Name) and n.id == "backend")
+
+    return [f"{node.lineno}: {ast.unparse(node)}" for node in ast.walk(ast.parse(source))
+            if isinstance(node, ast.Compare) and any(is_backend(n) for n in [node.left, *node.comparators])]
+
+
+def test_capabilities_are_declared_not_probed():
+    bad = {name: found for name, path in modules().items() if (found := probes(path.read_text(encoding="utf-8")))}
+    assert bad == {}
+
+
+def test_no_branch_on_a_backend_name_outside_llm():
+    bad = {name: found for name, path in modules().items()
+           if not name.startswith("datagen.llm") and (found := backend_branches(path.read_text(encoding="utf-8")))}
+    assert bad == {}
+
+
+def test_the_probe_checks_see_planted_faults():
+    assert probes("if hasattr(client, 'complete_many'):\n    pass\n")
+    assert probes("many = getattr(c, 'choose_many', None)\n")
+    assert probes("d = getattr(f, 'last_detail', None) or {}\n")
+    assert not probes("name = getattr(mod, attr)\nx = getattr(tok, 'chat_template', None)\n")
+    assert backend_branches("x = 1 if client.backend != 'openai' else 2\n")
+    assert backend_branches("if backend in ('local', 'x'):\n    pass\n")
+    assert not backend_branches("c = make(backend='local')\nif settings.executor == 'local':\n    pass\n")

@@ -5,6 +5,7 @@ import json
 import pytest
 
 from batch_server import FakeBatchServer
+from datagen.llm.stages import INSTRUCTIONS
 from datagen.errors import LLMError
 from datagen.llm import LLMConfig, make_client
 from datagen.llm.base import ChatRequest
@@ -37,7 +38,7 @@ def batch_client(url, tmp_path, model="gpt-4o-mini", **kw):
 
 def test_a_stage_is_one_job_and_answers_come_from_the_cache(fake, tmp_path):
     client = batch_client(fake.url, tmp_path)
-    out = client.chat_many(requests_for(5), desc="round 1: instructions")
+    out = client.chat_many(requests_for(5), desc=INSTRUCTIONS.at_round(1))
     assert [c[0].text for c in out] == [f"re: prompt {i}" for i in range(5)]
     assert fake.posted_batches == 1
     rows = [json.loads(line) for line in fake.uploads[0].splitlines()]
@@ -45,7 +46,7 @@ def test_a_stage_is_one_job_and_answers_come_from_the_cache(fake, tmp_path):
     assert not (tmp_path / "ds" / ".batches.json").exists() or json.loads(
         (tmp_path / "ds" / ".batches.json").read_text()) == {}
     # asked again: answered by the cache, no second job, counted as cached
-    client.chat_many(requests_for(5), desc="round 1: instructions")
+    client.chat_many(requests_for(5), desc=INSTRUCTIONS.at_round(1))
     assert fake.posted_batches == 1
     [row] = client.usage.ledger.as_dict()["stages"]
     assert row["stage"] == "instructions" and row["mode"] == "batch"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from datagen.filters import FilterConfig, build_chain, funnel
-from datagen.filters.base import FilterChain
+from datagen.filters.base import Filter, FilterChain
 from datagen.records import Record
 
 WORDS = "tips healthy water cycle poem autumn leaves write give three describe explain list the a of for".split()
@@ -30,7 +30,7 @@ def test_batch_verdicts_equal_one_by_one():
     assert 0 < funnel(many)["kept"] < len(recs) and "rouge_dup" in funnel(many)["dropped"]
 
 
-class CountingStateless:
+class CountingStateless(Filter):
     """A stateless batch filter (as a model-calling scorer is): records what it was sent."""
 
     name = "counting"
@@ -46,10 +46,11 @@ class CountingStateless:
         raise AssertionError("the chain must use check_many")
 
 
-class Pool:
+class Pool(Filter):
     """A stateful exact-dedup filter."""
 
     name = "pool"
+    stateful = True
 
     def __init__(self):
         self.seen: set[str] = set()
@@ -65,7 +66,7 @@ class Pool:
 
 
 def test_stateless_batch_sees_only_what_cheaper_filters_kept():
-    class Short:
+    class Short(Filter):
         name = "short"
 
         def check(self, record):

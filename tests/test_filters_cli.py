@@ -114,3 +114,30 @@ def test_instances_of_one_task_are_not_duplicates_of_each_other(tmp_path):
 def test_filter_help_says_what_deduplication_compares():
     res = CliRunner().invoke(main, ["filter", "--help"])
     assert "instances of one task" in " ".join(res.output.split())
+
+
+def test_filter_flags_are_filter_config_fields_as_run_has_them():
+    """`datagen filter` and `datagen run` take the same filter flags: FilterConfig's fields."""
+    import dataclasses
+
+    from datagen.filters import FilterConfig
+
+    runner = CliRunner()
+    help_filter = runner.invoke(main, ["filter", "--help"], terminal_width=200).output
+    help_run = runner.invoke(main, ["run", "self-instruct", "--help"], terminal_width=200).output
+    for f in dataclasses.fields(FilterConfig):
+        flag = "--" + f.name.replace("_", "-")
+        if f.metadata.get("cli", True) is False:
+            assert flag + " " not in help_filter
+            continue
+        assert flag in help_filter and flag in help_run, flag
+        assert " ".join(f.metadata["help"].split()[:4]) in " ".join(help_filter.split()), flag
+    assert "--no-rouge" in help_filter and "--no-embed" in help_filter
+
+
+def test_filter_flag_errors_name_the_flag(tmp_path):
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_jsonl(src, ROWS)
+    res = CliRunner().invoke(main, ["filter", str(src), "--out", str(out), "--rouge", "1.5"])
+    assert res.exit_code == 2 and "--rouge" in res.output and "Traceback" not in res.output
+    assert not out.exists()

@@ -141,3 +141,17 @@ def test_embedded_minilm_catches_paraphrases():
     assert f.check(Record("Give me three tips to stay healthy.")) == "embed_dup"
     assert f.check(Record("Translate this sentence into French.")) is None
     assert f.last_detail == {}
+
+
+def test_an_evolution_is_compared_with_everything_but_its_own_lineage():
+    f = EmbeddingDedup(0.9, encoder=BagOfWords())
+    parent = "give three tips for staying healthy"
+    other = "describe the water cycle in simple words"
+    f.add_many([Record(parent), Record(other)])
+    lineage = {"lineage": [{"id": "s1", "instruction": parent, "method": "seed"}]}
+    # near its own parent: not a duplicate (only the equality check judges a step against its parent)
+    assert f.check(Record("give three tips for staying healthy today", meta=lineage)) is None
+    # the same text without that lineage is one
+    assert f.check(Record("give three tips for staying healthy today")) == "embed_dup"
+    # near another lineage's instruction: still a duplicate
+    assert f.check(Record("describe the water cycle in simple words please", meta=lineage)) == "embed_dup"

@@ -284,3 +284,15 @@ def test_most_similar_is_exact_maximum():
         assert best == expected and score(texts[j], t) == best
         assert j == min(i for i, k in enumerate(texts[:150]) if score(k, t) == best)
     assert RougeIndex().most_similar("anything") == (0.0, -1)
+
+
+def test_rouge_dedup_skips_the_records_own_lineage():
+    f = RougeDedup(0.7)
+    parent = "Write a detailed plan for a community garden in a small town with a limited budget."
+    other = "Summarise the history of the printing press and its effect on literacy in Europe."
+    f.add_many([Record(parent), Record(other)])
+    evolved = parent + " Include a timeline."
+    lineage = {"lineage": [{"id": "s1", "instruction": parent, "method": "seed"}]}
+    assert f.check(Record(evolved, meta=lineage)) is None
+    assert f.check(Record(evolved)) == "rouge_dup"
+    assert f.check(Record(other + " Include dates.", meta=lineage)) == "rouge_dup"

@@ -18,7 +18,7 @@ from datagen.generators.self_qa import SelfQAConfig, SelfQAGenerator
 from datagen.generators.self_qa import extractive as ex
 from datagen.generators.self_qa.generator import stage_note
 from datagen.io.documents import Chunk, chunk_documents, read_documents
-from datagen.llm.base import Choice, Completion, Usage
+from datagen.llm.base import ChatClient, Choice, Completion, Usage
 from datagen.run.runner import format_summary, run_generator
 
 SOURDOUGH = Path(__file__).parent / "data" / "sourdough.md"
@@ -111,12 +111,13 @@ def test_answer_mode_config():
 
 # ---- the generator with a fake scoring client ----------------------------------------------------
 
-class FakeLocal:
+class FakeLocal(ChatClient):
     """Scores like the local backend: questions are scripted per sentence (n samples each);
     `choose` scores an option by how many of its words the question repeats."""
 
     backend = "local"
     model = "fake"
+    supports_likelihood = prefers_extractive = True
 
     def __init__(self, questions):
         self.questions, self.usage, self.requests, self.chosen = questions, Usage(), [], []

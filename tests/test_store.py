@@ -35,12 +35,12 @@ def filter_cfg():
     return FilterConfig(embed=None)
 
 
-def run_once(stub, tmp_path, num=4, gen=None, seed=0, chain=None, store="store"):
+def run_once(stub, tmp_path, num=4, gen=None, seed=0, store="store"):
     cfg = llm(stub, tmp_path)
     settings = RunSettings(num=num, seed=seed, dataset="demo", store=str(tmp_path / store))
     client = make_client(cfg)
     try:
-        return publish_run(gen or FakeGenerator(), client, settings, cfg, filter_cfg(), "en", chain=chain)
+        return publish_run(gen or FakeGenerator(), client, settings, cfg, filter_cfg(), "en")
     finally:
         client.close()
 

@@ -63,7 +63,7 @@ def diff_command(ref_a, ref_b, store, examples):
 @click.argument("ref")
 @click.option("--format", "fmt", type=click.Choice(["alpaca", "sharegpt", "messages", "openai", "prompt-completion", "hf"]),
               required=True, help="alpaca / sharegpt (LLaMA-Factory), messages (TRL/LLaMA-Factory), openai "
-                                  "(OpenAI fine-tuning), prompt-completion (TRL), hf (datasets.save_to_disk).")
+                                  "(OpenAI fine-tuning), prompt-completion (TRL), hf (datasets.save_to_disk, with a Hub dataset card README.md).")
 @click.option("--out", required=True, type=click.Path(),
               help="A .json/.jsonl file, or a folder (gets NAME_FORMAT.json[l], so formats can share it); "
                    "dataset_info.json goes beside it. For hf: the folder to save_to_disk.")
@@ -72,15 +72,22 @@ def diff_command(ref_a, ref_b, store, examples):
 @click.option("--with-reasoning/--without-reasoning", "reasoning", default=None,
               help="Put each record's reasoning trace before its answer in <think> tags [default: yes for "
                    "sharegpt/messages/prompt-completion, no for alpaca; openai has no place for it].")
+@click.option("--license", "license_", default="other", metavar="ID",
+              help="hf: the license in the dataset card's metadata (a Hub license id) [default: other].")
 @STORE_OPTION
-def export_command(ref, fmt, out, name, store, reasoning):
+def export_command(ref, fmt, out, name, store, reasoning, license_):
     """Export dataset REF (NAME or NAME@vN) for a trainer; a preference version (datagen
     prefs) as preference pairs: LLaMA-Factory ranking (alpaca/sharegpt), TRL DPO (messages),
     OpenAI preference fine-tuning (openai)."""
     from ..prefs.export import export_version
     from ..store import DatasetStore
 
-    res = export_version(DatasetStore(store), ref, fmt, out, name=name, reasoning=reasoning)
+    if fmt == "hf":  # a Hub dataset: the datasets folder and its card (datagen/hub.py)
+        from ..hub import export_hf
+
+        res = export_hf(DatasetStore(store), ref, out, license=license_)
+    else:
+        res = export_version(DatasetStore(store), ref, fmt, out, name=name, reasoning=reasoning)
     msg = f"wrote {res.count} records ({fmt}) to {res.path}"
     if res.skipped:
         msg += f"; skipped {res.skipped} with an empty turn or no answer"

@@ -103,5 +103,26 @@ def rm_command(ref, force, store):
     click.echo(f"removed {dv.ref}" + (f" (it was needed by {', '.join(needs)})" if needs else ""))
 
 
+
+
+@click.command("push")
+@click.argument("ref")
+@click.option("--repo", required=True, metavar="USER/NAME", help="Hub dataset repository (created if missing).")
+@click.option("--private", is_flag=True, help="Create the repository private.")
+@click.option("--license", "license_", default="other", metavar="ID",
+              help="License in the dataset card's metadata (a Hub license id) [default: other].")
+@STORE_OPTION
+def push_command(ref, repo, private, license_, store):
+    """Upload dataset REF to the Hugging Face Hub: its records (Arrow, as `export --format
+    hf` writes them) and a dataset card with what made them. The token comes from HF_TOKEN
+    and is never printed; HF_ENDPOINT points at another Hub."""
+    from ..hub import push
+    from ..store import DatasetStore
+
+    url = push(DatasetStore(store), ref, repo, private=private, license=license_)
+    click.echo(f"pushed {ref} to {repo}: {url}")
+
+
 def register(group: click.Group) -> None:
-    """The commands join `datagen datasets` when this module is imported."""
+    """The datasets verbs join `datagen datasets` when this module is imported; push is top level."""
+    group.add_command(push_command)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any, Sequence
 
+from ..llm.stages import JUDGE
 from ..prompts import load_prompt
 from ..records import Record
 
@@ -84,7 +85,7 @@ def judge_pairs(client, items: Sequence[Record], adapter_answers: Sequence[str],
                 lang: str = "en") -> list[dict[str, Any]]:
     """Per item: {"outcome", "orders": [{"adapter_is", "reply", "verdict", "view"}, ...]}."""
     reqs = judge_requests(items, adapter_answers, base_answers, lang)
-    replies = client.chat_many(reqs, desc="judge")
+    replies = client.chat_many(reqs, desc=JUDGE)
     out = []
     for i in range(len(items)):
         orders = []

@@ -1,15 +1,21 @@
 """Filters: rules, exact fast ROUGE-L dedup, embedding dedup — composed into a FilterChain.
 
-`build_chain(cfg, lang)` is the instruction-level chain every generator and
-`datagen filter` use (cheap rules first, then ROUGE-L, then embeddings, so the model only
-sees survivors); `build_instance_chain(cfg, lang)` checks input/output instances.
+The chain is built here and nowhere else. `build_chain(cfg, lang, parent=, gate=)` is
+the instruction-level chain every generator, `datagen filter` and a dataset refresh use
+(cheap rules first, then ROUGE-L, then embeddings, so the model only sees survivors);
+`build_instance_chain(cfg, lang, gate=)` checks input/output instances. `parent`: the
+records of the version a refresh starts from (deduplicated against, exactly and in the
+pools); `gate`: a model-backed check (a judge's ScoreGate), last, asked only about
+what the rules before it kept.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Sequence
 
 from ..errors import ConfigError
+from ..records import Record
 from .base import Filter, FilterChain, Verdict, funnel
 from .reasoning import AnswerMissing, ReasoningTruncated
 from .rules import (ZH_BLACKLIST, AsciiStart, Blacklist, EmptyOutput, EndsWithColon, ExactDuplicate,
@@ -20,7 +26,7 @@ DEFAULT_BLACKLIST = ["image", "images", "graph", "graphs", "picture", "pictures"
                      "maps", "draw", "plot", "go to", "video", "audio", "music", "flowchart", "diagram"]
 LANGS = ("en", "zh")
 
-__all__ = ["FilterConfig", "build_chain", "build_instance_chain", "FilterChain", "Filter", "Verdict", "funnel",
+__all__ = ["FilterConfig", "build_chain", "build_instance_chain", "build_answer_chain", "FilterChain", "Filter", "Verdict", "funnel",
            "conflicting_instances", "DEFAULT_BLACKLIST"]
 
 
@@ -91,8 +97,11 @@ def _check_lang(lang: str) -> None:
         raise ConfigError(f"filter language must be one of {', '.join(LANGS)}, got {lang!r}")
 
 
-def build_chain(cfg: FilterConfig | None = None, lang: str = "en") -> FilterChain:
-    """Instruction-level chain: rules, then exact ROUGE-L dedup, then embedding dedup."""
+def build_chain(cfg: FilterConfig | None = None, lang: str = "en", parent: Sequence[Record] | None = None,
+                gate: Filter | None = None) -> FilterChain:
+    """Instruction-level chain: rules, then exact ROUGE-L dedup, then embedding dedup, then
+    `gate`. With `parent` (a refresh's parent version; [] for a dataset's first), an exact
+    ParentDuplicate comes first and the parent's records fill every pool."""
     from .rouge import RougeDedup
 
     cfg = cfg or FilterConfig()
@@ -127,10 +136,24 @@ def build_chain(cfg: FilterConfig | None = None, lang: str = "en") -> FilterChai
         from .embedding import EmbeddingDedup
 
         filters.append(EmbeddingDedup(cfg.embed, cfg.embed_model, faiss_above=cfg.faiss_above))
-    return FilterChain(filters)
+    return _finish(filters, parent, gate)
 
 
-def build_instance_chain(cfg: FilterConfig | None = None, lang: str = "en") -> FilterChain:
+def _finish(filters: list, parent: Sequence[Record] | None, gate: Filter | None) -> FilterChain:
+    """The chain of `filters`, the gate last; a parent's duplicates first, its records pooled."""
+    if gate is not None:
+        filters.append(gate)
+    if parent is None:
+        return FilterChain(filters)
+    from .parent import ParentDuplicate
+
+    chain = FilterChain([ParentDuplicate(parent), *filters])
+    if parent:
+        chain.add_many(parent)
+    return chain
+
+
+def build_instance_chain(cfg: FilterConfig | None = None, lang: str = "en", gate: Filter | None = None) -> FilterChain:
     """Instance-level chain (input/output of one instruction): empty output, input ==
     output, trailing colon, refusals ("As an AI language model…"), the run's language and
     the prompts' scaffolding in every field, exact duplicates. Use `conflicting_instances`
@@ -145,4 +168,14 @@ def build_instance_chain(cfg: FilterConfig | None = None, lang: str = "en") -> F
         filters.append(LangConsistency(lang))
     if cfg.scaffolding:
         filters += [InputEqualsInstruction(), PromptScaffolding()]
-    return FilterChain(filters + [ExactDuplicate()])
+    return _finish(filters + [ExactDuplicate()], None, gate)
+
+
+def build_answer_chain(cfg: FilterConfig | None = None, lang: str = "en") -> FilterChain:
+    """The checks of a generator's answers written after its instruction passed the chain
+    (Evol-Instruct, Magpie): every field in the run's language, none of the prompts'
+    scaffolding."""
+    cfg = cfg or FilterConfig()
+    _check_lang(lang)
+    return FilterChain(([LangConsistency(lang)] if cfg.lang_consistency else [])
+                       + ([PromptScaffolding()] if cfg.scaffolding else []))

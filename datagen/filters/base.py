@@ -1,18 +1,21 @@
 """Filters answer one question per record: a drop reason, or None to keep it.
 
-A filter has `name` and `check(record) -> reason | None`. Optional members:
+Every filter subclasses `Filter` (as datatrove's filters do `BaseFilter`): it sets `name`
+and writes `check(record) -> reason | None`; the rest has defaults it may override:
 - `check_many(records) -> [reason | None]`: the batch form (a model-calling scorer sends
-  a batch concurrently); filters without it are called per record.
-- `add(record)` / `add_many(records)`: a stateful filter (dedup) keeps a pool, and the
-  chain adds every record it keeps, so later candidates are compared with it.
-- `prepare(records)`: a stateful filter that can do the expensive part of its checks
-  for a whole batch at once (the embedding filter encodes them in one call).
+  a batch concurrently); by default `check` per record. It leaves the details of its
+  decisions in `last_details`, as `check` leaves one in `last_detail` (shown with rejects).
+- `stateful = True`: a dedup filter keeps a pool (`add(record)`, `add_many(records)`),
+  and the chain adds every record it keeps, so later candidates are compared with it.
+  `prepare(records)` may do the expensive part of its checks for a batch at once (the
+  embedding filter encodes them in one call); `describe(record) -> dict` says what to
+  record in meta about a kept record (its most similar kept instruction), asked just
+  before the record joins the pool.
+- `prefetch(records) -> records`: the model work of checking `records` ahead of time,
+  from any thread (encoding, judging); returns the records later filters need to see.
 - `deferred = True`: a model-backed check a pipelined generator may run after the cheap
   ones, when the candidate's other work is already under way (embedding dedup).
 - `warm_up()`: start loading a model in the background (the runner calls it first).
-- `describe(record) -> dict`: what to record in meta about a kept record (e.g. its most
-  similar kept instruction), asked just before the record joins the pool.
-- `last_detail`: a dict describing the last decision (shown with rejects).
 
 The chain decides; it does not count. Callers count the verdicts they get back, once
 (`funnel`), so a drop is never counted in two places.
@@ -22,16 +25,55 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Iterable, Protocol, Sequence, runtime_checkable
+from types import MappingProxyType
+from typing import Iterable, Mapping, Sequence
 
 from ..records import Record
 
+_NO_DETAIL: Mapping = MappingProxyType({})
 
-@runtime_checkable
-class Filter(Protocol):
-    name: str
 
-    def check(self, record: Record) -> str | None: ...
+class Filter:
+    """The base of every filter: `name` and `check`, and no-op defaults for the rest."""
+
+    name: str = ""
+    stateful: bool = False
+    deferred: bool = False
+    last_detail: Mapping = _NO_DETAIL  # about the last `check`
+    last_details: Sequence[Mapping] = ()  # about each record of the last `check_many`
+
+    def check(self, record: Record) -> str | None:
+        raise NotImplementedError
+
+    def check_many(self, records: Sequence[Record]) -> list[str | None]:
+        reasons, details = [], []
+        for r in records:
+            reasons.append(self.check(r))
+            details.append(dict(self.last_detail))
+        self.last_details = details
+        return reasons
+
+    def add(self, record: Record) -> None:
+        pass
+
+    def add_many(self, records: Iterable[Record]) -> None:
+        for r in records:
+            self.add(r)
+
+    def prepare(self, records: Sequence[Record]) -> None:
+        pass
+
+    def prefetch(self, records: Sequence[Record]) -> list[Record]:
+        """By default a stateless filter checks `records` now, and passes on those it keeps."""
+        if self.stateful:
+            return list(records)
+        return [r for r, reason in zip(records, self.check_many(records)) if not reason]
+
+    def warm_up(self) -> None:
+        pass
+
+    def describe(self, record: Record) -> dict:
+        return {}
 
 
 @dataclass
@@ -42,21 +84,11 @@ class Verdict:
     detail: dict = field(default_factory=dict)
 
 
-def _stateful(f) -> bool:
-    return hasattr(f, "add")
-
-
-def _check_batch(f, records: Sequence[Record]) -> list[tuple[str | None, dict]]:
-    """(reason, detail) per record from one stateless filter, batched where it can."""
-    if hasattr(f, "check_many"):
-        reasons = list(f.check_many(records))
-        details = list(getattr(f, "last_details", None) or [{}] * len(records))
-        return list(zip(reasons, details))
-    out = []
-    for r in records:
-        reason = f.check(r)
-        out.append((reason, dict(getattr(f, "last_detail", None) or {})))
-    return out
+def _check_batch(f: Filter, records: Sequence[Record]) -> list[tuple[str | None, dict]]:
+    """(reason, detail) per record from one stateless filter."""
+    reasons = list(f.check_many(records))
+    details = [dict(d) for d in f.last_details] or [{} for _ in records]
+    return list(zip(reasons, details))
 
 
 class FilterChain:
@@ -70,42 +102,35 @@ class FilterChain:
         """(cheap, deferred): the filters marked `deferred = True` (model-backed checks
         that may lag behind the requests) apart from the rest, each in chain order. Both
         share the filter objects, so pools stay one."""
-        late = [f for f in self.filters if getattr(f, "deferred", False)]
+        late = [f for f in self.filters if f.deferred]
         return FilterChain([f for f in self.filters if f not in late]), FilterChain(late)
 
     def warm_up(self) -> None:
         """Let filters with a model start loading it in the background now."""
         for f in self.filters:
-            if hasattr(f, "warm_up"):
-                f.warm_up()
+            f.warm_up()
 
     def prefetch(self, records: Sequence[Record]) -> None:
-        """Do the model work of checking `records` ahead of time (filters with a `prefetch`:
-        encoding, judging), from any thread; the decisions are still check_many's, in order.
-        Each filter prefetches only what the stateless rules before it keep."""
+        """Do the model work of checking `records` ahead of time (encoding, judging), from
+        any thread; the decisions are still check_many's, in order. Each filter prefetches
+        only what the stateless rules before it keep."""
         alive = list(records)
         for f in self.filters:
             if not alive:
                 return
-            if hasattr(f, "prefetch"):
-                f.prefetch(alive)
-            elif not _stateful(f):
-                alive = [r for r, (reason, _) in zip(alive, _check_batch(f, alive)) if not reason]
+            alive = f.prefetch(alive)
 
     def add(self, record: Record) -> None:
         """Add a record to the pools (seeds, parent version) without checking it."""
         for f in self.filters:
-            if _stateful(f):
+            if f.stateful:
                 f.add(record)
 
     def add_many(self, records: Iterable[Record]) -> None:
         records = list(records)
         for f in self.filters:
-            if hasattr(f, "add_many"):
+            if f.stateful:
                 f.add_many(records)
-            elif _stateful(f):
-                for r in records:
-                    f.add(r)
 
     def check(self, record: Record, keep: bool = True) -> Verdict:
         """Decide on one record; when kept (and `keep`), add it to the pools."""
@@ -127,7 +152,7 @@ class FilterChain:
         first_drop: dict[int, tuple[int, str, dict]] = {}
         details: list[dict] = [{} for _ in range(n)]
         for pos, f in enumerate(self.filters):
-            if _stateful(f):
+            if f.stateful:
                 continue
             alive = [i for i in range(n) if i not in first_drop]
             if not alive:
@@ -140,7 +165,7 @@ class FilterChain:
         # 2. stateful filters: batch preparation, then in order
         survivors = [records[i] for i in range(n) if i not in first_drop]
         for f in self.filters:
-            if _stateful(f) and hasattr(f, "prepare") and survivors:
+            if f.stateful and survivors:
                 f.prepare(survivors)
         out: list[Verdict | None] = []
         kept = 0
@@ -156,16 +181,15 @@ class FilterChain:
         for pos, f in enumerate(self.filters):
             if drop is not None and pos == drop[0]:
                 return Verdict(False, drop[1], f.name, {**detail, **drop[2]})
-            if not _stateful(f):
+            if not f.stateful:
                 continue
             reason = f.check(rec)
-            detail.update(getattr(f, "last_detail", None) or {})
+            detail.update(f.last_detail)
             if reason:
                 return Verdict(False, reason, f.name, detail)
         if describe:
             for f in self.filters:
-                if hasattr(f, "describe"):
-                    detail.update(f.describe(rec))
+                detail.update(f.describe(rec))
         if keep:
             self.add(rec)
         return Verdict(True, None, None, detail)

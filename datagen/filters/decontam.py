@@ -5,8 +5,10 @@ tokens (NFKC, lower case, punctuation dropped): Latin words are tokens, and each
 character is a token, so Chinese is matched on 13-character windows. This is the
 GPT-3 / Llama test-set overlap check: a reworded item is still caught while any 13-token
 run of it survives. Items shorter than the window match when the record contains the
-whole item (at least `MIN_SHORT` tokens, so "yes" matches nothing). An optional
-embedding check catches paraphrases that share no window.
+whole item (at least `MIN_SHORT` tokens, so "yes" matches nothing). A row's prompt part
+(instruction + input, question, prompt) is matched on its own too, the same two ways, so a
+copied short question with another answer is caught. An optional embedding check catches
+paraphrases that share no window.
 
 Benchmarks are files: JSONL/JSON rows with instruction/input/output, or a `text`,
 `prompt` or `question` field; any other file is plain text, one item a line.
@@ -23,6 +25,7 @@ from typing import Sequence
 from ..errors import DataError
 from ..records import Record
 from ..text import CJK_CHAR
+from .base import Filter
 
 NGRAM = 13
 MIN_SHORT = 6
@@ -44,6 +47,7 @@ class BenchItem:
     file: str
     line: int
     text: str
+    prompt: str = ""  # the row's prompt part (instruction + input, question, prompt), matched on its own
 
 
 def read_benchmark(path: str | Path) -> list[BenchItem]:
@@ -57,12 +61,14 @@ def read_benchmark(path: str | Path) -> list[BenchItem]:
     if path.suffix.lower() in (".jsonl", ".json"):
         for line, row in iter_json_rows(path):
             parts = [row.get(k) for k in ("instruction", "input", "output") if row.get(k)]
+            prompt = [row.get(k) for k in ("instruction", "input") if row.get(k)]
             if not parts:
                 parts = [row.get(k) for k in TEXT_FIELDS if row.get(k)]
-            if not parts or not all(isinstance(p, str) for p in parts):
+                prompt = [row.get(k) for k in ("prompt", "question") if row.get(k)]
+            if not parts or not all(isinstance(p, str) for p in parts + prompt):
                 raise DataError(path, line, "benchmark row needs instruction/input/output or a "
                                             "text, prompt or question string")
-            items.append(BenchItem(str(path), line, "\n".join(parts)))
+            items.append(BenchItem(str(path), line, "\n".join(parts), "\n".join(prompt)))
     else:
         for line, text in enumerate(read_text(path).splitlines(), 1):
             if text.strip():
@@ -77,7 +83,7 @@ def record_text(record: Record) -> str:
     return "\n".join(p for p in parts if p)
 
 
-class Decontaminate:
+class Decontaminate(Filter):
     """Drops a record sharing an n-gram (or, with `embed`, an embedding cosine above it)
     with an item of the benchmark files; the detail names the file, line and item."""
 
@@ -90,12 +96,13 @@ class Decontaminate:
         self.index: dict[tuple[str, ...], int] = {}
         self.short: list[tuple[str, int]] = []  # (" ".join(tokens), item) for short items
         for i, it in enumerate(self.items):
-            toks = tokens(it.text)
-            if len(toks) >= n:
-                for g in ngrams(toks, n):
-                    self.index.setdefault(g, i)
-            elif len(toks) >= MIN_SHORT:
-                self.short.append((" " + " ".join(toks) + " ", i))
+            for text in dict.fromkeys(t for t in (it.text, it.prompt) if t):
+                toks = tokens(text)
+                if len(toks) >= n:
+                    for g in ngrams(toks, n):
+                        self.index.setdefault(g, i)
+                elif len(toks) >= MIN_SHORT:
+                    self.short.append((" " + " ".join(toks) + " ", i))
         self.embed = embed
         self.embed_model = embed_model
         self._encoder = encoder

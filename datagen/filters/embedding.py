@@ -18,7 +18,9 @@ from typing import Iterable
 import numpy as np
 
 from ..records import Record
+from .rouge import lineage_ids
 
+from .base import Filter
 from .encoder import Encoder, check_model_path, encoder_threads, load_encoder  # noqa: F401 (re-exported)
 
 
@@ -135,12 +137,28 @@ class EmbeddingIndex:
             s["exact_matches"] += 1
             s["found"] += found[0] > self.threshold
 
-    def match(self, vec: np.ndarray) -> tuple[float, int] | None:
-        score, i = self.nearest(vec)
+    def match(self, vec: np.ndarray, exclude: frozenset[int] = frozenset()) -> tuple[float, int] | None:
+        score, i = self.nearest(vec) if not exclude else self._nearest_except(vec, exclude)
         return (score, i) if i >= 0 and score > self.threshold else None
 
+    def _nearest_except(self, vec: np.ndarray, exclude: frozenset[int]) -> tuple[float, int]:
+        """The nearest kept vector whose index is not in `exclude` (a record's lineage)."""
+        vec = np.ascontiguousarray(np.asarray(vec, dtype=np.float32).reshape(-1))
+        if self._ivf is not None:
+            d, ids = self._ivf.search(vec.reshape(1, -1), len(exclude) + 1)
+            for score, i in zip(d[0].tolist(), ids[0].tolist()):
+                if i >= 0 and i not in exclude:
+                    return float(score), int(i)
+            return -1.0, -1
+        if not self._n:
+            return -1.0, -1
+        sims = self._mat[: self._n] @ vec
+        sims[[i for i in exclude if i < self._n]] = -np.inf
+        i = int(np.argmax(sims))
+        return (float(sims[i]), i) if np.isfinite(sims[i]) else (-1.0, -1)
 
-class EmbeddingDedup:
+
+class EmbeddingDedup(Filter):
     """Drops an instruction whose embedding cosine with a kept one exceeds the threshold.
 
     Encodes lazily and in batches: `prepare(records)` encodes a batch of candidates in one
@@ -149,6 +167,7 @@ class EmbeddingDedup:
     the model in a background thread."""
 
     name = "embedding"
+    stateful = True
     deferred = True  # pipelined rounds check it when a round finishes, off the request path
 
     def __init__(self, threshold: float = 0.95, model: str | None = None,
@@ -162,6 +181,8 @@ class EmbeddingDedup:
         self._loading: threading.Thread | None = None
         self._load_error: BaseException | None = None
         self.last_detail: dict = {}
+        self._where_map: dict[str, list[int]] = {}  # kept text -> its indexes (lineage exclusion)
+        self._where_n = 0
 
     def warm_up(self) -> None:
         """Start loading the model now, in the background (the first encode waits for it):
@@ -209,13 +230,15 @@ class EmbeddingDedup:
             self._cache.clear()  # candidates other filters dropped before check() saw them
         self.prefetch(records)
 
-    def prefetch(self, records: Iterable[Record | str]) -> None:
+    def prefetch(self, records: Iterable[Record | str]) -> list:
         """Encode candidates into the cache only (no pool or index change): safe to call from
         a worker thread while another thread checks, so encoding overlaps the requests."""
+        records = list(records)
         texts = [r.instruction if isinstance(r, Record) else r for r in records]
         todo = [t for t in dict.fromkeys(texts) if t not in self._cache]
         if todo:
             self._cache.update(zip(todo, self.encoder(todo)))
+        return records
 
     def _vec(self, text: str) -> np.ndarray:
         v = self._cache.get(text)
@@ -226,13 +249,20 @@ class EmbeddingDedup:
     def check(self, record: Record) -> str | None:
         self._flush_pool()
         self.last_detail = {}
-        m = self.index.match(self._vec(record.instruction))
+        m = self.index.match(self._vec(record.instruction), lineage_ids(record, self._where()))
         if m is None:
             return None
         self._cache.pop(record.instruction, None)
         score, i = m
         self.last_detail = {"nearest": self.texts[i], "cosine": round(score, 4)}
         return "embed_dup"
+
+    def _where(self) -> dict[str, list[int]]:
+        """Kept text -> its indexes, for lineage exclusion (extended as the pool grows)."""
+        for i in range(self._where_n, len(self.texts)):
+            self._where_map.setdefault(self.texts[i], []).append(i)
+        self._where_n = len(self.texts)
+        return self._where_map
 
     def add(self, record: Record) -> None:
         self._flush_pool()

@@ -14,25 +14,28 @@ import threading
 from typing import Callable, Sequence
 
 from ..records import Record
+from .base import Filter
 
 
-class ScoreGate:
+class ScoreGate(Filter):
     def __init__(self, score_many: Callable[[list[Record]], list[dict]], minimum: float, name: str = "judge"):
         self.score_many, self.minimum, self.name = score_many, minimum, name
         self._scores: dict[str, dict] = {}
         self._lock = threading.Lock()
         self.last_details: list[dict] = []
 
-    def prefetch(self, records: Sequence[Record]) -> None:
+    def prefetch(self, records: Sequence[Record]) -> list[Record]:
+        records = list(records)
         with self._lock:
             todo = {k: r for r in records if (k := r.content_id()) not in self._scores}
         if not todo:
-            return
+            return records
         scores = self.score_many(list(todo.values()))
         if len(scores) != len(todo):
             raise RuntimeError(f"scorer {self.name} returned {len(scores)} scores for {len(todo)} records")
         with self._lock:
             self._scores.update(zip(todo, scores))
+        return records
 
     def check_many(self, records: Sequence[Record]) -> list[str | None]:
         records = list(records)

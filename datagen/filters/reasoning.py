@@ -7,16 +7,17 @@ while thinking, and a trace with nothing after it is thinking without an answer.
 from __future__ import annotations
 
 from ..records import Record
+from .base import Filter
 
 
-class ReasoningTruncated:
+class ReasoningTruncated(Filter):
     name = "reasoning_truncated"
 
     def check(self, record: Record) -> str | None:
         return "reasoning_truncated" if record.meta.get("reasoning_truncated") else None
 
 
-class AnswerMissing:
+class AnswerMissing(Filter):
     name = "answer_missing"
 
     def check(self, record: Record) -> str | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from ..records import Record
+from .base import Filter
 
 # How far into a turn a disclaimer may start ("Well, as an AI language model, …").
 HEAD_CHARS = 80
@@ -59,7 +60,7 @@ def assistant_turns(record: Record) -> list[str]:
     return [record.output]
 
 
-class Refusal:
+class Refusal(Filter):
     """Drops a record any of whose assistant turns opens with a refusal or AI disclaimer."""
 
     name = "refusal"

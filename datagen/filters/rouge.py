@@ -31,6 +31,7 @@ from rapidfuzz.distance import LCSseq
 
 from ..records import Record
 from ..text import CJK_CHAR
+from .base import Filter
 from .rouge_bounds import BUCKETS, LengthBounds, fmeasure, histogram, overlap_bound
 
 __all__ = ["RougeDedup", "RougeIndex", "fmeasure", "rouge_l", "tokenize"]
@@ -256,9 +257,10 @@ class RougeIndex:
             ids, need = ids[keep], need[keep]
         return ids, need
 
-    def match(self, text: str) -> tuple[float, int] | None:
+    def match(self, text: str, exclude: frozenset[int] = frozenset()) -> tuple[float, int] | None:
         """The most similar kept text among those scoring above the threshold, as
-        (score, index); None when no kept text exceeds the threshold."""
+        (score, index); None when no kept text exceeds the threshold. Kept texts whose
+        index is in `exclude` (a record's own lineage) are not compared."""
         if self.threshold is None:
             return None
         seq = self.encode(text)
@@ -267,7 +269,7 @@ class RougeIndex:
         if hi < lo:
             return None
         j = self._exact.get(seq)
-        if j is not None:
+        if j is not None and j not in exclude:
             return 1.0, j
         ids, needs = self._candidates(seq, lo, hi, k_min)
         n = len(ids)
@@ -284,6 +286,8 @@ class RougeIndex:
         best: tuple[float, int] | None = None
         for i in hits.tolist():
             d = int(ids[i])
+            if d in exclude:
+                continue
             score = fmeasure(int(lcs[i]), la, len(seqs[d]))
             if best is None or score > best[0] or (score == best[0] and d < best[1]):
                 best = (score, d)  # ties go to the earliest kept text
@@ -322,19 +326,21 @@ class RougeIndex:
         return out
 
 
-class RougeDedup:
+class RougeDedup(Filter):
     """Drops an instruction whose ROUGE-L F against a kept instruction exceeds the
     threshold (Self-Instruct: 0.7)."""
 
     name = "rouge"
+    stateful = True
 
     def __init__(self, threshold: float = 0.7):
         self.index = RougeIndex(threshold)
         self.last_detail: dict = {}
+        self._where: dict[str, list[int]] = {}  # kept text -> its indexes (for lineage exclusion)
 
     def check(self, record: Record) -> str | None:
         self.last_detail = {}
-        m = self.index.match(record.instruction)
+        m = self.index.match(record.instruction, lineage_ids(record, self._where))
         if m is None:
             return None
         score, idx = m
@@ -349,8 +355,18 @@ class RougeDedup:
         return {"most_similar": self.index.texts[idx], "rouge_l": round(score, 4)} if idx >= 0 else {}
 
     def add(self, record: Record) -> None:
-        self.index.add(record.instruction)
+        self._where.setdefault(record.instruction, []).append(self.index.add(record.instruction))
 
     def add_many(self, records: Iterable[Record]) -> None:
         for r in records:
-            self.index.add(r.instruction)
+            self.add(r)
+
+
+def lineage_ids(record: Record, where: dict[str, list[int]]) -> frozenset[int]:
+    """The pool indexes of a record's own lineage (`meta.lineage`: its ancestors, as
+    Evol-Instruct records them). An evolution is compared with everything but them: only
+    the equality check judges a step against its parent."""
+    lineage = record.meta.get("lineage") if record.meta else None
+    if not lineage:
+        return frozenset()
+    return frozenset(i for a in lineage if isinstance(a, dict) for i in where.get(a.get("instruction", ""), ()))

@@ -17,6 +17,7 @@ from typing import Iterable, Sequence
 
 from ..records import Record
 from ..text import CJK_RE, cjk_ratio, length_units
+from .base import Filter
 
 # Chinese counterparts of the default English blacklist; used when lang is "zh".
 ZH_BLACKLIST = ["图片", "图像", "照片", "图表", "流程图", "示意图", "地图", "视频", "音频", "音乐",
@@ -24,7 +25,7 @@ ZH_BLACKLIST = ["图片", "图像", "照片", "图表", "流程图", "示意图"
 PUNCT = set(string.punctuation) | set("，。、；：？！“”‘’（）《》【】…—·「」『』〈〉～")
 
 
-class MinLength:
+class MinLength(Filter):
     name = "min_length"
 
     def __init__(self, n: int):
@@ -34,7 +35,7 @@ class MinLength:
         return "too_short" if length_units(record.instruction) <= self.n else None
 
 
-class MaxLength:
+class MaxLength(Filter):
     name = "max_length"
 
     def __init__(self, n: int):
@@ -44,7 +45,7 @@ class MaxLength:
         return "too_long" if length_units(record.instruction) > self.n else None
 
 
-class Blacklist:
+class Blacklist(Filter):
     """Drops instructions naming things a text model cannot see or produce.
 
     Latin words match as whole words, case-insensitively (as Self-Instruct's
@@ -75,7 +76,7 @@ class Blacklist:
         return "blacklist"
 
 
-class PunctStart:
+class PunctStart(Filter):
     """Drops instructions that open with punctuation (a fragment, a list remnant). An
     opening quote or bracket starts a legitimate one: `"Hamlet" was written by whom?`,
     `“熊猫”是哪个国家的国宝？`, `《红楼梦》的作者是谁？`."""
@@ -95,7 +96,7 @@ def record_lang(record: Record, default: str) -> str:
     return lang if lang in ("en", "zh") else default
 
 
-class AsciiStart:
+class AsciiStart(Filter):
     """Alpaca drops instructions that do not start with an ASCII character (English only)."""
 
     name = "ascii_start"
@@ -107,7 +108,7 @@ class AsciiStart:
         return "non_ascii_start" if text and not text[0].isascii() else None
 
 
-class WriteProgram:
+class WriteProgram(Filter):
     """Self-Instruct drops "Write a program ..." tasks: the model cannot run the result."""
 
     name = "write_program"
@@ -133,7 +134,7 @@ def generated_texts(record: Record) -> list[tuple[str, str]]:
     return [(f, t) for f, t in out if t and t.strip()]
 
 
-class LangConsistency:
+class LangConsistency(Filter):
     """Drops a record with a field in the other language than the run's (an English
     answer in a Chinese run): the instruction, the input, the output and every turn.
     Text counts as Chinese when CJK is at least 30% of its characters (code spans left
@@ -169,7 +170,7 @@ class LangConsistency:
         return None
 
 
-class TrailingComma:
+class TrailingComma(Filter):
     """Drops an instruction that ends mid-sentence, on a comma or an enumeration mark
     ("请写一首诗，"): the model stopped before the task was said."""
 
@@ -180,7 +181,7 @@ class TrailingComma:
         return self.reason if record.instruction.rstrip().endswith(self.MARKS) else None
 
 
-class InputEqualsInstruction:
+class InputEqualsInstruction(Filter):
     """Drops a record whose input only repeats its instruction: no instance at all."""
 
     name = reason = "input_equals_instruction"
@@ -190,7 +191,7 @@ class InputEqualsInstruction:
         return self.reason if record.input.strip() and norm(record.input) == norm(record.instruction) else None
 
 
-class PromptScaffolding:
+class PromptScaffolding(Filter):
     """Drops a record whose generated text carries the frame of our own prompts: a slot
     label starting a line ("Input:", "User:", "输入：") or a prompt's cue ("Your next
     message:"), in any field or turn. The labels are read from prompts/<lang>/ (both
@@ -242,7 +243,7 @@ def exchanges(record: Record) -> list[tuple[int, str, str]]:
     return [(1, record.input, record.output)]
 
 
-class _TurnRule:
+class _TurnRule(Filter):
     """An instance rule applied to every exchange; `bad(record, turn, user, answer)` says
     whether one exchange fails it."""
 
@@ -292,10 +293,11 @@ class EndsWithColon(_TurnRule):
         return any(t.strip().endswith((":", "：")) for t in texts)
 
 
-class ExactDuplicate:
+class ExactDuplicate(Filter):
     """Drops a record whose (instruction, input, output) was already kept."""
 
     name = "exact_duplicate"
+    stateful = True
 
     def __init__(self):
         self.seen: set[tuple[str, str, str]] = set()

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
-from ..config import from_dict, merge
+from ..config import from_dict, override
 from ..errors import DataError
 from ..io import iter_json_rows, load_yaml, read_records, row_to_record, write_jsonl
 from ..records import Record
@@ -17,24 +17,16 @@ from .base import funnel
 BATCH = 256  # candidates encoded per embedding batch
 
 
-def filter_config(path: str | None = None, *, rouge=None, no_rouge=False, embed=None, no_embed=False,
-                  embed_model=None, min_len=None, max_len=None, decontaminate=None) -> FilterConfig:
+def filter_config(path: str | None = None, given: dict[str, Any] | None = None, origin=None) -> FilterConfig:
     """FilterConfig from an optional YAML file (a `filters:` section or a bare mapping),
-    overridden by flags."""
+    with `given` (field -> value of the flags given; None turns a filter off) laid over it."""
     data: dict[str, Any] = {}
     if path:
         data = load_yaml(path)
         if "filters" in data:
             data = data["filters"] or {}
     cfg = from_dict(FilterConfig, data, f"{path}: filters" if path else "filters")
-    cfg = merge(cfg, rouge=rouge, embed=embed, embed_model=embed_model, min_len=min_len, max_len=max_len,
-                decontaminate=decontaminate)
-    if no_rouge:
-        cfg.rouge = None
-    if no_embed:
-        cfg.embed = None
-    cfg.__post_init__()
-    return cfg
+    return override(cfg, given or {}, origin)
 
 
 def task_key(record: Record) -> str:
@@ -71,7 +63,7 @@ def filter_rows(rows: Iterable[tuple[int, dict[str, Any], Record]], chain,
         batch = heads[start: start + BATCH]
         for i, v in zip(batch, chain.check_many([rows[i][2] for i in batch])):
             decided[i] = v
-    rules = FilterChain([f for f in chain.filters if not hasattr(f, "add")])
+    rules = FilterChain([f for f in chain.filters if not f.stateful])
     seen = {instance_key(rows[i][2]) for i in heads if decided[i].kept}
     for i, (_, _, rec) in enumerate(rows):
         if i in decided:

@@ -179,6 +179,20 @@ def make_client(cfg: LLMConfig, budget=None, batch_state=None, cache=None) -> Ch
     return client
 
 
+def recording_client(cfg: LLMConfig, limit: int):
+    """A --dry-run's stand-in for the client `cfg` makes (llm/recording.py): it sends
+    nothing, and answers from the same response cache under the same keys, so requests
+    a run would not pay for count as cached."""
+    from .cache import ResponseCache, endpoint_key
+    from .recording import RecordingClient
+
+    endpoint = None
+    if cfg.backend == "openai":
+        endpoint = endpoint_key(cfg.base_url or cfg._env_base_urls() or ["https://api.openai.com/v1"])
+    return RecordingClient(backend=cfg.backend, model=cfg.resolved_model(),
+                           cache=ResponseCache(cfg.cache_path) if cfg.cache else None, limit=limit, endpoint=endpoint)
+
+
 def local_engine(cfg: LLMConfig) -> str:
     """The engine the local backend runs on (see LLMConfig.engine)."""
     from ..errors import ConfigError

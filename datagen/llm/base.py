@@ -5,11 +5,25 @@ Small local models need two extras that API models tolerate without:
   by likelihood; an API backend parses the reply (and uses logprobs where offered).
 - `prefill`: the start of the assistant's reply (e.g. "9." to continue a list).
 
-Optional capability, `complete_many(requests: [CompletionRequest])`: raw-text completion,
-the prompt fed to the model as is (no chat template applied). Magpie needs it to feed a
-chat template cut at the start of a user turn. The local backend has it; the openai
-backend has it against servers with `/v1/completions` (vLLM, llama.cpp, TGI) — chat-only
-APIs such as api.openai.com cannot do it, and say so (LLMError).
+What a client can do beyond that is declared, never probed: class attributes with
+defaults on `ChatClient` (as simonw/llm's `_BaseModel` has `can_stream`), which a backend
+overrides and a caller reads:
+- `supports_raw_completion`: `complete_many(requests: [CompletionRequest])`, the prompt fed
+  to the model as is (no chat template). Magpie needs it to feed a chat template cut at the
+  start of a user turn. The local backend has it; the openai backend has it against
+  servers with `/v1/completions` (vLLM, llama.cpp, TGI) — chat-only APIs such as
+  api.openai.com cannot do it, and say so (LLMError).
+- `supports_likelihood`: `choose` scores every option by the model's likelihood (its
+  `Choice.scores` are log-probabilities), so a caller may rank text by it.
+- `prefers_extractive`: a small model that cannot write grounded answers; Self-QA's
+  `answer_mode: auto` extracts answers from the text instead.
+- `concurrent_calls`: calls from several threads overlap on the wire (an online API), so
+  pipelining rounds pays; a local engine runs one at a time, a Batch API client makes
+  each call one job.
+- `returns_reasoning`: completions may carry a reasoning trace apart from the answer.
+`choose_many` and `tokenizer` have defaults every client may keep (one `choose` a item; no
+tokenizer). `usage` (with its `ledger`, None when the client was made without one) is
+always there.
 """
 
 from __future__ import annotations
@@ -18,7 +32,9 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field, asdict
-from typing import Any, Protocol, Sequence, runtime_checkable
+from typing import Any, Sequence
+
+from .stages import CLASSIFY
 
 Message = dict  # {"role": "system"|"user"|"assistant", "content": str}
 
@@ -172,19 +188,44 @@ class Usage:
         }
 
 
-@runtime_checkable
-class ChatClient(Protocol):
-    backend: str
-    model: str
-    usage: Usage
+class ChatClient:
+    """The base of every client: what it must do (`chat_many`, `choose`) and what it can do
+    (capabilities, see the module doc), with defaults a backend overrides."""
+
+    backend: str = ""
+    model: str = ""
+    usage: Usage  # set by each client's constructor
+    supports_raw_completion: bool = False
+    supports_likelihood: bool = False
+    prefers_extractive: bool = False
+    concurrent_calls: bool = False
+    returns_reasoning: bool = False
 
     def chat_many(self, requests: Sequence[ChatRequest], desc: str | None = None) -> list[list[Completion]]:
-        """Run requests (concurrently where the backend can); one list of n completions each."""
+        """Run requests (concurrently where the backend can); one list of n completions each.
+        `desc`: the calls' stage (llm/stages.py), for the progress bar and the ledger."""
+        raise NotImplementedError
 
     def choose(self, messages: Sequence[Message], options: Sequence[str], prefill: str = "") -> Choice:
         """Pick one of `options` as the reply to `messages`."""
+        raise NotImplementedError
 
-    def close(self) -> None: ...
+    def choose_many(self, items: Sequence[tuple[Sequence[Message], str]], options: Sequence[str]) -> list[Choice]:
+        """`choose` for each (messages, prefill); a backend that can sends them together."""
+        return [self.choose(m, options, p) for m, p in items]
+
+    def complete_many(self, requests: Sequence[CompletionRequest], desc: str | None = None) -> list[list[Completion]]:
+        """Raw-text completions (where `supports_raw_completion`)."""
+        from ..errors import LLMError
+
+        raise LLMError(f"the {self.backend} backend cannot do raw completions")
+
+    def tokenizer(self):
+        """The model's tokenizer, where the client runs the model itself; else None."""
+        return None
+
+    def close(self) -> None:
+        pass
 
 
 def chat(client: ChatClient, messages: Sequence[Message], **kw) -> list[Completion]:
@@ -222,7 +263,7 @@ def choose_by_likelihood(client, key: str | None, messages: Sequence[Message], o
     """A local engine's choose(): the option with the highest `client.option_scores`,
     answered from and stored in `client.cache` under `key` (None: no cache)."""
     if key and (hit := client.cache.get_json(key)) is not None:
-        client.usage.add([], cached=True, stage="classify")
+        client.usage.add([], cached=True, stage=CLASSIFY.name)
         return Choice(**hit)
     scores = client.option_scores(messages, options, prefill)
     best = max(scores, key=scores.get)

@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import LLMError
-from .base import ChatRequest, Choice, Completion, Message
+from .base import ChatClient, ChatRequest, Choice, Completion, Message
+from .stages import CLASSIFY
 from .cache import default_cache_path, request_key
 from .ledger import stage_of
 
@@ -90,7 +91,7 @@ def import_choices(lines, keys, options, cache, usage=None) -> set[str]:
             continue
         cache.put_json(cid, {"option": choice.option, "scores": choice.scores, "raw": choice.raw})
         if usage is not None:
-            usage.add([comp], stage="classify", mode="batch")
+            usage.add([comp], stage=CLASSIFY.name, mode="batch")
         done.add(cid)
     return done
 
@@ -151,11 +152,11 @@ class BatchState:
             self._save(data)
 
 
-class BatchChatClient:
+class BatchChatClient(ChatClient):
     """A ChatClient that sends chat requests through the Batch API of the wrapped
     OpenAIChatClient's first endpoint (its cache, model, key, usage and ledger)."""
 
-    backend = "openai-batch"  # not "openai": Self-Instruct runs strict rounds (one job per stage of a round)
+    backend = "openai-batch"  # concurrent_calls stays False: rounds run strict (one job per stage of a round)
 
     def __init__(self, online, state_path=None, fallback: str = "none", poll: float = 10.0,
                  poll_timeout: float | None = None, progress: bool = True):
@@ -301,7 +302,7 @@ class BatchChatClient:
                 out.append(Choice(option=None, scores={}, raw=""))
                 continue
             if key not in todo:
-                self.usage.add([], cached=True, stage="classify", mode="batch")
+                self.usage.add([], cached=True, stage=CLASSIFY.name, mode="batch")
             out.append(Choice(**hit))
         return out
 
@@ -319,7 +320,7 @@ class BatchExported(LLMError):
     exit_code = 0
 
 
-class ExportingClient:
+class ExportingClient(ChatClient):
     """Writes the requests the cache cannot answer to a Batch API request file (the format
     vLLM's `run_batch` reads) and stops the run; the cached ones are answered as usual.
     `datagen batch import` puts the results in the cache, and the next run gets one stage

@@ -25,8 +25,9 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import ConfigError, LLMError
-from .base import (ChatRequest, Choice, Completion, CompletionRequest, Message, Usage, choose_by_likelihood,
+from .base import (ChatClient, ChatRequest, Choice, Completion, CompletionRequest, Message, Usage, choose_by_likelihood,
                    common_prefix)
+from .stages import CLASSIFY
 from .cache import ResponseCache, request_key
 from .reasoning import split_completions
 
@@ -41,8 +42,10 @@ def available() -> bool:
     return importlib.util.find_spec("llama_cpp") is not None
 
 
-class LlamaCppChatClient:
+class LlamaCppChatClient(ChatClient):
     backend = "local"
+    supports_raw_completion = supports_likelihood = True
+    prefers_extractive = True  # SmolLM2-135M cannot write grounded answers
     engine = ENGINE
 
     def __init__(self, model_path: str | None = None, cache: ResponseCache | None = None,
@@ -186,7 +189,7 @@ class LlamaCppChatClient:
         from .ledger import stage_of
 
         requests = list(requests)
-        stage = stage_of(desc)  # "round 2: queries" -> the ledger's "queries" line
+        stage = stage_of(desc)
         return self._many(requests, [self._key(r, "complete") for r in requests], stage,
                           lambda r: self._sample(self._ids(r.prompt), r))
 
@@ -218,7 +221,7 @@ class LlamaCppChatClient:
             # the boundary may merge tokens: score from the first position that differs
             start = max(1, common_prefix(p_ids, ids))
             scores[opt] = self._sequence_logprob(ids, start) if start < len(ids) else 0.0
-        self.usage.add([Completion("", prompt_tokens=len(p_ids))], stage="classify")
+        self.usage.add([Completion("", prompt_tokens=len(p_ids))], stage=CLASSIFY.name)
         return scores
 
     def choose(self, messages: Sequence[Message], options: Sequence[str], prefill: str = "") -> Choice:

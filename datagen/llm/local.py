@@ -19,8 +19,9 @@ import warnings
 from pathlib import Path
 from typing import Sequence
 
-from .base import (ChatRequest, Choice, Completion, CompletionRequest, Message, Usage, choose_by_likelihood,
+from .base import (ChatClient, ChatRequest, Choice, Completion, CompletionRequest, Message, Usage, choose_by_likelihood,
                    common_prefix)
+from .stages import CLASSIFY
 from .cache import ResponseCache, request_key
 from .reasoning import split_completions
 from .local_decode import decode
@@ -47,8 +48,10 @@ def _cache_kwarg(model) -> str:
     return "cache" if "cache" in params else "past_key_values"
 
 
-class LocalChatClient:
+class LocalChatClient(ChatClient):
     backend = "local"
+    supports_raw_completion = supports_likelihood = True
+    prefers_extractive = True  # SmolLM2-135M cannot write grounded answers
 
     def __init__(self, model_path: str | None = None, cache: ResponseCache | None = None,
                  threads: int = 1, repetition_penalty: float = 1.1, batch_size: int = 32):
@@ -186,7 +189,7 @@ class LocalChatClient:
         from .ledger import stage_of
 
         requests = list(requests)
-        stage = stage_of(desc)  # "round 2: queries" -> the ledger's "queries" line
+        stage = stage_of(desc)
         results: list[list[Completion] | None] = [None] * len(requests)
         keys = [request_key(self.backend, self.model, r, kind="complete") if self.cache else None for r in requests]
         todo: dict[tuple, list[int]] = {}
@@ -250,7 +253,7 @@ class LocalChatClient:
             # the boundary may merge tokens: score from the first position that differs
             start = max(1, common_prefix(p_ids, ids))
             scores[opt] = self._sequence_logprob(ids, start)
-        self.usage.add([Completion("", prompt_tokens=len(p_ids))], stage="classify")
+        self.usage.add([Completion("", prompt_tokens=len(p_ids))], stage=CLASSIFY.name)
         return scores
 
     def choose(self, messages: Sequence[Message], options: Sequence[str], prefill: str = "") -> Choice:

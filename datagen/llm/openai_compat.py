@@ -31,7 +31,8 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 
 from ..errors import LLMError
 from ..secrets import redact
-from .base import ChatRequest, Choice, Completion, CompletionRequest, Message, Usage, match_option
+from .base import ChatClient, ChatRequest, Choice, Completion, CompletionRequest, Message, Usage, match_option
+from .stages import CLASSIFY
 from .cache import ResponseCache, endpoint_key, request_key
 from .failures import REFUSED_RETRIES, check_base_url, failure_kind, fatal_message, retryable
 from .openai_wire import (_check_response, _gather_or_cancel, completion_of, _http_client, _json, _response_class,
@@ -50,8 +51,10 @@ def _close_live_clients() -> None:
             client.close()
 
 
-class OpenAIChatClient:
+class OpenAIChatClient(ChatClient):
     backend = "openai"
+    supports_raw_completion = True  # against servers with /v1/completions (openai_raw.py)
+    concurrent_calls = True
 
     def __init__(
         self,
@@ -288,11 +291,11 @@ class OpenAIChatClient:
     async def _choose(self, clients, sem, messages, options, prefill) -> Choice:
         key = self.choose_key(messages, options, prefill) if self.cache else None
         if key and (hit := self.cache.get_json(key)) is not None:
-            self.usage.add([], cached=True, stage="classify")
+            self.usage.add([], cached=True, stage=CLASSIFY.name)
             return Choice(**hit)
         data, retries = await self._call(clients, sem, self.choose_body(messages, prefill))
         result, comp = choice_from(data, options)
-        self.usage.add([comp], retries=retries, stage="classify")
+        self.usage.add([comp], retries=retries, stage=CLASSIFY.name)
         if key:
             self.cache.put_json(key, {"option": result.option, "scores": result.scores, "raw": result.raw})
         return result

@@ -14,9 +14,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from .base import ChatRequest, Choice, Completion, CompletionRequest, Message, Usage
+from .base import ChatClient, ChatRequest, Choice, Completion, CompletionRequest, Message, Usage
 from .cache import ResponseCache, request_key
-from .ledger import stage_of
+from .stages import (ANSWER, CLASSIFY, EXAMPLES, NUMBERED_QUESTIONS, NUMBERED_TASKS, QA_PAIRS, SENTENCE, SHORT_LINES,
+                     Stage, as_stage)
 
 _EN = ("river market signal garden theory canvas engine ladder harbor memory planet violin ledger "
        "compass orchard puzzle lantern meadow circuit voyage archive festival glacier novel recipe "
@@ -39,7 +40,9 @@ class Recorded:
 
 
 @dataclass
-class RecordingClient:
+class RecordingClient(ChatClient):
+    """Stands in for the `backend` client, whose capabilities it declares."""
+
     backend: str = "openai"
     model: str = "stub"
     cache: ResponseCache | None = None
@@ -48,16 +51,21 @@ class RecordingClient:
     usage: Usage = field(default_factory=Usage)
     recorded: list[Recorded] = field(default_factory=list)
 
+    supports_raw_completion = True
+
     def __post_init__(self):
         self._rng = random.Random(0)
+        local = self.backend == "local"
+        self.supports_likelihood = self.prefers_extractive = local
+        self.concurrent_calls = self.backend == "openai"
 
-    def _take(self, stage: str, req: ChatRequest, cached: bool) -> None:
+    def _take(self, stage: Stage, req: ChatRequest, cached: bool) -> None:
         if len(self.recorded) >= self.limit:
             raise ProbeDone()
-        self.recorded.append(Recorded(stage, req.messages, req.max_tokens, max(1, req.n), cached))
+        self.recorded.append(Recorded(stage.name, req.messages, req.max_tokens, max(1, req.n), cached))
 
     def chat_many(self, requests: Sequence[ChatRequest], desc: str | None = None) -> list[list[Completion]]:
-        stage, out = stage_of(desc), []
+        stage, out = as_stage(desc), []
         for req in requests:
             key = request_key(self.backend, self.model, req, endpoint=self.endpoint) if self.cache else None
             hit = self.cache.get(key) if key else None
@@ -70,7 +78,7 @@ class RecordingClient:
 
     def complete_many(self, requests: Sequence[CompletionRequest], desc: str | None = None) -> list[list[Completion]]:
         """Raw completions (Magpie): a question-like placeholder up to the end of the turn."""
-        stage, out = stage_of(desc), []
+        stage, out = as_stage(desc), []
         for req in requests:
             chat = ChatRequest(messages=(("user", req.prompt),), n=req.n, max_tokens=req.max_tokens)
             self._take(stage, chat, False)
@@ -87,10 +95,12 @@ class RecordingClient:
     def choose_many(self, items, options: Sequence[str]) -> list[Choice]:
         out = []
         for messages, prefill in items:
-            self._take("classify", ChatRequest.make(messages, max_tokens=8, prefill=prefill), False)
+            self._take(CLASSIFY, ChatRequest.make(messages, max_tokens=8, prefill=prefill), False)
             self.recorded[-1].reply_chars = 4  # one option: a token
-            # mostly the last option ("No": not a classification task), now and then the first
-            opt = options[0] if self._rng.random() < 0.25 else options[-1]
+            # mostly the last option ("No": not a classification task), now and then the first;
+            # an equality judgement ("Equal"/"Different") rarely finds an evolution equal
+            share = 0.05 if options[0] in ("Equal", "相同") else 0.25
+            opt = options[0] if self._rng.random() < share else options[-1]
             out.append(Choice(option=opt, scores={}, raw=opt))
         return out
 
@@ -107,38 +117,39 @@ class RecordingClient:
             return "".join(self._rng.choice(_ZH) for _ in range(n * 2))
         return " ".join(self._rng.choice(_EN) for _ in range(n))
 
-    def _placeholder(self, stage: str, req: ChatRequest) -> str:
+    def _placeholder(self, stage: Stage, req: ChatRequest) -> str:
         prompt = req.messages[-1][1] if req.messages else ""
         zh = any("\u4e00" <= ch <= "\u9fff" for ch in prompt[-400:])
         # sized as real replies run: lists of a few items, answers of a paragraph, never
         # their whole max_tokens; the estimate takes these lengths as the replies' lengths
         budget = max(8, req.max_tokens * 2 // 5)
-        if "pair" in stage:
+        if stage.reply == QA_PAIRS:
             q, a = self._words(zh, 9), self._words(zh, max(6, min(12, budget // 2)))
             return f"问题：{q}？\n回答：{a}。" if zh else f"Question: Why does the {q}?\nAnswer: The {a}."
-        if stage == "instances":  # Self-Instruct joint: examples continuing "Example 1\nInput:"
+        if stage.reply == EXAMPLES:  # Self-Instruct joint: examples continuing "Example 1\nInput:"
             parts = []
             for i in (1, 2, 3):
                 head = "" if i == 1 else f"Example {i}\nInput: "
                 parts.append(f"{head}{self._words(zh, 10)}.\nOutput: {self._words(zh, max(6, min(30, budget // 8)))}.")
             return " " + "\n".join(parts)
-        if "answer" in stage and "<<<\n" in prompt:
+        if stage.reply == ANSWER and "<<<\n" in prompt:
             # a grounded answer quotes its passage, as the grounding check expects of a real one
             passage = prompt.split("<<<\n", 1)[1].split("\n>>>", 1)[0]
             sentences = [x for x in re.split(r"(?<=[。.!?！？])\s*", passage) if len(x) > 20] or [passage]
             return self._rng.choice(sentences).strip()
-        if "input" in stage:  # an instance's input: a sentence or two
+        if stage.reply == SENTENCE:  # an instance's input: a sentence or two
             return self._words(zh, 15) + ("。" if zh else ".")
-        if "label" in stage:
+        if stage.reply == SHORT_LINES:
             return "\n".join(self._words(zh, 1).title() for _ in range(3))
-        if "instruction" in stage or "question" in stage:
-            items = max(1, min(5 if "question" in stage else 8, budget // 14))
+        if stage.reply in (NUMBERED_TASKS, NUMBERED_QUESTIONS):
+            question = stage.reply == NUMBERED_QUESTIONS
+            items = max(1, min(5 if question else 8, budget // 14))
             start = _next_number(req.prefill)
             lines = []
             for i in range(items):
-                body = self._words(zh, 7 if "question" in stage else 10)
+                body = self._words(zh, 7 if question else 10)
                 lines.append(f"{start + i}. " + (f"{body}？" if zh else
-                                                  (f"Explain how the {body}?" if "question" in stage
+                                                  (f"Explain how the {body}?" if question
                                                    else f"Describe the {body}.")))
             text = "\n".join(lines)
             if req.prefill and text.startswith(req.prefill.strip()):

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Sequence
 
+from ..llm import stages
 from ..llm.base import ChatClient, ChatRequest
 from ..prompts import load_prompt
 from ..records import Record
@@ -129,10 +130,10 @@ class JudgeScorer:
         records = list(records)
         if not records:
             return []
-        if getattr(self.client, "backend", None) == "local":
+        if self.client.supports_likelihood:
             return self._score_local(records)
         reqs = self._requests(records)
-        first = [c[0].text for c in self.client.chat_many(reqs, desc="judge")]
+        first = [c[0].text for c in self.client.chat_many(reqs, desc=stages.JUDGE)]
         out: list[dict | None] = [parse_judgement(t, self.aspects) for t in first]
         bad = [i for i, o in enumerate(out) if o is None]
         if bad:
@@ -140,13 +141,13 @@ class JudgeScorer:
             repairs = [ChatRequest.make(reqs[i].message_dicts() + [{"role": "assistant", "content": first[i]},
                                                                   {"role": "user", "content": fix}],
                                         temperature=0.0, max_tokens=self.max_tokens) for i in bad]
-            for i, comps in zip(bad, self.client.chat_many(repairs, desc="judge repair")):
+            for i, comps in zip(bad, self.client.chat_many(repairs, desc=stages.JUDGE_REPAIR)):
                 text = comps[0].text
                 parsed = parse_judgement(text, self.aspects)
                 out[i] = ({**parsed, "repaired": True} if parsed is not None
                           else {"value": None, "error": "judge_failed", "raw": text[:300],
                                 "first_raw": first[i][:300]})
-        model = getattr(self.client, "model", None)
+        model = self.client.model
         return [{**o, "model": model} for o in out]  # type: ignore[dict-item]
 
     def _score_local(self, records: list[Record]) -> list[dict]:
@@ -171,7 +172,7 @@ class JudgeScorer:
             expected = sum(int(o) * math.exp(v) for o, v in sc.items()) / total
             d: dict = {"value": min(got.values()) if self.aspects else got["score"],
                        "method": "likelihood", "expected": round(expected, 4),
-                       "model": getattr(self.client, "model", None)}
+                       "model": self.client.model}
             if self.aspects:
                 d["aspects"] = dict(got)
             out.append(d)

@@ -44,7 +44,7 @@ def score_version(store: DatasetStore, ref: str, cfg: ScoreConfig, client=None, 
         t0 = time.perf_counter()
         work = ScoreWork(resolve_config(cfg, records))
         blocks = split_blocks(records, cfg.block)
-        where = getattr(executor, "name", "local")
+        where = executor.name if executor is not None else "local"
         if where == "local":
             scorer = work.make_scorer(client)
             results = (work.run_block(b, scorer) for b in blocks)
@@ -55,8 +55,8 @@ def score_version(store: DatasetStore, ref: str, cfg: ScoreConfig, client=None, 
                                 "seconds": round(time.perf_counter() - t0, 3), "executor": where,
                                 "blocks": len(blocks)}
         if cfg.scorer == "judge":
-            info.update(lang=work.cfg.lang, aspects=cfg.aspects, model=getattr(client, "model", None),
-                        backend=getattr(client, "backend", None))
+            info.update(lang=work.cfg.lang, aspects=cfg.aspects, model=client.model if client else None,
+                        backend=client.backend if client else None)
             if judge_cfg is not None:
                 info["llm"] = judge_cfg.public()
         else:

@@ -24,11 +24,9 @@ def setup() -> Any:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib import font_manager
 
-    installed = {f.name for f in font_manager.fontManager.ttflist}
-    cjk = [f for f in CJK_FONTS if f in installed]
-    plt.rcParams["font.sans-serif"] = cjk[:1] + ["DejaVu Sans"]
+    cjk = ensure_cjk_font()
+    plt.rcParams["font.sans-serif"] = ([cjk] if cjk else []) + ["DejaVu Sans"]
     plt.rcParams["font.family"] = "sans-serif"
     plt.rcParams["axes.unicode_minus"] = False
     # Without a CJK font Chinese labels show as boxes; say so once in the report, not
@@ -37,11 +35,43 @@ def setup() -> Any:
     return plt
 
 
-def has_cjk_font() -> bool:
-    from matplotlib import font_manager
+def _cjk_in(manager) -> str | None:
+    installed = {f.name for f in manager.ttflist}
+    return next((f for f in CJK_FONTS if f in installed), None)
 
-    installed = {f.name for f in font_manager.fontManager.ttflist}
-    return any(f in installed for f in CJK_FONTS)
+
+def ensure_cjk_font(cache_path: str | Path | None = None) -> str | None:
+    """The CJK font the pictures use, or None. Matplotlib lists fonts from a cache
+    (~/.cache/matplotlib/fontlist-*.json) written when it first ran: a font installed
+    after that (`make fonts`) is not in it, and Chinese labels stay boxes. So when no CJK
+    font is listed, the system's font files not in the list are added and, if that finds
+    one, the cache is written again (to `cache_path`, default matplotlib's own file)."""
+    import matplotlib
+    from matplotlib import font_manager as fm
+
+    name = _cjk_in(fm.fontManager)
+    if name:
+        return name
+    known = {f.fname for f in fm.fontManager.ttflist}
+    new = [p for p in fm.findSystemFonts() if p not in known]
+    for path in new:
+        try:
+            fm.fontManager.addfont(path)
+        except (OSError, RuntimeError, ValueError):  # a file FreeType cannot read
+            continue
+    name = _cjk_in(fm.fontManager)
+    if name:
+        path = Path(cache_path) if cache_path else Path(matplotlib.get_cachedir(),
+                                                        f"fontlist-v{fm.FontManager.__version__}.json")
+        try:
+            fm.json_dump(fm.fontManager, path)
+        except OSError:
+            pass  # a read-only cache: this process still has the font
+    return name
+
+
+def has_cjk_font() -> bool:
+    return ensure_cjk_font() is not None
 
 
 def _save(fig, path: Path) -> Path:

@@ -14,8 +14,8 @@ import dataclasses
 from collections import defaultdict
 from typing import Any
 
-from ..llm.ledger import PriceTable, TokenCounter
-from ..llm.recording import ProbeDone, RecordingClient
+from ..llm.ledger import Ledger, PriceTable, TokenCounter
+from ..llm.recording import ProbeDone
 from .runner import RunResult
 
 PROBE_REQUESTS = 2500  # enough to simulate a whole run of a few hundred records (nothing is sent)
@@ -44,17 +44,10 @@ def history(settings) -> list[dict[str, Any]]:
 def estimate_run(gen, settings, llm_cfg, filter_cfg, lang: str) -> RunResult:
     """Probe the generator, then scale to `settings.num` records. Nothing is sent or written."""
     from ..filters import build_chain
-    from ..llm.cache import ResponseCache
+    from ..llm import recording_client
 
     model = llm_cfg.resolved_model()
-    cache = ResponseCache(llm_cfg.cache_path) if llm_cfg.cache else None
-    endpoint = None
-    if llm_cfg.backend == "openai":  # the same cache keys as the online client, so hits count
-        from ..llm.cache import endpoint_key
-
-        endpoint = endpoint_key(llm_cfg.base_url or llm_cfg._env_base_urls() or ["https://api.openai.com/v1"])
-    rec = RecordingClient(backend=llm_cfg.backend, model=model, cache=cache, limit=PROBE_REQUESTS,
-                          endpoint=endpoint)
+    rec = recording_client(llm_cfg, PROBE_REQUESTS)
     past = history(settings)
     if settings.dataset:
         from ..store import DatasetStore
@@ -82,14 +75,13 @@ def estimate_run(gen, settings, llm_cfg, filter_cfg, lang: str) -> RunResult:
     counter = TokenCounter(llm_cfg.backend, model)
     est = scale(rec.recorded, per, settings.num, counter, past)
     est["probe"]["kept"], est["probe"]["finished"] = kept, finished
-    prices = PriceTable.load(llm_cfg.prices)
-    price = None if llm_cfg.backend == "local" else prices.lookup(model)
-    batch = bool(getattr(llm_cfg, "batch_api", False))
+    ledger = Ledger(llm_cfg.backend, model, prices=PriceTable.load(llm_cfg.prices))  # prices, not a run's
+    price, batch = ledger.price, llm_cfg.batch_api
     for row in est["stages"] + [est["total"]]:
         for end in ("expected", "low", "high"):
             t = row[end]
-            t["dollars"] = (0.0 if llm_cfg.backend == "local" else
-                            None if price is None else round(price.dollars(t["prompt_tokens"], t["completion_tokens"], batch), 4))
+            d = ledger.dollars(t["prompt_tokens"], t["completion_tokens"], batch)
+            t["dollars"] = None if d is None else round(d, 4)
     est.update(generator=gen.name, num=settings.num, unit=gen.num_counts, model=model, backend=llm_cfg.backend, tokenizer=counter.method,
                batch=batch, price=None if price is None else {"input": price.input, "output": price.output,
                                                              "as_of": price.as_of, "source": price.source})
@@ -136,6 +128,10 @@ def scale(recorded, kept: int, num: int, counter: TokenCounter, past: list[dict]
             row[end]["tokens"] = row[end]["prompt_tokens"] + row[end]["completion_tokens"]
             # of the completion tokens, a reasoning model's thinking: only history knows it
             row[end]["reasoning_tokens"] = round(n * h["reasoning"] * out / h["completion"]) if h and h["completion"] else 0
+        for k in ("requests", "prompt_tokens", "completion_tokens", "tokens", "reasoning_tokens"):
+            # the range holds the expected value (reply lengths from the probe may pass a quarter of max_tokens)
+            row["low"][k] = min(row["low"][k], row["expected"][k])
+            row["high"][k] = max(row["high"][k], row["expected"][k])
         stages.append(row)
     total = {end: {k: sum(s[end][k] for s in stages)
                    for k in ("requests", "prompt_tokens", "completion_tokens", "tokens", "reasoning_tokens")}

@@ -81,7 +81,7 @@ class RunProgress:
 
     def requests(self) -> tuple[int, int]:
         u = self.usage
-        return (int(getattr(u, "requests", 0) or 0), int(getattr(u, "cached", 0) or 0)) if u else (0, 0)
+        return (u.requests, u.cached) if u is not None else (0, 0)
 
     def line(self) -> str:
         elapsed = self.clock() - self._t0

@@ -18,7 +18,6 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
-from ..records import Record
 from .runner import RunResult, run_generator
 from ..store import DatasetLock, DatasetStore, DatasetVersion, check_name, file_sha256, version_number
 
@@ -32,38 +31,6 @@ class PublishedRun(RunResult):
     version: DatasetVersion | None = None
     parent: DatasetVersion | None = None
     added: int = 0
-
-
-class ParentDuplicate:
-    """Drops a candidate whose (instruction, input) — or conversation — is already in the
-    parent or was kept earlier in this run. Cheap, and it holds even with ROUGE off."""
-
-    name = "parent_duplicate"
-
-    def __init__(self):
-        self._seen: set[str] = set()
-        self._parent: set[str] = set()
-        self.last_detail: dict = {}
-
-    @staticmethod
-    def key(r: Record) -> str:
-        if r.messages and r.is_multi_turn:
-            return "m:" + "\x1f".join(m.get("content", "").strip() for m in r.messages)
-        return "i:" + " ".join(r.instruction.lower().split()) + "\x1f" + " ".join(r.input.split())
-
-    def add_parent(self, records: list[Record]) -> None:
-        self._parent.update(self.key(r) for r in records)
-
-    def check(self, record: Record) -> str | None:
-        k = self.key(record)
-        if k in self._parent:
-            return "parent_duplicate"
-        if k in self._seen:
-            return "exact_duplicate"
-        return None
-
-    def add(self, record: Record) -> None:
-        self._seen.add(self.key(record))
 
 
 def scrub(obj: Any, secrets: set[str] = frozenset()) -> Any:
@@ -108,7 +75,7 @@ def hash_inputs(paths) -> dict[str, str]:
 
 def build_manifest(gen, client, result: RunResult, settings, llm_cfg, filter_cfg, lang: str,
                    seed: int, added: int) -> dict[str, Any]:
-    secrets = {os.environ[k] for k in (getattr(llm_cfg, "api_key_env", None), "OPENAI_API_KEY")
+    secrets = {os.environ[k] for k in (llm_cfg.api_key_env, "OPENAI_API_KEY")
                if k and os.environ.get(k)}
     config = {
         "generator": _plain(gen.config),
@@ -120,8 +87,8 @@ def build_manifest(gen, client, result: RunResult, settings, llm_cfg, filter_cfg
     return scrub({
         "config": config,
         "generator": gen.name,
-        "backend": getattr(client, "backend", llm_cfg.backend),
-        "model": getattr(client, "model", llm_cfg.resolved_model()),
+        "backend": client.backend,
+        "model": client.model,
         "lang": lang,
         "seed": seed,
         "prompt_templates": dict(report.prompt_templates),
@@ -137,7 +104,7 @@ def build_manifest(gen, client, result: RunResult, settings, llm_cfg, filter_cfg
     }, secrets)
 
 
-def publish_run(gen, client, settings, llm_cfg, filter_cfg, lang: str, chain=None,
+def publish_run(gen, client, settings, llm_cfg, filter_cfg, lang: str,
                 lock: DatasetLock | None = None, executor=None) -> PublishedRun:
     """Run `gen` against the latest version of `settings.dataset` and publish
     parent + new records as the next version, under the dataset lock: `lock` when the
@@ -154,15 +121,9 @@ def publish_run(gen, client, settings, llm_cfg, filter_cfg, lang: str, chain=Non
         seed = version_seed(gen.seed, version)
         gen.reseed(seed)
 
-        if chain is None:
-            from ..filters import build_chain
+        from ..filters import build_chain
 
-            chain = build_chain(filter_cfg, lang)
-        exact = ParentDuplicate()
-        exact.add_parent(parent_records)
-        chain.filters.insert(0, exact)
-        if parent_records:
-            chain.add_many(parent_records)
+        chain = build_chain(filter_cfg, lang, parent=parent_records)
 
         base = run_generator(gen, client, chain, settings.num, executor=executor,
                              reasoning=llm_cfg.reasoning)

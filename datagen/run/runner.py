@@ -64,7 +64,7 @@ def run_generator(gen: Generator, client: ChatClient, chain: FilterChain, num: i
     chain.warm_up()  # models load while the first requests are in flight
     outcomes = executor.outcomes(gen, client, chain, num) if executor is not None else gen.generate(client, chain, num)
     try:
-        progress = RunProgress(num, getattr(client, "usage", None), unit=gen.num_counts)
+        progress = RunProgress(num, client.usage, unit=gen.num_counts)
         for outcome in progress.follow(outcomes):
             if reasoning == "drop":
                 outcome.record.meta.pop("reasoning", None)
@@ -78,7 +78,7 @@ def run_generator(gen: Generator, client: ChatClient, chain: FilterChain, num: i
         gen.report.stop_reason = f"budget ({stop})"
     result.seconds = round(time.perf_counter() - t0, 3)
     result.usage = client.usage.as_dict()
-    ledger = getattr(client.usage, "ledger", None)
+    ledger = client.usage.ledger
     if ledger is not None:
         result.ledger = ledger.as_dict()
         result.ledger["surplus"] = surplus_cost(result.rejects, ledger)

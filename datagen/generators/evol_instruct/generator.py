@@ -25,6 +25,7 @@ from ...filters.reasoning import trace_reason
 from ...llm.reasoning import trace_meta
 from ...errors import ConfigError
 from ...filters.base import FilterChain, Verdict
+from ...llm import stages
 from ...llm.base import ChatClient, ChatRequest
 from ...records import Record
 from ..base import Generator, GeneratorConfig, Outcome
@@ -198,7 +199,7 @@ class EvolInstructGenerator(Generator):
         reqs = [ChatRequest.make(evolve_prompt(s.parent.instruction, s.method, lang), temperature=cfg.temperature,
                                  max_tokens=cfg.max_tokens, seed=self.request_seed("evolve", s.parent.id, wave, rnd))
                 for s in steps]
-        replies = client.chat_many(reqs, desc=f"round {rnd}: evolve")
+        replies = client.chat_many(reqs, desc=stages.EVOLVE.at_round(rnd))
         self.report.count("evolve_requests", len(reqs))
         # 1. the rewritten prompt itself: template words, then the shared chain (in order)
         pending: list[Step] = []
@@ -223,8 +224,7 @@ class EvolInstructGenerator(Generator):
         if cfg.equal_check and checked:
             options = EQUAL_OPTIONS[lang]
             items = [(equal_prompt(s.parent.instruction, s.record.instruction, lang), "") for s in checked]
-            many = getattr(client, "choose_many", None)
-            choices = many(items, options) if many is not None else [client.choose(m, options, p) for m, p in items]
+            choices = client.choose_many(items, options)
             self.report.count("equal_checks", len(items))
             gained = []
             for s, ch in zip(checked, choices):
@@ -240,7 +240,10 @@ class EvolInstructGenerator(Generator):
                                  temperature=cfg.answer_temperature, max_tokens=cfg.answer_max_tokens,
                                  seed=self.request_seed("answer", s.record.instruction))
                 for s in checked]
-        answers = client.chat_many(reqs, desc=f"round {rnd}: answers") if reqs else []
+        answers = client.chat_many(reqs, desc=stages.ANSWERS.at_round(rnd)) if reqs else []
+        from ...filters import build_answer_chain
+
+        answer_chain = build_answer_chain(lang=lang)  # the answer's language, the prompts' scaffolding
         for s, comps in zip(checked, answers):
             s.record.output = comps[0].text.strip()
             s.record.meta.update(trace_meta(comps[0]))
@@ -248,7 +251,11 @@ class EvolInstructGenerator(Generator):
                 s.record.meta["answer_truncated"] = True
             s.record.id = s.record.content_id()
             reason = trace_reason(s.record) or answer_reason(s.record.output, lang)
-            yield s, (self._drop(s, reason, "answer") if reason else Outcome(s.record, Verdict(True), "answer"))
+            if reason:
+                yield s, self._drop(s, reason, "answer")
+                continue
+            v = answer_chain.check(s.record, keep=False)
+            yield s, Outcome(s.record, v if not v.kept else Verdict(True), "answer")
 
     def _meta(self, client: ChatClient, s: Step, rnd: int) -> dict:
         return {"generator": NAME, "lang": self.lang, "model": client.model, "method": s.method,

@@ -12,7 +12,8 @@ PATH` for a server; otherwise `--pre-query-template` (ChatML's user header by de
 A system prompt steers the domain (`--system`) and the language: by default the run
 language's prompts/<lang>/magpie_system.txt, so a Chinese run asks in Chinese.
 
-Raw completion is an optional capability of a client (`complete_many`): the local
+Raw completion is an optional capability of a client (`complete_many`, declared by
+`supports_raw_completion`): the local
 backend has it, the openai backend against /v1/completions (vLLM, llama.cpp, TGI).
 Chat-only APIs such as OpenAI's cannot run Magpie and say so.
 """
@@ -26,6 +27,7 @@ from typing import Iterator
 
 from ...errors import ConfigError
 from ...filters.base import FilterChain, Verdict
+from ...llm import stages
 from ...llm.base import ChatClient, ChatRequest, CompletionRequest
 from ...prompts import load_prompt
 from ...records import Record
@@ -107,15 +109,15 @@ class MagpieGenerator(Generator):
         """(renderer, where the template came from, eos token or None)."""
         if self._tok is not None:
             return tokenizer_renderer(self._tok), f"tokenizer {self.config.tokenizer}", self._tok.eos_token
-        tok = client.tokenizer() if client.backend == "local" else None
-        if tok is not None:  # None: a --dry-run's recording client, which renders the fixed template
+        tok = client.tokenizer()
+        if tok is not None:  # None: an API, or a --dry-run's recording client: the fixed template
             return tokenizer_renderer(tok), f"tokenizer of {client.model}", tok.eos_token
         return fixed_renderer(self.config.pre_query_template), "--pre-query-template", None
 
     # -- the loop ---------------------------------------------------------------------
     def generate(self, client: ChatClient, chain: FilterChain, num: int) -> Iterator[Outcome]:
         cfg = self.config
-        if not hasattr(client, "complete_many"):
+        if not client.supports_raw_completion:
             raise ConfigError(f"magpie needs raw completions, which the {client.backend} backend cannot do")
         render, source, eos = self._template(client)
         system = self.system_prompt()
@@ -151,23 +153,22 @@ class MagpieGenerator(Generator):
         else:
             self.report.stop_reason = f"round limit {max_rounds} reached; kept {kept} of {num}"
 
-    def _queries(self, client: ChatClient, prompts: list[str], stops, tag, desc: str) -> list:
+    def _queries(self, client: ChatClient, prompts: list[str], stops, tag, desc: stages.Stage) -> list:
         cfg = self.config
         reqs = [CompletionRequest(p, temperature=cfg.temperature, top_p=cfg.top_p, max_tokens=cfg.max_tokens,
                                   stop=tuple(stops), seed=self.request_seed(*tag, i)) for i, p in enumerate(prompts)]
         self.report.count("query_requests", len(reqs))
-        # desc "round N: queries": the ledger's stage is what follows "round N:"
         return [c[0] for c in client.complete_many(reqs, desc=desc)]
 
     def _answers(self, client: ChatClient, convs: list[list[dict]], rnd: int) -> list[str]:
         cfg = self.config
         reqs = [ChatRequest.make(m, temperature=cfg.answer_temperature, max_tokens=cfg.answer_max_tokens,
                                  seed=self.request_seed("answer", [x["content"] for x in m])) for m in convs]
-        return [c[0].text.strip() for c in client.chat_many(reqs, desc=f"round {rnd}: answers")] if reqs else []
+        return [c[0].text.strip() for c in client.chat_many(reqs, desc=stages.ANSWERS.at_round(rnd))] if reqs else []
 
     def _round(self, client, chain, rnd, render, system, first, stops, base) -> Iterator[Outcome]:
         cfg = self.config
-        comps = self._queries(client, [first] * cfg.batch, stops, ("round", rnd), f"round {rnd}: queries")
+        comps = self._queries(client, [first] * cfg.batch, stops, ("round", rnd), stages.QUERIES.at_round(rnd))
         cands: list[Record] = []
         for comp in comps:
             query = parse_instruction(comp.text)
@@ -194,7 +195,7 @@ class MagpieGenerator(Generator):
             else:  # the model writes the follow-up query after the conversation so far
                 prompts = [pre_query(render, system, hist) for _, hist in live]
                 follow = self._queries(client, prompts, stops, ("turn", f"{turn} round {rnd}"),
-                                       f"round {rnd}: follow-up queries")
+                                       stages.FOLLOWUP_QUERIES.at_round(rnd))
                 queries = [parse_instruction(c.text) if c.finish_reason != "length" else "" for c in follow]
                 self.report.count("followups_failed", sum(not q for q in queries))
             asking = [(rec, hist, q) for (rec, hist), q in zip(live, queries) if q]
@@ -208,8 +209,13 @@ class MagpieGenerator(Generator):
                     yield Outcome(rec, Verdict(False, "empty_answer", FILTER), "answer")
                 else:
                     done.append((rec, hist))
+        from ...filters import build_answer_chain
+
+        answers = build_answer_chain(lang=self.lang)  # the answers' language and scaffolding
         for rec, hist in done + live:
-            yield Outcome(self._record(rec, hist), Verdict(True), "answer")
+            record = self._record(rec, hist)
+            v = answers.check(record, keep=False)
+            yield Outcome(record, v if not v.kept else Verdict(True), "answer")
 
     def _record(self, rec: Record, hist: list[tuple[str, str]]) -> Record:
         """The conversation as a record; the system prompt the answers were written under is

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from ...llm import stages
 from ...llm.base import ChatClient, ChatRequest
 from ...llm.reasoning import trace_meta
 from ...records import Record
@@ -84,7 +85,7 @@ class InstanceBuilder:
     def _keep(self, task, rec: Record) -> None:
         self.out[task.id][0].append(rec)
 
-    def _chat(self, reqs: list[ChatRequest], desc: str):
+    def _chat(self, reqs: list[ChatRequest], desc: stages.Stage):
         return self.client.chat_many(reqs, desc=desc) if reqs else []
 
     # -- classification: labels first, then an input per label ------------------------
@@ -93,7 +94,7 @@ class InstanceBuilder:
         reqs = [ChatRequest.make(P.labels_prompt(t.instruction, cfg.instances, self.lang), temperature=0.0,
                                  max_tokens=96, stop=self.stops["labels"], seed=self.gen.request_seed("labels", t.id)) for t in tasks]
         jobs = []
-        for task, comps in zip(tasks, self._chat(reqs, "class labels")):
+        for task, comps in zip(tasks, self._chat(reqs, stages.CLASS_LABELS)):
             comp = comps[0]
             task.tokens = [a + b for a, b in zip(task.tokens, _tokens(comps))]
             labels = P.parse_labels(comp.text, cfg.instances, truncated=comp.finish_reason == "length")
@@ -108,7 +109,7 @@ class InstanceBuilder:
                                  max_tokens=cfg.instance_max_tokens, stop=self.stops["clf_input"],
                                  seed=self.gen.request_seed("clf-input", t.id, label))
                 for t, label, _ in jobs]
-        for (task, label, labels), comps in zip(jobs, self._chat(reqs, "inputs per label")):
+        for (task, label, labels), comps in zip(jobs, self._chat(reqs, stages.INPUTS_PER_LABEL)):
             comp = comps[0]
             inp = P.parse_input(comp.text)
             rec = self._record(task, inp, label, _tokens(comps), instance_order="output-first", labels=labels)
@@ -130,7 +131,7 @@ class InstanceBuilder:
                                          max_tokens=cfg.instances * (cfg.instance_max_tokens + cfg.answer_max_tokens) // 2,
                                          stop=self.stops["instances"], prefill=prefill,
                                          seed=self.gen.request_seed("instances", t.id)))
-        for task, comps in zip(tasks, self._chat(reqs, "instances")):
+        for task, comps in zip(tasks, self._chat(reqs, stages.INSTANCES)):
             comp = comps[0]
             cut = comp.finish_reason == "length"
             pairs = P.parse_examples(comp.text, truncated=cut)[: cfg.instances]
@@ -160,7 +161,7 @@ class InstanceBuilder:
                                  seed=self.gen.request_seed("input", t.id))
                 for t in tasks]
         jobs: list[tuple[object, str]] = []
-        for task, comps in zip(tasks, self._chat(reqs, "instance inputs")):
+        for task, comps in zip(tasks, self._chat(reqs, stages.INSTANCE_INPUTS)):
             task.tokens = [a + b for a, b in zip(task.tokens, _tokens(comps))]
             seen: set[str] = set()
             for comp in comps:
@@ -184,7 +185,7 @@ class InstanceBuilder:
                                      seed=self.gen.request_seed("answer", jobs[j][0].id, jobs[j][1], turn))
                     for j in alive]
             still = []
-            for j, comps in zip(alive, self._chat(reqs, f"answers (turn {turn})")):
+            for j, comps in zip(alive, self._chat(reqs, stages.answers_turn(turn))):
                 task, inp = jobs[j]
                 comp = comps[0]
                 own[j] = [a + b for a, b in zip(own[j], _tokens(comps))]
@@ -214,7 +215,7 @@ class InstanceBuilder:
                                  seed=self.gen.request_seed("followup", jobs[j][0].id, jobs[j][1], turn))
                 for j in alive]
         nxt = []
-        for j, comps in zip(alive, self._chat(reqs, f"follow-ups (turn {turn + 1})")):
+        for j, comps in zip(alive, self._chat(reqs, stages.followups_turn(turn + 1))):
             own[j] = [a + b for a, b in zip(own[j], _tokens(comps))]
             text = P.parse_followup(comps[0].text)
             if comps[0].finish_reason == "length" or not text:

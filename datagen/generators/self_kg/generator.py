@@ -22,6 +22,7 @@ from ...io import read_text
 from ...io.triples import read_triples
 from .kg import (FactGroup, format_facts, group_by_head, join_items, missing_tails, parse_qa,
                  parse_templates, template_qa)
+from ...llm import stages
 from ...llm.base import ChatClient, ChatRequest
 from ...prompts import load_prompt
 from ...records import Record
@@ -211,7 +212,7 @@ class SelfKGGenerator(Generator):
                                  prefill=PREFILL[lang],
                                  seed=stable_seed(cfg.seed, g.head, *(f"{t.relation}={t.tail}" for t in g.triples)))
                 for g, lang in zip(batch, langs)]
-        for g, lang, comps in zip(batch, langs, client.chat_many(reqs, desc="self-kg pairs")):
+        for g, lang, comps in zip(batch, langs, client.chat_many(reqs, desc=stages.SELF_KG_PAIRS)):
             raw = comps[0].text
             parsed = parse_qa(raw)
             yield g, lang, (parsed[0], parsed[1], raw) if parsed else (None, "", raw)

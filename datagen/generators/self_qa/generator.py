@@ -25,6 +25,7 @@ from ...llm.reasoning import trace_meta
 from ...io.documents import ON_BAD_DOC, Chunk
 from ...errors import ConfigError
 from ...filters.base import FilterChain, Verdict
+from ...llm import stages
 from ...llm.base import ChatClient, ChatRequest
 from ...prompts import load_prompt
 from ...records import Record
@@ -162,11 +163,11 @@ class SelfQAGenerator(Generator):
         return float(a @ c)
 
     def answer_mode(self, client: ChatClient) -> str:
-        """The configured mode, `auto` resolved: extractive on the local backend (its small
-        model cannot write grounded answers), abstractive elsewhere."""
+        """The configured mode, `auto` resolved: extractive where the client's model cannot
+        write grounded answers (the local backend's small model), abstractive elsewhere."""
         if self.config.answer_mode != "auto":
             return self.config.answer_mode
-        return "extractive" if client.backend == "local" else "abstractive"
+        return "extractive" if client.prefers_extractive else "abstractive"
 
     def _answer_requests(self, client: ChatClient, pending) -> list:
         """Abstractive: the answer completions for a round's questions (a worker's part)."""
@@ -174,7 +175,7 @@ class SelfQAGenerator(Generator):
         reqs = [ChatRequest.make(answer_messages(c, q, lang), temperature=cfg.answer_temperature,
                                  max_tokens=cfg.max_tokens, seed=stable_seed(cfg.seed, c.ref, q))
                 for c, lang, q, _ in pending]
-        return client.chat_many(reqs, desc="self-qa answers")
+        return client.chat_many(reqs, desc=stages.SELF_QA_ANSWERS)
 
     def _abstractive(self, pending, replies) -> Iterator[tuple[Record, str | None, dict]]:
         cfg = self.config
@@ -217,23 +218,23 @@ class SelfQAGenerator(Generator):
                                      temperature=cfg.question_temperature, max_tokens=cfg.max_tokens,
                                      prefill="1.", seed=stable_seed(cfg.seed, c.ref))
                     for c, lang in zip(batch, langs)]
-            for c, lang, comps in zip(batch, langs, client.chat_many(reqs, desc="self-qa questions")):
+            for c, lang, comps in zip(batch, langs, client.chat_many(reqs, desc=stages.SELF_QA_QUESTIONS)):
                 qs = parse_questions(comps[0].text, cut_off=comps[0].finish_reason == "length")
                 for q in qs[:cfg.questions_per_chunk]:  # small models run on past the list
                     yield c, lang, q, None
             return
         asks = [(c, lang, span) for c, lang in zip(batch, langs)
                 for span in ex.spread(self._candidates(c), cfg.questions_per_chunk)]
-        # the local backend scores text: sample several questions per sentence and keep the one
-        # under which the sentence is the likeliest reply; otherwise one greedy question (a
-        # re-run with a new seed samples instead, to ask new ones)
-        rank = cfg.question_samples > 1 and client.backend == "local"
+        # a client that scores text by likelihood (the local backend): sample several questions
+        # per sentence and keep the one under which the sentence is the likeliest reply;
+        # otherwise one greedy question (a re-run with a new seed samples instead, to ask new ones)
+        rank = cfg.question_samples > 1 and client.supports_likelihood
         reqs = [ChatRequest.make(ex.sentence_question_messages(span.text, lang),
                                  n=cfg.question_samples if rank else 1,
                                  temperature=cfg.question_temperature if rank or cfg.seed else 0.0,
                                  max_tokens=64, stop=["\n"], seed=stable_seed(cfg.seed, c.ref, span.start))
                 for c, lang, span in asks]
-        for (c, lang, span), comps in zip(asks, client.chat_many(reqs, desc="self-qa questions")):
+        for (c, lang, span), comps in zip(asks, client.chat_many(reqs, desc=stages.SELF_QA_QUESTIONS)):
             qs = list(dict.fromkeys(q for comp in comps for q in parse_questions(comp.text)[:1]))
             if len(qs) > 1:
                 qs = ex.rank_questions(qs, span.text, lambda q: client.choose(
@@ -263,8 +264,8 @@ class SelfQAGenerator(Generator):
         asked: set[str] = set()
         # about half of free-form pairs survive, most extractive ones
         per_chunk = max(1, cfg.questions_per_chunk // 2 if mode == "abstractive" else cfg.questions_per_chunk - 1)
-        depth = (1 if cfg.strict_rounds or client.backend != "openai" or self._block is not None
-                 else cfg.rounds_in_flight)
+        depth = (cfg.rounds_in_flight if client.concurrent_calls and not cfg.strict_rounds and self._block is None
+                 else 1)
         st = {"pos": 0, "kept": 0, "planned": 0, "finished": 0, "chunks_in_flight": 0}
 
         def plan():
