@@ -56,6 +56,7 @@ class OpenAIChatClient(ChatClient):
     backend = "openai"
     supports_raw_completion = True  # against servers with /v1/completions (openai_raw.py)
     concurrent_calls = True
+    returns_reasoning = True  # reasoning_content / reasoning / <think> (llm/reasoning.py)
 
     def __init__(
         self,
