@@ -93,6 +93,36 @@ def test_dpo_from_an_sft_adapter_uses_it_as_the_reference(tiny_model, tmp_path):
     assert (out / "adapter_model.safetensors").is_file() and report["steps"] == 3
 
 
+def test_eval_compares_the_dpo_adapter_with_the_sft_adapter_and_the_base(tiny_model, tmp_path, stub):  # noqa: F811
+    st = prefs_store(tmp_path)
+    st.publish("arith", arithmetic(16), [], {})
+    sft, dpo = tmp_path / "sft", tmp_path / "dpo"
+    train(tiny_cfg(tiny_model, sft, dataset="arith", store=str(st.root), max_steps=2, eval_fraction=0), progress=False)
+    train(tiny_cfg(tiny_model, dpo, dataset="pat-prefs", store=str(st.root), method="dpo", adapter=str(sft),
+                   max_steps=2, eval_fraction=0), progress=False)
+    ev = tmp_path / "eval.jsonl"
+    ev.write_text("\n".join(json.dumps({"instruction": f"Write one sentence about {t}.",
+                                        "output": f"Here is a sentence about {t}."}) for t in HELD_OUT))
+
+    def judge(body):  # prefers whichever answer is longer, in both orders: consistent
+        user = body["messages"][-1]["content"]
+        a = user.split("Answer A:\n", 1)[1].split("\n\nAnswer B:", 1)[0]
+        b = user.split("Answer B:\n", 1)[1].split("\n\nGive", 1)[0]
+        return "Longer.\nVerdict: " + ("A" if len(a) >= len(b) else "B")
+
+    stub.default = judge
+    res = CliRunner().invoke(main, ["eval", "--adapter", str(sft), "--adapter", str(dpo), "--eval", str(ev),
+                                    "--out", str(tmp_path / "ev"), "--max-new-tokens", "4", "--threads", "1",
+                                    "--judge-base-url", stub.url, "--judge-model", "j", "--quiet"])
+    assert res.exit_code == 0, res.output
+    report = json.loads((tmp_path / "ev" / "eval_report.json").read_text())
+    assert [m["id"] for m in report["models"]] == ["base", "adapter1", "adapter2"]
+    assert report["models"][2]["trained_on"]["dataset"] == "pat-prefs"
+    for mid in ("adapter1", "adapter2"):
+        assert report["overall"][mid]["judge"]["judged"] == len(HELD_OUT)
+    assert len(stub.requests) == 2 * 2 * len(HELD_OUT)  # each adapter vs the base, both orders
+
+
 def test_dpo_needs_preference_data_and_adapter_is_dpo_only(tiny_model, tmp_path):  # noqa: F811
     from datagen.errors import ConfigError
 
