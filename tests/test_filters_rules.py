@@ -270,3 +270,14 @@ def test_scaffolding_labels_come_from_every_prompt_file_and_plain_text_passes():
     chain = build_instance_chain(FilterConfig(), "en")
     for text in ("The input is a list of numbers: sort it.", "Note: the task is easy.", "Outputs vary."):
         assert chain.check(Record("Sort them.", input="3, 1", output=text), keep=False).kept
+
+
+def test_answer_chain_checks_language_and_scaffolding_of_answers_written_after_the_instruction():
+    from datagen.filters import build_answer_chain
+
+    chain = build_answer_chain(lang="zh")
+    got = [chain.check(r, keep=False).reason for r in (
+        Record("请介绍一下熊猫。", output="Pandas are bears that live in China and eat bamboo."),
+        Record("请介绍一下熊猫。", output="熊猫是生活在中国的熊，主要吃竹子。\n用户：还有吗"),
+        Record("请介绍一下熊猫。", output="熊猫是生活在中国的熊，主要吃竹子。"))]
+    assert got == ["wrong_lang", "prompt_scaffolding", None]

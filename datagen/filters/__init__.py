@@ -26,7 +26,7 @@ from .rules import (ZH_BLACKLIST, AsciiStart, Blacklist, EmptyOutput, EndsWithCo
 DEFAULT_BLACKLIST = ["image", "images", "graph", "graphs", "picture", "pictures", "file", "files", "map",
                      "maps", "draw", "plot", "go to", "video", "audio", "music", "flowchart", "diagram"]
 
-__all__ = ["FilterConfig", "build_chain", "build_instance_chain", "FilterChain", "Filter", "Verdict", "funnel",
+__all__ = ["FilterConfig", "build_chain", "build_instance_chain", "build_answer_chain", "FilterChain", "Filter", "Verdict", "funnel",
            "conflicting_instances", "DEFAULT_BLACKLIST"]
 
 
@@ -169,3 +169,13 @@ def build_instance_chain(cfg: FilterConfig | None = None, lang: str = "en", gate
     if cfg.scaffolding:
         filters += [InputEqualsInstruction(), PromptScaffolding()]
     return _finish(filters + [ExactDuplicate()], None, gate)
+
+
+def build_answer_chain(cfg: FilterConfig | None = None, lang: str = "en") -> FilterChain:
+    """The checks of a generator's answers written after its instruction passed the chain
+    (Evol-Instruct, Magpie): every field in the run's language, none of the prompts'
+    scaffolding."""
+    cfg = cfg or FilterConfig()
+    _check_lang(lang)
+    return FilterChain(([LangConsistency(lang)] if cfg.lang_consistency else [])
+                       + ([PromptScaffolding()] if cfg.scaffolding else []))

@@ -45,6 +45,7 @@ def available() -> bool:
 class LlamaCppChatClient(ChatClient):
     backend = "local"
     supports_raw_completion = supports_likelihood = True
+    returns_reasoning = True  # a model that writes <think> blocks (llm/reasoning.py)
     prefers_extractive = True  # SmolLM2-135M cannot write grounded answers
     engine = ENGINE
 

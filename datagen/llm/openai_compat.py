@@ -30,6 +30,7 @@ from typing import Any, Sequence
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from ..errors import LLMError
+from .ledger import BudgetExceeded
 from ..secrets import redact
 from .base import ChatClient, ChatRequest, Choice, Completion, CompletionRequest, Message, Usage, match_option
 from .stages import CLASSIFY
@@ -55,6 +56,7 @@ class OpenAIChatClient(ChatClient):
     backend = "openai"
     supports_raw_completion = True  # against servers with /v1/completions (openai_raw.py)
     concurrent_calls = True
+    returns_reasoning = True  # reasoning_content / reasoning / <think> (llm/reasoning.py)
 
     def __init__(
         self,
@@ -230,29 +232,43 @@ class OpenAIChatClient(ChatClient):
         if not requests:
             return []
         stage = stage_of(desc)
-        # under a cap: the first requests that fit go out; the rest come back as empty
-        # replies (finish_reason "budget") that every parser drops, and the run stops
-        admitted = self.usage.admit(requests, stage)
-        refused = [[Completion("", finish_reason="budget")] for _ in requests[admitted:]]
-        requests = requests[:admitted]
 
-        async def go(clients):
-            from tqdm.auto import tqdm
+        def send(batch: list[ChatRequest]):
+            async def go(clients):
+                from tqdm.auto import tqdm
 
-            sem = self._sem
-            bar = tqdm(total=len(requests), desc=desc, disable=None if desc else True, leave=False)
+                sem = self._sem
+                bar = tqdm(total=len(batch), desc=desc, disable=None if desc else True, leave=False)
 
-            async def one(req):
-                res = await self._complete(clients, sem, req, stage)
-                bar.update(1)
-                return res
+                async def one(req):
+                    res = await self._complete(clients, sem, req, stage)
+                    bar.update(1)
+                    return res
 
+                try:
+                    return await _gather_or_cancel([one(r) for r in batch])
+                finally:
+                    bar.close()
+
+            return self._run(go)
+
+        # under a cap: the requests that fit go out (in waves while the stage's reply length
+        # is still unknown); the rest come back as empty replies (finish_reason "budget")
+        # that every parser drops, and the run stops
+        out: list[list[Completion]] = []
+        rest = requests
+        while rest:
             try:
-                return await _gather_or_cancel([one(r) for r in requests])
-            finally:
-                bar.close()
-
-        return self._run(go) + refused
+                k = self.usage.admit(rest, stage)
+            except BudgetExceeded:
+                if not out:
+                    raise
+                break
+            out += send(rest[:k])
+            rest = rest[k:]
+            if rest and self.usage.ledger is not None and self.usage.ledger.stopped:
+                break
+        return out + [[Completion("", finish_reason="budget")] for _ in rest]
 
     # -- choose ---------------------------------------------------------------------
     def choose(self, messages: Sequence[Message], options: Sequence[str], prefill: str = "") -> Choice:

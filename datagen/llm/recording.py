@@ -97,8 +97,10 @@ class RecordingClient(ChatClient):
         for messages, prefill in items:
             self._take(CLASSIFY, ChatRequest.make(messages, max_tokens=8, prefill=prefill), False)
             self.recorded[-1].reply_chars = 4  # one option: a token
-            # mostly the last option ("No": not a classification task), now and then the first
-            opt = options[0] if self._rng.random() < 0.25 else options[-1]
+            # mostly the last option ("No": not a classification task), now and then the first;
+            # an equality judgement ("Equal"/"Different") rarely finds an evolution equal
+            share = 0.05 if options[0] in ("Equal", "相同") else 0.25
+            opt = options[0] if self._rng.random() < share else options[-1]
             out.append(Choice(option=opt, scores={}, raw=opt))
         return out
 

@@ -241,6 +241,9 @@ class EvolInstructGenerator(Generator):
                                  seed=self.request_seed("answer", s.record.instruction))
                 for s in checked]
         answers = client.chat_many(reqs, desc=stages.ANSWERS.at_round(rnd)) if reqs else []
+        from ...filters import build_answer_chain
+
+        answer_chain = build_answer_chain(lang=lang)  # the answer's language, the prompts' scaffolding
         for s, comps in zip(checked, answers):
             s.record.output = comps[0].text.strip()
             s.record.meta.update(trace_meta(comps[0]))
@@ -248,7 +251,11 @@ class EvolInstructGenerator(Generator):
                 s.record.meta["answer_truncated"] = True
             s.record.id = s.record.content_id()
             reason = trace_reason(s.record) or answer_reason(s.record.output, lang)
-            yield s, (self._drop(s, reason, "answer") if reason else Outcome(s.record, Verdict(True), "answer"))
+            if reason:
+                yield s, self._drop(s, reason, "answer")
+                continue
+            v = answer_chain.check(s.record, keep=False)
+            yield s, Outcome(s.record, v if not v.kept else Verdict(True), "answer")
 
     def _meta(self, client: ChatClient, s: Step, rnd: int) -> dict:
         return {"generator": NAME, "lang": self.lang, "model": client.model, "method": s.method,

@@ -209,8 +209,13 @@ class MagpieGenerator(Generator):
                     yield Outcome(rec, Verdict(False, "empty_answer", FILTER), "answer")
                 else:
                     done.append((rec, hist))
+        from ...filters import build_answer_chain
+
+        answers = build_answer_chain(lang=self.lang)  # the answers' language and scaffolding
         for rec, hist in done + live:
-            yield Outcome(self._record(rec, hist), Verdict(True), "answer")
+            record = self._record(rec, hist)
+            v = answers.check(record, keep=False)
+            yield Outcome(record, v if not v.kept else Verdict(True), "answer")
 
     def _record(self, rec: Record, hist: list[tuple[str, str]]) -> Record:
         """The conversation as a record; the system prompt the answers were written under is
