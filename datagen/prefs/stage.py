@@ -159,6 +159,29 @@ def merged_usage(clients: Sequence[ChatClient]) -> dict[str, Any]:
     return out
 
 
+def make_clients(cfg: PrefsConfig, base) -> tuple[list[ChatClient], ChatClient, list[ChatClient]]:
+    """(responders, judge, every client to close) from `cfg`'s --model list and judge, each
+    an LLMConfig `base` with its model (and base URL) laid over; one client per (model, URL)."""
+    from ..llm import make_client, with_overrides
+
+    made: dict[tuple, ChatClient] = {}
+
+    def client_for(model: str, url: str | None) -> ChatClient:
+        if (model, url) not in made:
+            made[(model, url)] = make_client(with_overrides(base, model=model, base_url=[url] if url else None))
+        return made[(model, url)]
+
+    specs = cfg.model_specs(base.resolved_model())
+    try:
+        responders = [client_for(m, u) for m, u in specs]
+        judge = client_for(cfg.judge_model or specs[0][0], cfg.judge_base_url or specs[0][1])
+    except BaseException:
+        for c in made.values():
+            c.close()
+        raise
+    return responders, judge, list(made.values())
+
+
 def make_preferences(store: DatasetStore, ref: str, cfg: PrefsConfig, responders: Sequence[ChatClient],
                      judge: ChatClient) -> tuple[DatasetVersion, dict[str, Any]]:
     """Build pairs from version `ref` and publish them as the next version of `cfg.into`
