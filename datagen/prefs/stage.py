@@ -18,7 +18,7 @@ from ..export import conversation
 from ..llm.base import ChatClient, ChatRequest
 from ..records import Record
 from ..store import DatasetStore, DatasetVersion
-from ..text import detect_lang
+from ..text import LANGS, detect_lang
 from . import PrefsConfig
 from .pairs import Comparison, Response, decide, pairs_to_judge
 
@@ -27,7 +27,7 @@ STAGE = "prefs"
 
 def _lang(rec: Record) -> str:
     lang = rec.meta.get("lang")
-    return lang if lang in ("en", "zh") else detect_lang(rec.instruction)
+    return lang if lang in LANGS else detect_lang(rec.instruction)
 
 
 def prompt_of(rec: Record) -> str:
