@@ -91,7 +91,7 @@ def make(name: str, tmp: Path, num: int):
 def one(name: str, num: int, stub) -> dict:
     from datagen.filters import FilterConfig
     from datagen.llm import LLMConfig
-    from datagen.run.job import RunSettings, execute
+    from datagen.run.job import Run, RunSettings, execute
 
     out = {"generator": name, "num": num}
     with tempfile.TemporaryDirectory() as tmp:
@@ -100,10 +100,10 @@ def one(name: str, num: int, stub) -> dict:
         settings = dict(num=num, dataset="d", store=str(Path(tmp) / "store"), lang="en")
         for label in ("first_run", "with_history"):
             t0 = time.perf_counter()
-            est = execute(make(name, Path(tmp), num), RunSettings(dry_run=True, **settings), llm,
-                          FilterConfig(embed=None), "en").estimate
+            est = execute(Run(make(name, Path(tmp), num), RunSettings(dry_run=True, **settings), llm,
+                              FilterConfig(embed=None))).estimate
             t_est = time.perf_counter() - t0
-            res = execute(make(name, Path(tmp), num), RunSettings(**settings), llm, FilterConfig(embed=None), "en")
+            res = execute(Run(make(name, Path(tmp), num), RunSettings(**settings), llm, FilterConfig(embed=None)))
             measured = res.ledger["total"]
             row = {"estimate_s": round(t_est, 2), "measured": {k: measured[k] for k in ("requests", "tokens", "dollars")},
                    "estimate": {k: est["total"]["expected"][k] for k in ("requests", "tokens", "dollars")},

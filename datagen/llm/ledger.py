@@ -194,6 +194,9 @@ class Ledger:
         # (estimates); the gate counts them as spent, so rounds in flight at once cannot
         # each pass the cap on the same headroom
         self._held: dict[str, list[float]] = {}
+        self._asked: dict[str, list[float]] = {}  # per stage: requests admitted, their chars/4 prompt tokens
+        self._cond = threading.Condition(self._lock)  # notified as requests in flight are recorded
+        self._admitting = threading.Lock()
 
     def _cost(self, prompt_tokens: int, completion_tokens: int, mode: str) -> float | None:
         if self.backend == "local":
@@ -214,6 +217,7 @@ class Ledger:
         key = (stage or "other", self.model, self.endpoint, mode)
         with self._lock:
             self._release(stage or "other", 1)
+            self._cond.notify_all()
             item = self.items.setdefault(key, LineItem(dollars=self._cost(0, 0, mode)))
             if cached:  # answered from the response cache: free, and said so
                 item.cached += 1
@@ -240,7 +244,8 @@ class Ledger:
         new = Ledger.__new__(Ledger)
         new.backend, new.model, new.endpoint, new.price = self.backend, self.model, self.endpoint, self.price
         new.budget = budget or Budget()
-        new.items, new.stopped, new._held, new._lock = {}, None, {}, threading.Lock()
+        new.items, new.stopped, new._held, new._asked, new._lock = {}, None, {}, {}, threading.Lock()
+        new._cond, new._admitting = threading.Condition(new._lock), threading.Lock()
         return new
 
     def headroom(self, blocks_in_flight: int, blocks_done: int) -> Budget | None:
@@ -263,6 +268,7 @@ class Ledger:
         """`n` requests the gate let through will never be recorded (they failed)."""
         with self._lock:
             self._release(stage or "other", n)
+            self._cond.notify_all()
 
     def merge(self, rows: Sequence[dict[str, Any]]) -> None:
         """Add another ledger's rows (a Ray worker's block) to this one."""
@@ -309,6 +315,10 @@ class Ledger:
             for (stage, *_), i in self.items.items():
                 if i.requests:
                     out[stage] = {"prompt": i.prompt_tokens / i.requests, "completion": i.completion_tokens / i.requests}
+                    asked = self._asked.get(stage)
+                    # billed prompt tokens over the chars/4 estimate of the prompts admitted
+                    ratio = out[stage]["prompt"] / (asked[1] / asked[0]) if asked and asked[1] else 1.0
+                    out[stage]["prompt_ratio"] = min(20.0, max(0.05, ratio))
         return out
 
     def as_dict(self) -> dict[str, Any]:
@@ -337,6 +347,31 @@ class Ledger:
         if self.admit(requests, stage, partial=False) < len(requests):
             raise BudgetExceeded(self.stopped["detail"], dict(self.stopped))
 
+    def _fit(self, requests: Sequence, stage: str):
+        """How many of `requests` fit now, what they are expected to add, and the figures."""
+        means = self.stage_means().get(stage)
+        b = self.budget
+        t = self.totals()
+        with self._lock:
+            held = sum(h[0] for h in self._held.values())
+            tokens = t["tokens"] + sum(h[1] for h in self._held.values())
+            dollars = None if t["dollars"] is None else t["dollars"] + sum(h[2] for h in self._held.values())
+        k, add_tokens, add_dollars, heur, est = 0, 0.0, 0.0, 0, 0.0
+        for r in requests:
+            # prompt: chars/4, scaled by what the endpoint billed this stage's prompts so far;
+            # completions: this stage's mean so far, else half of each request's max_tokens
+            p = heuristic_tokens(r.messages) * (means["prompt_ratio"] if means else 1.0)
+            c = (means["completion"] if means else r.max_tokens / 2) * max(1, r.n)
+            est = p + c
+            cost = self._cost(int(p), int(c), "online") or 0.0
+            if b.max_tokens is not None and tokens + add_tokens + est > b.max_tokens:
+                break
+            if b.max_cost is not None and dollars is not None and dollars + add_dollars + cost > b.max_cost:
+                break
+            k, add_tokens, add_dollars = k + 1, add_tokens + est, add_dollars + cost
+            heur += heuristic_tokens(r.messages)
+        return k, add_tokens, add_dollars, heur, est, t, tokens, dollars, held, means is not None
+
     def admit(self, requests: Sequence, stage: str | None, partial: bool = True) -> int:
         """How many of `requests` (ChatRequests, in order) may be sent: all of them, or with
         `partial` the first ones that fit under the cap, counting what was spent and what
@@ -345,27 +380,30 @@ class Ledger:
         in flight are not touched: they finish and are accounted."""
         if not self.budget or not requests:
             return len(requests)
-        stage = stage or "other"
-        if self.stopped:
-            raise BudgetExceeded(self.stopped["detail"], dict(self.stopped))
-        means = self.stage_means().get(stage)
+        with self._admitting:  # one admission at a time: two cannot fit in the same headroom
+            return self._admit(requests, stage or "other", partial)
+
+    def _admit(self, requests: Sequence, stage: str, partial: bool) -> int:
+        waited, held_before = 0.0, None
+        while True:
+            if self.stopped:
+                raise BudgetExceeded(self.stopped["detail"], dict(self.stopped))
+            k, add_tokens, add_dollars, heur, est, t, tokens, dollars, held, known = self._fit(requests, stage)
+            if k == len(requests) or not held:
+                break
+            # requests in flight are counted at their estimate: wait for them to land (they
+            # often cost less) before refusing anything; give up after a minute without one
+            with self._cond:
+                self._cond.wait(0.5)
+            waited = 0.0 if held != held_before else waited + 0.5
+            held_before = held
+            if waited >= 60:
+                break
         b = self.budget
-        t = self.totals()
-        with self._lock:
-            tokens = t["tokens"] + sum(h[1] for h in self._held.values())
-            dollars = None if t["dollars"] is None else t["dollars"] + sum(h[2] for h in self._held.values())
-        k, add_tokens, add_dollars = 0, 0.0, 0.0
-        for r in requests:
-            # completions: this stage's mean so far, else half of each request's max_tokens
-            est = heuristic_tokens(r.messages) + (means["completion"] if means else r.max_tokens / 2) * max(1, r.n)
-            cost = self._cost(heuristic_tokens(r.messages), int(est - heuristic_tokens(r.messages)), "online") or 0.0
-            if b.max_tokens is not None and tokens + add_tokens + est > b.max_tokens:
-                break
-            if b.max_cost is not None and dollars is not None and dollars + add_dollars + cost > b.max_cost:
-                break
-            k, add_tokens, add_dollars = k + 1, add_tokens + est, add_dollars + cost
-        if k < len(requests):
-            if b.max_tokens is not None and tokens + add_tokens + est > b.max_tokens:
+        if k < len(requests) and not (partial and k and not known):
+            # (a first wave of a stage whose reply length is unknown goes out alone: its
+            # replies say what the rest will cost before anything is refused)
+            if b.max_tokens is not None and tokens + add_tokens + est > b.max_tokens:  # est: the first refused
                 why = (f"token budget: {t['tokens']} spent + ~{int(tokens - t['tokens'])} in flight; "
                        f"{len(requests) - k} of {len(requests)} {stage} requests would pass --max-total-tokens "
                        f"{b.max_tokens}")
@@ -383,6 +421,9 @@ class Ledger:
             held[0] += k
             held[1] += add_tokens
             held[2] += add_dollars
+            asked = self._asked.setdefault(stage, [0, 0])
+            asked[0] += k
+            asked[1] += heur
         return k
 
 

@@ -18,7 +18,7 @@ from ..export import conversation
 from ..llm.base import ChatClient, ChatRequest
 from ..records import Record
 from ..store import DatasetStore, DatasetVersion
-from ..text import detect_lang
+from ..text import LANGS, detect_lang
 from . import PrefsConfig
 from .pairs import Comparison, Response, decide, pairs_to_judge
 
@@ -27,7 +27,7 @@ STAGE = "prefs"
 
 def _lang(rec: Record) -> str:
     lang = rec.meta.get("lang")
-    return lang if lang in ("en", "zh") else detect_lang(rec.instruction)
+    return lang if lang in LANGS else detect_lang(rec.instruction)
 
 
 def prompt_of(rec: Record) -> str:
@@ -157,6 +157,29 @@ def merged_usage(clients: Sequence[ChatClient]) -> dict[str, Any]:
                          "total": total, "price": {f"{led['stages'][0]['model']}": led.get("price")
                                                    for led in ledgers if led["stages"]}}
     return out
+
+
+def make_clients(cfg: PrefsConfig, base) -> tuple[list[ChatClient], ChatClient, list[ChatClient]]:
+    """(responders, judge, every client to close) from `cfg`'s --model list and judge, each
+    an LLMConfig `base` with its model (and base URL) laid over; one client per (model, URL)."""
+    from ..llm import make_client, with_overrides
+
+    made: dict[tuple, ChatClient] = {}
+
+    def client_for(model: str, url: str | None) -> ChatClient:
+        if (model, url) not in made:
+            made[(model, url)] = make_client(with_overrides(base, model=model, base_url=[url] if url else None))
+        return made[(model, url)]
+
+    specs = cfg.model_specs(base.resolved_model())
+    try:
+        responders = [client_for(m, u) for m, u in specs]
+        judge = client_for(cfg.judge_model or specs[0][0], cfg.judge_base_url or specs[0][1])
+    except BaseException:
+        for c in made.values():
+            c.close()
+        raise
+    return responders, judge, list(made.values())
 
 
 def make_preferences(store: DatasetStore, ref: str, cfg: PrefsConfig, responders: Sequence[ChatClient],
