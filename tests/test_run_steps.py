@@ -94,12 +94,12 @@ def test_an_unregistered_section_is_unknown(tmp_path, stub):
 
 def test_steps_that_read_a_version_need_a_dataset(registry):
     data = {"generator": {"type": "self-kg", "triples": "x.jsonl"}, "out": "x.jsonl", "keep_short": {}}
-    with pytest.raises(ConfigError, match="score/select/keep_short stages need a dataset"):
+    with pytest.raises(ConfigError, match="score/select/prefs/keep_short stages need a dataset"):
         pipeline.parse(data, "p.yaml")
 
 
 def test_builtin_steps_in_order():
-    assert list(steps.STEPS) == ["score", "select", "train", "eval"]
+    assert list(steps.STEPS) == ["score", "select", "train", "prefs", "dpo", "eval"]
     pipe = pipeline.parse({"generator": {"type": "self-kg", "triples": "x.jsonl"}, "dataset": {"name": "kg"},
                            "eval": {"eval": "e.jsonl"}, "train": {"base_model": "embedded"},
                            "score": [{"scorer": "ifd"}, {"scorer": "perplexity"}], "select": {"by": "ifd", "min": 0.1}})

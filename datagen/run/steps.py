@@ -161,6 +161,59 @@ class TrainStep(Step):
         state.trained = tcfg
 
 
+class PrefsStep(Step):
+    """`prefs:`: preference pairs from the version in hand (datagen/prefs, docs/preferences.md),
+    published as a version of NAME-prefs (or `into`), which the next step reads."""
+
+    section, config, needs_dataset = "prefs", "datagen.prefs:PrefsConfig", True
+
+    def run(self, state: StepState) -> None:
+        if state.version is None:
+            return
+        from ..prefs.stage import make_clients, make_preferences
+
+        responders, judge, clients = make_clients(self.cfg, state.pipe.llm)
+        try:
+            state.version, info = make_preferences(state.pipe.store(), state.version.ref, self.cfg, responders, judge)
+        finally:
+            for c in clients:
+                c.close()
+        state.note(f"prefs: {info['pairs']} pairs from {info['source']}: {state.version.ref}")
+
+
+class DpoStep(Step):
+    """`dpo:` (TrainConfig keys): DPO on the prefs step's pairs, from the train step's SFT
+    adapter when there is one (else `adapter`, else the base); eval then compares both."""
+
+    section, config = "dpo", "datagen.train.config:TrainConfig"
+    requires = {"prefs": "the dpo stage trains on the prefs stage's pairs: add a prefs: section"}
+
+    def run(self, state: StepState) -> None:
+        if not state.train:
+            return
+        if state.version is None:
+            state.note("dpo skipped: no preference version")
+            return
+        t, sft = self.cfg, state.trained
+        tcfg = dataclasses.replace(t, method="dpo", dataset=state.version.ref, data=None,
+                                   out=t.out.replace("{version}", state.version.version),
+                                   store=t.store or state.pipe.dataset.store,
+                                   adapter=t.adapter or (sft.out if sft is not None else None))
+        from ..extras import require_extra
+        from ..train import train as train_fn
+
+        require_extra("train", f"{state.pipe.source}: the dpo: stage")
+        report = train_fn(tcfg, progress=state.progress)
+        state.extra["dpo_report"] = report
+        if sft is not None:
+            state.extra["adapters_before"] = [sft.out]  # eval compares the SFT adapter too
+        state.trained = tcfg
+        if report:
+            margin = ((report.get("dpo") or {}).get("eval_after") or {}).get("rewards/margins")
+            state.note(f"dpo: {tcfg.out} from {tcfg.adapter or 'the base'} on {tcfg.dataset}"
+                       + (f", eval reward margin {margin:.3f}" if margin is not None else ""))
+
+
 class EvalStep(Step):
     """`eval:`: the adapter just trained against its base; with promote_if, the dataset's
     `good` tag follows it when it beats the last evaluated version."""
@@ -176,7 +229,8 @@ class EvalStep(Step):
         from ..eval.gate import gate_version
         from ..store import DatasetStore
 
-        ecfg = dataclasses.replace(self.cfg, adapters=[tcfg.out], store=self.cfg.store or tcfg.store)
+        ecfg = dataclasses.replace(self.cfg, adapters=[*state.extra.get("adapters_before", []), tcfg.out],
+                                   store=self.cfg.store or tcfg.store)
         state.out.eval_report = run_eval(ecfg, progress=state.progress)
         if tcfg.dataset and ecfg.promote_if:
             name, _, version = tcfg.dataset.partition("@")
@@ -188,6 +242,8 @@ STEPS: dict[str, str | type[Step]] = {
     "score": "datagen.run.steps:ScoreStep",
     "select": "datagen.run.steps:SelectStep",
     "train": "datagen.run.steps:TrainStep",
+    "prefs": "datagen.run.steps:PrefsStep",
+    "dpo": "datagen.run.steps:DpoStep",
     "eval": "datagen.run.steps:EvalStep",
 }
 
