@@ -17,7 +17,9 @@ from datagen.studio.views import record_page_view  # noqa: E402
 
 def test_self_qa_provenance_highlights_the_answer_in_its_document(stub, corpora, tmp_path, monkeypatch):
     stub.responder = lambda body: "What does this say: " + body["messages"][-1]["content"].split(": ", 1)[-1][:60] + "?"
-    shutil.copytree(corpora / "formats", tmp_path / "formats")
+    (tmp_path / "formats").mkdir()
+    for name in ("self_instruct_README.pdf", "self_instruct_README.docx"):  # a paged format and an unpaged one
+        shutil.copy(corpora / "formats" / name, tmp_path / "formats" / name)
     monkeypatch.chdir(tmp_path)
     res = CliRunner().invoke(main, ["run", "self-qa", "--docs", "formats", "--base-url", stub.url, "--num", "8",
                                     "--no-embed", "--rouge", "1.0", "--answer-mode", "extractive",
@@ -27,6 +29,7 @@ def test_self_qa_provenance_highlights_the_answer_in_its_document(stub, corpora,
     store = DatasetStore(tmp_path / "datasets")
     records = store.read("fmt")
     assert len(records) >= 4
+    assert {r.meta["doc"] for r in records} == {"self_instruct_README.pdf", "self_instruct_README.docx"}
     for r in records:
         view = record_page_view(store, "fmt", "v0001", r.id)["provenance"]
         assert view["kind"] == "self-qa" and view["found"], view
