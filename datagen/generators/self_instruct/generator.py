@@ -23,7 +23,7 @@ from ...llm.base import ChatClient, ChatRequest, Choice, Completion
 from ...llm.ledger import BudgetExceeded
 from ...records import Record
 from . import prompts as P
-from ..base import GenerationReport, Generator, GeneratorConfig, Outcome
+from ..base import GenerationReport, Generator, GeneratorConfig, Outcome, capped
 from ..rounds import Aborted, RoundPipeline
 from .classify import classify, classify_tasks
 from .demand import Demand, budget_room, surplus, task_record
@@ -230,10 +230,7 @@ class SelfInstructGenerator(Generator):
                 self.report.stop_reason = f"kept {st['done']} tasks (--num {num}) after {rnd} rounds"
 
         def stop():
-            return st["done"] >= num or st["stale"] >= cfg.patience or capped()
-
-        def capped():
-            return client.usage.ledger is not None and bool(client.usage.ledger.stopped)
+            return st["done"] >= num or st["stale"] >= cfg.patience or capped(client)
 
         def drain(rnd, result):
             """A round in flight when the run stopped: what it had paid for, as surplus."""
@@ -262,7 +259,7 @@ class SelfInstructGenerator(Generator):
                 self.report.stop_reason = f"round limit {max_rounds} reached; kept {done} of {num} tasks"
         self.report.counts["tasks"] = done
         self.report.notes.extend(type_notes(self.report.counts))
-        if capped() and done < num:  # every round paid for is accounted above; the run stopped on the cap
+        if capped(client) and done < num:  # every round paid for is accounted above; the run stopped on the cap
             stopped = client.usage.ledger.stopped
             raise BudgetExceeded(stopped["detail"], dict(stopped))
 
