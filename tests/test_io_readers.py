@@ -122,6 +122,30 @@ def test_no_running_title_repeated(corpora):
     assert len(starts) >= 8 and text.count("huatuo_README_zh") <= 1
 
 
+def test_a_browsers_running_heads_and_page_numbers_are_dropped(corpora, tmp_path):
+    """Chromium prints the date and title atop every page and the URL and "n/N" below it."""
+    import shutil
+    import subprocess
+
+    import pdfplumber
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("no chromium to print a PDF with running heads (apt install chromium)")
+    pdf = tmp_path / "printed.pdf"
+    html = corpora / "formats" / "self_instruct_README.html"
+    subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", f"--print-to-pdf={pdf}", html.as_uri()],
+                   capture_output=True, timeout=120, check=True)
+    with pdfplumber.open(pdf) as doc:
+        edges = [(p.extract_text_lines()[0]["text"], p.extract_text_lines()[-1]["text"]) for p in doc.pages]
+    assert len(edges) >= 3 and all("self_instruct_README" in top and bottom.startswith("file://")
+                                   for top, bottom in edges)  # the heads are there to drop
+    text, starts = extract(pdf)
+    assert len(starts) == len(edges) and "file://" not in text and "self_instruct_README" not in text.split("\n", 1)[1]
+    assert not re.search(r"^\s*\d+\s*/\s*\d+\s*$|\d{1,2}/\d{1,2}/\d{2}, ", text, re.M)
+    assert found_whole((corpora / "docs" / "self_instruct_README.md").read_text(encoding="utf-8"), text) >= 0.95
+
+
 def test_pptx_slides_are_pages(tmp_path):
     from pptx import Presentation
     from pptx.util import Inches
