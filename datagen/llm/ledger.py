@@ -264,6 +264,12 @@ class Ledger:
         tokens = left(b.max_tokens, t["tokens"])
         return Budget(max_cost=cost, max_tokens=None if tokens is None else int(tokens))
 
+    def calls(self, stage) -> int:
+        """Requests recorded for `stage` so far (sent and cached)."""
+        name = str(stage or "other")
+        with self._lock:
+            return sum(i.requests + i.cached for key, i in self.items.items() if str(key[0]) == name)
+
     def release(self, stage: str | None, n: int) -> None:
         """`n` requests the gate let through will never be recorded (they failed)."""
         with self._lock:
@@ -389,7 +395,7 @@ class Ledger:
             if self.stopped:
                 raise BudgetExceeded(self.stopped["detail"], dict(self.stopped))
             k, add_tokens, add_dollars, heur, est, t, tokens, dollars, held, known = self._fit(requests, stage)
-            if k == len(requests) or not held:
+            if k == len(requests) or not held or not partial:
                 break
             # requests in flight are counted at their estimate: wait for them to land (they
             # often cost less) before refusing anything; give up after a minute without one

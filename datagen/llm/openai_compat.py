@@ -263,7 +263,14 @@ class OpenAIChatClient(RawCompletions, ChatClient):
                 if not out:
                     raise
                 break
-            out += send(rest[:k])
+            ledger = self.usage.ledger
+            before = ledger.calls(stage) if ledger is not None else 0
+            try:
+                out += send(rest[:k])
+            except BaseException:
+                if ledger is not None:  # admitted and never answered: no longer in flight
+                    ledger.release(stage, k - (ledger.calls(stage) - before))
+                raise
             rest = rest[k:]
             if rest and self.usage.ledger is not None and self.usage.ledger.stopped:
                 break
@@ -286,7 +293,14 @@ class OpenAIChatClient(RawCompletions, ChatClient):
         async def go(clients):
             return await _gather_or_cancel([self._choose(clients, self._sem, m, options, p) for m, p in items])
 
-        return self._run(go) + refused
+        ledger = self.usage.ledger
+        before = ledger.calls("classify") if ledger is not None else 0
+        try:
+            return self._run(go) + refused
+        except BaseException:
+            if ledger is not None:  # admitted and never answered: no longer in flight
+                ledger.release("classify", admitted - (ledger.calls("classify") - before))
+            raise
 
     def choose_key(self, messages, options, prefill) -> str:
         """The cache key of a fixed-choice question (shared with the Batch API path)."""
