@@ -1,4 +1,13 @@
-"""--dry-run's scaling (datagen/run/estimate.py): reasoning tokens come from earlier versions' ledgers."""
+"""--dry-run's scaling (datagen/run/estimate.py): reasoning tokens come from earlier versions' ledgers;
+and estimates against the runs they estimate, on the stub server answering with realistic
+reply lengths (bench/bench_estimate.py's responder, which runs the whole matrix: five
+generators at --num 30, 80 and 300). A representative subset here: Self-Instruct (staged)
+and Self-QA at --num 30, first run and with history."""
+
+import sys
+from pathlib import Path
+
+import pytest
 
 from datagen.llm.ledger import TokenCounter
 from datagen.llm.ledger_views import format_estimate
@@ -32,3 +41,19 @@ def test_reasoning_tokens_scale_from_history_and_show_in_the_table():
 def test_no_history_no_reasoning_estimate():
     est = scale(_recorded(4), 4, 10, TokenCounter("local"), [])
     assert est["total"]["high"]["reasoning_tokens"] == 0
+
+
+@pytest.mark.parametrize("name", ["self-instruct", "self-qa"])
+def test_estimate_is_within_30_percent_first_run_and_with_history(name, corpora):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    import bench_estimate
+    from stub_server import StubLLMServer
+
+    with StubLLMServer(bench_estimate.respond) as stub:
+        row = bench_estimate.one(name, 30, stub)
+        for label in ("first_run", "with_history"):
+            r = row[label]
+            assert r["measured"]["requests"] > 0 and r["kept"] > 0
+            for k in ("requests", "tokens", "dollars"):
+                assert 0.7 <= r["ratio"][k] <= 1.3, (label, k, r)
+        assert row["with_history"]["history"] == ["v0001"]

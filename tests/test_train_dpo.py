@@ -132,3 +132,28 @@ def test_dpo_needs_preference_data_and_adapter_is_dpo_only(tiny_model, tmp_path)
         train(tiny_cfg(tiny_model, tmp_path / "o", dataset="arith", store=str(st.root), method="dpo"), progress=False)
     with pytest.raises(ConfigError, match="adapter .* is for method dpo"):
         TrainConfig(adapter=str(tmp_path), method="sft")
+
+
+@pytest.mark.model
+@pytest.mark.ddp
+def test_dpo_under_torchrun_splits_the_pairs_over_two_ranks(tiny_model, tmp_path):  # noqa: F811
+    import os
+    import subprocess
+    import sys
+
+    st = prefs_store(tmp_path)
+    out = tmp_path / "dpo"
+    script = tmp_path / "train.py"
+    script.write_text("from datagen.cli import main; main()", encoding="utf-8")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(
+        [str(p) for p in (os.environ.get("PYTHONPATH"),) if p] + [os.getcwd()])}
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script),
+         "train", "--method", "dpo", "--dataset", "pat-prefs", "--store", str(st.root), "--base-model",
+         str(tiny_model), "--out", str(out), "--epochs", "1", "--batch-size", "2", "--eval-fraction", "0",
+         "--threads", "1", "--max-length", "64", "--quiet"], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((out / "train_report.json").read_text())
+    assert report["distributed"]["world_size"] == 2 and report["distributed"]["rows_per_rank"] == [8, 8]
+    assert report["steps"] == 4  # 16 pairs / (2 per rank x 2 ranks): not 8, as two separate runs would take
+    assert proc.stdout.count("trained ") == 1  # rank 0 alone reports and writes

@@ -135,14 +135,18 @@ def train_dpo(cfg: TrainConfig, progress: bool = True) -> dict[str, Any] | None:
                 from transformers import PrinterCallback
 
                 trainer.remove_callback(PrinterCallback)
+            counter = trainer.data_collator = dist.CountingCollator(trainer.data_collator)
             before = trainer.evaluate() if eval_ds is not None else None
             if torch.cuda.is_available():
                 torch.cuda.reset_peak_memory_stats()
             t0 = time.perf_counter()
+            counter.counting = True
             result = trainer.train()
+            counter.counting = False
             train_seconds = time.perf_counter() - t0
             mem = peak_memory()
             after = trainer.evaluate() if eval_ds is not None else None
+            shards = dist.shard_report(world, counter.rows, cfg.batch_size, cfg.grad_accum)
         if not world.is_main:
             return None
 
@@ -176,7 +180,7 @@ def train_dpo(cfg: TrainConfig, progress: bool = True) -> dict[str, Any] | None:
             "tokens_seen": int(tokens), "train_seconds": round(train_seconds, 3),
             "tokens_per_second": round(tokens / train_seconds, 1) if train_seconds > 0 else 0.0,
             **mem, "device": "cuda" if torch.cuda.is_available() else "cpu",
-            "distributed": {"world_size": world.world_size}, "adapter_dir": str(out), "merged_dir": None,
+            "distributed": shards, "adapter_dir": str(out), "merged_dir": None,
         }
         plot_loss(train_curve, eval_curve, build / PLOT, title=f"DPO: {base.name} on {where}")
         report["wall_seconds"] = round(time.perf_counter() - t_start, 3)
