@@ -30,7 +30,7 @@ def filter_command() -> click.Command:
         click.Argument(["infile"], metavar="IN.jsonl", type=click.Path(dir_okay=False)),
         click.Option(["--out"], required=True, type=click.Path(dir_okay=False), help="Kept rows, unchanged."),
         click.Option(["--rejects"], type=click.Path(dir_okay=False), default=None,
-                     help="Dropped rows with reason and most similar kept text (default: OUT.rejects.jsonl)."),
+                     help="Dropped rows with reason and most similar kept text [default: OUT.rejects.jsonl]."),
         click.Option(["--against"], multiple=True, type=click.Path(dir_okay=False),
                      help="Pool to deduplicate against (seeds, an earlier dataset); repeatable."),
         click.Option(["--config", "config_path"], type=click.Path(dir_okay=False), default=None,
