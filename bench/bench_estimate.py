@@ -47,9 +47,16 @@ def respond(body: dict):
         text = kg_responder(body)
     elif "#Given Prompt#" in msgs[-1]["content"] or ("Equal" in msgs[-1]["content"] and "judgement" in msgs[-1]["content"]):
         text = _EVOL(body)
+    elif body.get("seed") is not None and _evolved(msgs[-1]["content"]):
+        # an evolved instruction's answer: a paragraph, as bench_e2e's answers are
+        text = reply_for(body) + " " + reply_for({**body, "seed": repr(body.get("seed")) + "+"})
     else:
         text = reply_for(body)
     return Reply(body=chat_body(text, prompt_tokens=prompt_tokens(body), completion_tokens=tokens(text)))
+
+
+def _evolved(text: str) -> bool:
+    return bool(re.search(r"Consider \w+, \w+ and \w+ case \d+\.$", text.strip()))
 
 
 def _EVOL(body):  # noqa: F811 - one evol responder for the whole bench
@@ -75,13 +82,16 @@ def make(name: str, tmp: Path, num: int):
         cls = get_generator("self-kg")
         return cls(cls.config_cls(triples=str(ROOT / "seeds" / "kg_en.jsonl"), lang="en"))
     cls = get_generator("evol-instruct")
-    return cls(cls.config_cls(seeds=[str(ROOT / "seeds" / "self_instruct_en.jsonl")], lang="en"))
+    # the 175 Self-Instruct seed tasks: enough lineages for --num 300 twice (24 seeds are not)
+    seeds = ROOT.parent / "shared" / "corpora" / "self_instruct_seed_tasks.jsonl"
+    return cls(cls.config_cls(seeds=[str(seeds if seeds.is_file() else ROOT / "seeds" / "self_instruct_en.jsonl")],
+                              lang="en"))
 
 
 def one(name: str, num: int, stub) -> dict:
     from datagen.filters import FilterConfig
     from datagen.llm import LLMConfig
-    from datagen.run.job import RunSettings, execute
+    from datagen.run.job import Run, RunSettings, execute
 
     out = {"generator": name, "num": num}
     with tempfile.TemporaryDirectory() as tmp:
@@ -90,10 +100,10 @@ def one(name: str, num: int, stub) -> dict:
         settings = dict(num=num, dataset="d", store=str(Path(tmp) / "store"), lang="en")
         for label in ("first_run", "with_history"):
             t0 = time.perf_counter()
-            est = execute(make(name, Path(tmp), num), RunSettings(dry_run=True, **settings), llm,
-                          FilterConfig(embed=None), "en").estimate
+            est = execute(Run(make(name, Path(tmp), num), RunSettings(dry_run=True, **settings), llm,
+                              FilterConfig(embed=None))).estimate
             t_est = time.perf_counter() - t0
-            res = execute(make(name, Path(tmp), num), RunSettings(**settings), llm, FilterConfig(embed=None), "en")
+            res = execute(Run(make(name, Path(tmp), num), RunSettings(**settings), llm, FilterConfig(embed=None)))
             measured = res.ledger["total"]
             row = {"estimate_s": round(t_est, 2), "measured": {k: measured[k] for k in ("requests", "tokens", "dollars")},
                    "estimate": {k: est["total"]["expected"][k] for k in ("requests", "tokens", "dollars")},

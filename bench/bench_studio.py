@@ -5,8 +5,9 @@ Writes bench/results/studio.json:
 - page_1_ms / page_1000_ms: a page of 50 records from the version's JSON API over HTTP
   (median of interleaved requests; the limit: page 1 < 100 ms, page 1000 <= 2x page 1);
 - search_*_ms: English, Chinese (trigram) and a two-character Chinese query (LIKE scan);
-  the limit: < 500 ms. `search_filtered_ms` (a broad word + language + score range, sorted
-  by another score: 30% of the version matches) is reported beside it, not held to it;
+  the limit: < 500 ms, held for `search_filtered_ms` too (a broad word + language + score
+  range, sorted by another score: 30% of the version matches) and `sort_ms` (page 1 of the
+  whole version sorted by a score);
 - memory: Python's peak allocation building the index and serving page 1000, for a 10k and
   a 100k version (flat: it should not grow with the version's size).
 """
@@ -103,13 +104,15 @@ def main():
         result.update(page_1_ms=median_ms(p1), page_last=last, page_last_ms=median_ms(pn),
                       page_ratio=round(statistics.median(pn) / statistics.median(p1), 2))
         searches = {"search_en_ms": "river", "search_zh_ms": "黄河中", "search_zh_2chars_ms": "长城",
-                    "search_filtered_ms": "explain"}
+                    "search_filtered_ms": "explain", "sort_ms": ""}
         for key, q in searches.items():
             ts = []
             for _ in range(7):
-                params = {"q": q}
+                params = {"q": q} if q else {}
                 if key == "search_filtered_ms":
                     params.update(score="judge", min=4, lang="en", sort="ifd")
+                if key == "sort_ms":
+                    params.update(sort="ifd")  # the whole version sorted by a score
                 t = time.perf_counter()
                 r = c.get(api, params=params)
                 ts.append(time.perf_counter() - t)
@@ -130,7 +133,7 @@ def main():
     result["memory"] = mem
     result["limits"] = {"page_1_ms": 100, "page_ratio": 2.0, "search_ms": 500}
     result["within_limits"] = (result["page_1_ms"] < 100 and result["page_ratio"] <= 2.0
-                               and max(result[k] for k in searches if k != "search_filtered_ms") < 500)
+                               and max(result[k] for k in searches) < 500)
     write_result(result, OUT)
 
 

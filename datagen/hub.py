@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, DatagenError
+from .text import LANGS
 
 TASKS = {"self-qa": ["question-answering", "text-generation"], "self-kg": ["question-answering", "text-generation"]}
 # the Hub's size buckets
@@ -49,7 +50,7 @@ def card_metadata(dv, store, license: str = "other") -> dict[str, Any]:
     lang = m.get("lang")
     return {
         "license": license,
-        "language": [lang] if lang in ("en", "zh") else ["en", "zh"],
+        "language": [lang] if lang in LANGS else list(LANGS),
         "task_categories": TASKS.get(m.get("generator"), ["text-generation"]),
         "size_categories": [size_category(n)],
         "pretty_name": dv.name,

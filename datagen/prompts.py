@@ -15,8 +15,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from .errors import ConfigError
+from .text import LANGS
 
-LANGS = ("en", "zh")
 
 
 def prompts_dir() -> Path:

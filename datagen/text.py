@@ -6,6 +6,10 @@ import re
 from typing import Iterable
 
 # Han (incl. extensions A and compatibility), Kana, Hangul: one token per character.
+# the languages datagen writes prompts, rules and reports in: declared here, once
+LANGS = ("en", "zh")
+LANG_CHOICES = ("auto",) + LANGS  # a flag's choices: auto = detected from the inputs
+
 CJK_CHAR = r"\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
 CJK_RE = re.compile(f"[{CJK_CHAR}]")
 

@@ -170,3 +170,22 @@ def test_the_probe_checks_see_planted_faults():
     assert backend_branches("x = 1 if client.backend != 'openai' else 2\n")
     assert backend_branches("if backend in ('local', 'x'):\n    pass\n")
     assert not backend_branches("c = make(backend='local')\nif settings.executor == 'local':\n    pass\n")
+
+
+def language_sets(source: str) -> list[str]:
+    """Literal ("en", "zh") / ("auto", "en", "zh") collections: the languages spelled out."""
+    out = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.Tuple, ast.List, ast.Set)) and node.elts \
+                and all(isinstance(e, ast.Constant) for e in node.elts) \
+                and {e.value for e in node.elts} in ({"en", "zh"}, {"auto", "en", "zh"}):
+            out.append(f"{node.lineno}: {ast.unparse(node)}")
+    return out
+
+
+def test_the_languages_are_declared_once():
+    """datagen.text.LANGS (and LANG_CHOICES) is the one list of languages."""
+    bad = {name: found for name, path in modules().items()
+           if name != "datagen.text" and (found := language_sets(path.read_text(encoding="utf-8")))}
+    assert bad == {}
+    assert language_sets('x = lang in ("en", "zh")\n') and not language_sets('x = ("en", "de")\n')

@@ -91,7 +91,7 @@ def test_self_instruct_classification_goes_through_the_batch(tmp_path):
     from datagen.filters import FilterConfig
     from datagen.generators import get_generator
     from datagen.llm import LLMConfig
-    from datagen.run.job import RunSettings, execute
+    from datagen.run.job import Run, RunSettings, execute
     from test_self_instruct import SEEDS_EN
 
     words = iter(range(10_000))
@@ -108,8 +108,8 @@ def test_self_instruct_classification_goes_through_the_batch(tmp_path):
     with FakeBatchServer(respond) as fake:
         cfg = LLMConfig(backend="openai", base_url=[fake.url], model="gpt-4o-mini", batch_api=True, batch_poll=0.01,
                         max_retries=0, cache_path=str(tmp_path / "c.sqlite"))
-        res = execute(cls(cls.config_cls(seeds=str(SEEDS_EN), lang="en")),
-                      RunSettings(num=2, out=str(tmp_path / "data.jsonl")), cfg, FilterConfig(embed=None), "en")
+        res = execute(Run(cls(cls.config_cls(seeds=str(SEEDS_EN), lang="en")),
+                          RunSettings(num=2, out=str(tmp_path / "data.jsonl")), cfg, FilterConfig(embed=None)))
         uploads = [json.loads(line) for up in fake.uploads for line in up.splitlines()]
     assert res.kept  # (later rounds repeat the same words; ROUGE drops them)
     clf_rows = [r for r in uploads if r["body"].get("max_tokens") == 8]

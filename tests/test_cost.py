@@ -16,7 +16,7 @@ from datagen.generators import get_generator
 from datagen.llm import LLMConfig, make_client
 from datagen.llm.ledger import Budget, BudgetExceeded, Ledger, PriceTable
 from datagen.llm.base import ChatRequest
-from datagen.run.job import RunSettings, execute
+from datagen.run.job import Run, RunSettings, execute
 from datagen.store import DatasetStore
 from stub_server import Reply, chat_body
 from test_self_instruct import SEEDS_EN, kind
@@ -57,7 +57,7 @@ def run(stub, tmp_path, num=12, model="gpt-4o-mini", gen_kw=None, **settings):
     cls = get_generator("self-instruct")
     gen = cls(cls.config_cls(seeds=str(SEEDS_EN), lang="en", **(gen_kw or {})))
     s = RunSettings(num=num, dataset="demo", store=str(tmp_path / "store"), **settings)
-    return execute(gen, s, llm_cfg(stub, tmp_path, model=model), FilterConfig(embed=None), "en")
+    return execute(Run(gen, s, llm_cfg(stub, tmp_path, model=model), FilterConfig(embed=None)))
 
 
 # -- prices and the ledger -------------------------------------------------------------
@@ -212,8 +212,8 @@ def test_dry_run_counts_what_the_cache_already_answers(stub, tmp_path):
 
     def go(**kw):
         gen = cls(cls.config_cls(seeds=str(SEEDS_EN), lang="en"))
-        return execute(gen, RunSettings(num=6, out=str(tmp_path / "o.jsonl"), **kw), llm_cfg(stub, tmp_path),
-                       FilterConfig(embed=None), "en")
+        return execute(Run(gen, RunSettings(num=6, out=str(tmp_path / "o.jsonl"), **kw), llm_cfg(stub, tmp_path),
+                           FilterConfig(embed=None)))
 
     assert go().ledger["total"]["requests"] > 0
     sent = len(stub.requests)

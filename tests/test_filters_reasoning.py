@@ -5,7 +5,7 @@ from datagen.filters import FilterConfig, build_chain, build_instance_chain
 from datagen.generators.self_instruct import SelfInstructConfig, SelfInstructGenerator
 from datagen.llm import LLMConfig, make_client
 from datagen.records import Record
-from datagen.run.runner import run_generator
+from datagen.run.runner import format_summary, run_generator
 from stub_server import Reply, StubLLMServer, reasoning_body
 from test_self_instruct import SEEDS_EN, Script
 
@@ -55,11 +55,14 @@ def test_traces_are_kept_apart_and_bad_ones_dropped_with_their_reason():
     assert reasons[TASKS["plants"]] == "reasoning_truncated"
     assert reasons[TASKS["detective"]] == "answer_missing"
     assert result.ledger["total"]["reasoning_tokens"] >= 7
+    assert result.reasoning == {"kept_with_trace": 2, "traces": "meta.reasoning"}
+    assert "reasoning: 2 kept records came with a trace (kept in meta.reasoning)" in format_summary(result)
 
 
 def test_reasoning_drop_keeps_the_rules_but_not_the_traces():
     result = run("drop")
     assert result.kept and all("reasoning" not in r.meta for r in result.kept)
+    assert result.reasoning["traces"] == "dropped"
     assert {r["reason"] for r in result.rejects} >= {"reasoning_truncated", "answer_missing"}
 
 

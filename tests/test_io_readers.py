@@ -85,6 +85,15 @@ def test_headings_and_tables_stay_markdown(corpora, suffix):
     assert re.search(r"^\| ?Self-QA ?\| ?文档数据 ?\| ?单轮指令微调数据 ?\|$", text, flags=re.M)
 
 
+def test_a_cjk_code_comment_wrapped_in_a_pdf_stays_in_its_code_block(corpora):
+    """A code comment in Chinese wrapped onto a line of its own has no Latin letter to mark it
+    as monospace; it must stay inside the fence, not become a paragraph after it."""
+    text, _ = extract(corpora / "formats" / "002_4c6cda829bff24a3.pdf")
+    outside = "\n".join(b for i, b in enumerate(re.split(r"^```$", text, flags=re.M)) if i % 2 == 0)
+    for tail in ("关的配置和功能", "为大模型的forward方法", "算，得出结果result。"):
+        assert tail in text and not re.search(f"^{re.escape(tail)}", outside, re.M), tail
+
+
 def test_html_is_the_main_content(corpora):
     text, _ = extract(corpora / "formats" / "self_instruct_README.html")
     assert "font-family" not in text and "<" not in text  # the page's <head> and styles are gone

@@ -84,3 +84,16 @@ def test_cached_completion_keeps_its_trace(stub, tmp_path):
         c.close()
     assert again.cached and (again.text, again.reasoning) == (first.text, first.reasoning) == ("4", "because")
     assert len(stub.requests) == 1
+
+
+def test_local_completions_are_split_in_place_and_their_trace_counted():
+    from datagen.llm.base import Completion
+    from datagen.llm.reasoning import split_completions, trace_meta
+
+    comps = [Completion("<think>one two three</think>\n\nAnswer."), Completion("Plain."),
+             Completion("<think>cut off while")]
+    split_completions(comps, count=lambda t: len(t.split()))
+    assert [(c.text, c.reasoning, c.reasoning_closed, c.reasoning_tokens) for c in comps] == [
+        ("Answer.", "one two three", True, 3), ("Plain.", "", True, 0), ("", "cut off while", False, 3)]
+    assert trace_meta(comps[0]) == {"reasoning": "one two three"} and trace_meta(comps[1]) == {}
+    assert trace_meta(comps[2]) == {"reasoning": "cut off while", "reasoning_truncated": True}

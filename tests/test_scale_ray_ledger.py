@@ -71,3 +71,18 @@ def test_ray_cap_applies_between_blocks(cluster, stub, tmp_path):
     spent = m["usage"]["ledger"]["total"]
     assert spent["sent"] == len(stub.requests) - before
     assert spent["dollars"] <= cap * 1.05, (spent, cap)
+
+
+@pytest.mark.parametrize("executor", ["local", "ray"])
+def test_self_qa_cap_at_half_publishes_within_the_cap(cluster, stub, tmp_path, executor):
+    stub.responder = own_questions
+    _, full = run(stub, tmp_path, "full", "--num", 1000, "--executor", executor)
+    total = full.latest("d").manifest["usage"]["ledger"]["total"]
+    before = len(stub.requests)
+    cap = total["tokens"] // 2
+    out, half = run(stub, tmp_path, "half", "--num", 1000, "--executor", executor, "--max-total-tokens", cap)
+    m = half.latest("d").manifest
+    assert m["stopped"]["reason"] == "budget" and m["counts"]["added"] > 0, out
+    spent = m["usage"]["ledger"]["total"]
+    assert spent["sent"] == len(stub.requests) - before
+    assert spent["tokens"] <= cap * 1.05, (spent, cap)

@@ -14,7 +14,7 @@ import pytest
 from datagen.errors import ConfigError, LockHeldError
 from datagen.llm import LLMConfig, make_client
 from datagen.records import Record
-from datagen.run.job import RunSettings
+from datagen.run.job import Run, RunSettings
 from datagen.run.publish import publish_run
 from datagen.store import DatasetStore, file_sha256, split_ref
 from test_store_fakes import FakeConfig, FakeGenerator, responder
@@ -37,10 +37,11 @@ def filter_cfg():
 
 def run_once(stub, tmp_path, num=4, gen=None, seed=0, store="store"):
     cfg = llm(stub, tmp_path)
-    settings = RunSettings(num=num, seed=seed, dataset="demo", store=str(tmp_path / store))
+    gen = gen or FakeGenerator()
+    settings = RunSettings(num=num, seed=seed, lang="en", dataset="demo", store=str(tmp_path / store))
     client = make_client(cfg)
     try:
-        return publish_run(gen or FakeGenerator(), client, settings, cfg, filter_cfg(), "en")
+        return publish_run(Run(gen, settings, cfg, filter_cfg(), client=client))
     finally:
         client.close()
 
@@ -154,8 +155,8 @@ def test_lock_is_taken_once_per_run(stub, tmp_path):
         cfg = llm(stub, tmp_path)
         client = make_client(cfg)
         try:
-            res = publish_run(FakeGenerator(), client, RunSettings(num=2, dataset="demo", store=str(tmp_path)),
-                              cfg, filter_cfg(), "en", lock=lock)
+            res = publish_run(Run(FakeGenerator(), RunSettings(num=2, lang="en", dataset="demo", store=str(tmp_path)),
+                                  cfg, filter_cfg(), lock=lock, client=client))
         finally:
             client.close()
         assert res.version.version == "v0001"
@@ -166,8 +167,8 @@ def test_lock_is_taken_once_per_run(stub, tmp_path):
 def test_publish_run_refuses_a_lock_it_was_not_given_held(tmp_path):
     store = DatasetStore(tmp_path)
     with pytest.raises(RuntimeError, match="held lock"):
-        publish_run(FakeGenerator(), None, RunSettings(num=2, dataset="demo", store=str(tmp_path)),
-                    LLMConfig(), filter_cfg(), "en", lock=store.lock("demo"))
+        publish_run(Run(FakeGenerator(), RunSettings(num=2, lang="en", dataset="demo", store=str(tmp_path)),
+                        LLMConfig(), filter_cfg(), lock=store.lock("demo")))
     assert store.versions("demo") == []
 
 

@@ -73,3 +73,41 @@ def test_index_all_builds_every_version_once_and_the_dashboard_shows_medians(tmp
     assert medians_if_indexed(dv) is None  # the dashboard never builds an index itself
     assert index_all(store) == 4 and index_all(store) == 0
     assert medians_if_indexed(dv) == {"ifd": 0.4, "judge": 3.0}
+
+
+def _plan(ix, q):
+    """The query plans of the statements that select `ix.page(q)`'s rows (values inlined)."""
+    sqls = []
+    ix.con.set_trace_callback(sqls.append)
+    try:
+        ix.page(q)
+    finally:
+        ix.con.set_trace_callback(None)
+    return [" | ".join(r[3] for r in ix.con.execute("EXPLAIN QUERY PLAN " + s)) for s in sqls
+            if s.startswith("SELECT r.rid")]
+
+
+@pytest.mark.parametrize("params", [{}, {"lang": "en"}, {"q": "问题"}, {"score": "judge", "min": 2.0}])
+@pytest.mark.parametrize("desc", [True, False])
+@pytest.mark.parametrize("walk", [0, 10**9])  # sort every selection / walk the score index for every one
+def test_a_score_sort_pages_like_a_full_sort_with_unscored_records_last(store, params, desc, walk, monkeypatch):
+    monkeypatch.setattr("datagen.studio.index.WALK", walk)
+    with VersionIndex(store.resolve("demo@v0002")) as ix:  # 30 scored records, then 3 unscored
+        matching = ix.page(Query(per_page=500, **params))
+        assert len(matching) < 33 or not params
+
+        def key(r):
+            v = r["scores"].get("ifd")
+            return (v is None, 0 if v is None else (-v if desc else v), r["rid"])
+        want = [r["rid"] for r in sorted(matching, key=key)]
+        got = [r["rid"] for p in range(1, 7) for r in ix.page(Query(sort="ifd", desc=desc, per_page=7, page=p, **params))]
+        assert got == want and len(want) == len(matching)
+
+
+def test_a_score_sort_walks_the_score_index_instead_of_sorting_every_record(store, monkeypatch):
+    monkeypatch.setattr("datagen.studio.index.WALK", 10**9)  # as for a broad selection of a big version
+    with VersionIndex(store.resolve("demo@v0002")) as ix:
+        for desc in (True, False):
+            for params in ({}, {"lang": "en", "q": "river"}):
+                plans = _plan(ix, Query(sort="ifd", desc=desc, **params))
+                assert plans and not any("TEMP B-TREE" in p for p in plans), plans

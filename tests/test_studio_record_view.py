@@ -17,7 +17,9 @@ from datagen.studio.views import record_page_view  # noqa: E402
 
 def test_self_qa_provenance_highlights_the_answer_in_its_document(stub, corpora, tmp_path, monkeypatch):
     stub.responder = lambda body: "What does this say: " + body["messages"][-1]["content"].split(": ", 1)[-1][:60] + "?"
-    shutil.copytree(corpora / "formats", tmp_path / "formats")
+    (tmp_path / "formats").mkdir()
+    for name in ("self_instruct_README.pdf", "self_instruct_README.docx"):  # a paged format and an unpaged one
+        shutil.copy(corpora / "formats" / name, tmp_path / "formats" / name)
     monkeypatch.chdir(tmp_path)
     res = CliRunner().invoke(main, ["run", "self-qa", "--docs", "formats", "--base-url", stub.url, "--num", "8",
                                     "--no-embed", "--rouge", "1.0", "--answer-mode", "extractive",
@@ -27,6 +29,7 @@ def test_self_qa_provenance_highlights_the_answer_in_its_document(stub, corpora,
     store = DatasetStore(tmp_path / "datasets")
     records = store.read("fmt")
     assert len(records) >= 4
+    assert {r.meta["doc"] for r in records} == {"self_instruct_README.pdf", "self_instruct_README.docx"}
     for r in records:
         view = record_page_view(store, "fmt", "v0001", r.id)["provenance"]
         assert view["kind"] == "self-qa" and view["found"], view
@@ -58,3 +61,28 @@ def test_scores_and_lineage_views():
     assert scores_view(meta) == [{"name": "judge", "value": 4, "reason": "clear", "aspects": {}},
                                  {"name": "ifd", "value": 0.7, "reason": "", "aspects": {}}]
     assert [s["id"] for s in lineage_view(meta)["chain"]] == ["s"] and lineage_view({}) is None
+
+
+def test_a_preference_pair_and_a_reasoning_trace_show_on_the_record_page(tmp_path):
+    pytest.importorskip("starlette")
+    import httpx
+
+    from datagen.records import Record
+    from datagen.studio import create_app
+    from studio_store import live_server
+
+    store = DatasetStore(tmp_path / "store")
+    pair = Record(instruction="Name a colour.", output="Red.", meta={
+        "chosen_model": "strong", "rejected_model": "weak", "margin": 1.0,
+        "judge": {"reasons": ["A is a colour; B is <b>not</b>."], "verdicts": ["A", "B"]}},
+        extra={"prompt": "Name a colour.", "chosen": "Red.", "rejected": "<script>x()</script>"})
+    thought = Record(instruction="What is 2 + 2?", output="4", meta={"reasoning": "Two and two <make> four."})
+    with store.lock("p"):
+        store.publish("p", [pair, thought], [], {"stage": "prefs"})
+    with live_server(create_app(store.root)) as url:
+        page = httpx.get(f"{url}/d/p/v0001/r/{pair.id}").text
+        think = httpx.get(f"{url}/d/p/v0001/r/{thought.id}").text
+    assert "preference pair" in page and 'id="f-chosen">Red.</pre>' in page
+    assert "&lt;script&gt;x()&lt;/script&gt;" in page and "<script>x()" not in page
+    assert "strong" in page and "weak" in page and "judge: A is a colour; B is &lt;b&gt;not&lt;/b&gt;." in page
+    assert 'id="f-reasoning">Two and two &lt;make&gt; four.</pre>' in think and 'id="f-output">4</pre>' in think

@@ -6,6 +6,8 @@ import json
 
 import click
 
+from ..export import FORMATS
+
 STORE_OPTION = click.option("--store", type=click.Path(file_okay=False), default=None,
                             help="Dataset store root [default: ./datasets, or $DATAGEN_STORE].")
 
@@ -61,7 +63,7 @@ def diff_command(ref_a, ref_b, store, examples):
 
 @click.command("export")
 @click.argument("ref")
-@click.option("--format", "fmt", type=click.Choice(["alpaca", "sharegpt", "messages", "openai", "prompt-completion", "hf"]),
+@click.option("--format", "fmt", type=click.Choice(FORMATS),
               required=True, help="alpaca / sharegpt (LLaMA-Factory), messages (TRL/LLaMA-Factory), openai "
                                   "(OpenAI fine-tuning), prompt-completion (TRL), hf (datasets.save_to_disk, with a Hub dataset card README.md).")
 @click.option("--out", required=True, type=click.Path(),

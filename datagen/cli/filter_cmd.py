@@ -12,6 +12,7 @@ from .common import add_options
 
 def filter_command() -> click.Command:
     from ..filters import FilterConfig
+    from ..text import LANG_CHOICES
     from .options import OptionSet
 
     opts = OptionSet(FilterConfig, "filters")
@@ -35,7 +36,7 @@ def filter_command() -> click.Command:
                      help="Pool to deduplicate against (seeds, an earlier dataset); repeatable."),
         click.Option(["--config", "config_path"], type=click.Path(dir_okay=False), default=None,
                      help="YAML with filter settings (a `filters:` section or a plain mapping); flags win."),
-        click.Option(["--lang"], type=click.Choice(["auto", "en", "zh"]), default="auto", show_default=True,
+        click.Option(["--lang"], type=click.Choice(LANG_CHOICES), default="auto", show_default=True,
                      help="Language rules (auto: detected from the instructions)."),
     ])
     return add_options(cmd, opts)

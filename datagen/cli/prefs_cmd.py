@@ -31,28 +31,16 @@ def prefs_command(ref, store, **kwargs):
     them pairwise in both orders, and publish the consistent (chosen, rejected) pairs as a
     version of NAME-prefs (or --into). See docs/preferences.md."""
     from ..config import check_values, from_dict
-    from ..llm import make_client, with_overrides
-    from ..prefs.stage import make_preferences
+    from ..prefs.stage import make_clients, make_preferences
     from ..store import DatasetStore
 
     cfg = from_dict(PrefsConfig, check_values(PrefsConfig, PREFS_OPTIONS.take(kwargs), origin=PREFS_OPTIONS.origin()),
                     origin=PREFS_OPTIONS.origin())
-    base = llm_config_from(LLM_OPTIONS, kwargs)
-    specs = cfg.model_specs(base.resolved_model())
-    clients: dict[tuple, object] = {}
-
-    def client_for(model: str, url: str | None):
-        key = (model, url)
-        if key not in clients:
-            clients[key] = make_client(with_overrides(base, model=model, base_url=[url] if url else None))
-        return clients[key]
-
+    responders, judge, clients = make_clients(cfg, llm_config_from(LLM_OPTIONS, kwargs))
     try:
-        responders = [client_for(m, u) for m, u in specs]
-        judge = client_for(cfg.judge_model or specs[0][0], cfg.judge_base_url or specs[0][1])
         version, info = make_preferences(DatasetStore(store), ref, cfg, responders, judge)
     finally:
-        for c in clients.values():
+        for c in clients:
             c.close()
     f = version.manifest.get("funnel") or {}
     dropped = ", ".join(f"{n} {r}" for r, n in (f.get("dropped") or {}).items())

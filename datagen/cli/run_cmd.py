@@ -47,8 +47,7 @@ def _say_what_num_counts(shared: RunOptions, unit: str) -> None:
 def run_generator_flags(name, gen_cls, gen_opts, shared: RunOptions, kwargs: dict) -> None:
     """Build the configs from the flags, run the generator, print the summary."""
     from ..config import Origin, from_dict
-    from ..generators import run_language
-    from ..run.job import execute
+    from ..run import job
     from .common import llm_config_from
 
     llm_cfg = llm_config_from(shared.llm, kwargs)
@@ -60,9 +59,7 @@ def run_generator_flags(name, gen_cls, gen_opts, shared: RunOptions, kwargs: dic
     flags = {**gen_opts.flags, "seed": "--seed", "lang": "--lang"}
     cfg = from_dict(gen_cls.config_cls, values, "", origin=Origin(flags=flags))
     filter_cfg = filter_config(shared, kwargs, cfg.filter_defaults())
-    gen = gen_cls(cfg)
-    settings.lang = run_language(gen, settings.lang)
-    result = execute(gen, settings, llm_cfg, filter_cfg, settings.lang)
+    result = job.execute(job.Run(gen_cls(cfg), settings, llm_cfg, filter_cfg))
     echo_result(result, settings)
 
 

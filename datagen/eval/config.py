@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import ConfigError
+from ..text import LANG_CHOICES
 
 OVERLAP_ACTIONS = ("refuse", "drop")
 PROMOTE = (None, "better")
@@ -46,7 +47,7 @@ class EvalConfig:
     judge_model: str | None = field(default=None, metadata={"help": "The judge's model name."})
     judge_concurrency: int = field(default=8, metadata={"help": "Judge requests in flight at once.", "min": 1})
     lang: str = field(default="auto", metadata={
-        "help": "Judge prompt language: en, zh or auto (from the eval set).", "choices": ("auto", "en", "zh")})
+        "help": "Judge prompt language: en, zh or auto (from the eval set).", "choices": LANG_CHOICES})
     seed: int = field(default=0, metadata={"help": "Recorded in the report (generation is greedy)."})
     promote_if: str | None = field(default=None, metadata={
         "help": "Pipelines: 'better' moves the dataset's `good` tag to this version when its adapter "

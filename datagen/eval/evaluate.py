@@ -19,6 +19,7 @@ from typing import Any
 from .. import __version__
 from ..errors import ConfigError, DataError
 from ..records import Record
+from ..text import LANGS
 from .adapters import train_report
 from .config import EvalConfig
 from .metrics import exact_match, is_label_item, mean, rouge_l
@@ -186,7 +187,7 @@ def run_eval(cfg: EvalConfig, progress: bool = False) -> dict[str, Any]:
         from ..text import detect_lang
         from .judge import PROMPT, judge_pairs
 
-        lang = cfg.lang if cfg.lang in ("en", "zh") else detect_lang([r.instruction for r in items])
+        lang = cfg.lang if cfg.lang in LANGS else detect_lang([r.instruction for r in items])
         client = make_client(LLMConfig(backend="openai", base_url=[cfg.judge_base_url], model=cfg.judge_model,
                                        concurrency=cfg.judge_concurrency))
         try:

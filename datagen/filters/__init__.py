@@ -16,6 +16,7 @@ from typing import Sequence
 
 from ..errors import ConfigError
 from ..records import Record
+from ..text import LANGS
 from .base import Filter, FilterChain, Verdict, funnel
 from .reasoning import AnswerMissing, ReasoningTruncated
 from .rules import (ZH_BLACKLIST, AsciiStart, Blacklist, EmptyOutput, EndsWithColon, ExactDuplicate,
@@ -24,7 +25,6 @@ from .rules import (ZH_BLACKLIST, AsciiStart, Blacklist, EmptyOutput, EndsWithCo
 
 DEFAULT_BLACKLIST = ["image", "images", "graph", "graphs", "picture", "pictures", "file", "files", "map",
                      "maps", "draw", "plot", "go to", "video", "audio", "music", "flowchart", "diagram"]
-LANGS = ("en", "zh")
 
 __all__ = ["FilterConfig", "build_chain", "build_instance_chain", "build_answer_chain", "FilterChain", "Filter", "Verdict", "funnel",
            "conflicting_instances", "DEFAULT_BLACKLIST"]

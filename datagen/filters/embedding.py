@@ -5,8 +5,9 @@ The default model is the embedded all-MiniLM-L6-v2 (from a pip package, no downl
 `embed_model` names another local sentence-transformers folder (e.g. a multilingual one,
 since MiniLM is English-only). Embeddings are L2-normalized, so cosine = dot product, and
 kept vectors live in a growing float32 matrix searched exactly with one matrix-vector
-product: ~150 MB and ~15 ms per query at 100k texts (bench/bench_scale.py). Past `faiss_above` vectors (100k)
-a faiss IVF index takes over (the faiss extra; see docs/scale.md for its measured recall).
+product (its memory and time per query at 100k texts: docs/benchmarks.md). Past
+`faiss_above` vectors (100k) a faiss IVF index takes over (the faiss extra; see
+docs/scale.md for its measured recall).
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ class EmbeddingIndex:
     Exact (one matrix-vector product) up to `faiss_above` vectors; past that a faiss IVF
     index (inner product, so cosine on these vectors; 4*sqrt(n) lists trained on the
     vectors kept so far, NPROBE of them searched per query) replaces the matrix. IVF, not
-    HNSW: on 2 CPU cores an HNSW graph of 200k vectors takes minutes to build, IVF seconds
-    (bench/bench_scale.py). The scores returned are exact for the vectors found, so a
+    HNSW: an HNSW graph takes far longer to build on a few CPU cores (bench/bench_scale.py,
+    docs/benchmarks.md). The scores returned are exact for the vectors found, so a
     match still means cosine > threshold; what IVF can do is miss a neighbour in a list it
     did not probe. One query in `SHADOW_EVERY` is also searched over every list (exact),
     and `recall` says how often the probed lists held a match the exact search found.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ..records import Record
 from .base import Filter
+from .base import Filter
 
 
 class ReasoningTruncated(Filter):

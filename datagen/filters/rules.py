@@ -16,7 +16,7 @@ import string
 from typing import Iterable, Sequence
 
 from ..records import Record
-from ..text import CJK_RE, cjk_ratio, length_units
+from ..text import CJK_RE, LANGS, cjk_ratio, length_units
 from .base import Filter
 
 # Chinese counterparts of the default English blacklist; used when lang is "zh".
@@ -93,7 +93,7 @@ def record_lang(record: Record, default: str) -> str:
     """The language a record declares in `meta.lang` (Self-QA under --lang auto asks each
     document in its own), else the run's."""
     lang = record.meta.get("lang") if isinstance(record.meta, dict) else None
-    return lang if lang in ("en", "zh") else default
+    return lang if lang in LANGS else default
 
 
 class AsciiStart(Filter):
@@ -199,7 +199,7 @@ class PromptScaffolding(Filter):
 
     name = reason = "prompt_scaffolding"
 
-    def __init__(self, langs=("en", "zh")):
+    def __init__(self, langs=LANGS):
         from ..prompts import scaffolding
 
         labels, cues = set(), set()

@@ -24,8 +24,8 @@ from ..errors import ConfigError
 from ..filters.base import FilterChain, Verdict
 from ..llm.base import ChatClient
 from ..records import Record
+from ..text import LANGS
 
-LANGS = ("en", "zh")
 _COUNT_LOCK = threading.Lock()
 
 

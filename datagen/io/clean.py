@@ -35,7 +35,8 @@ def clean_pages(pages: list[str], paged: bool = True) -> tuple[str, list[int]]:
     lines_by_page = [p.replace("\r\n", "\n").replace("\r", "\n").split("\n") for p in pages]
     if paged and len(pages) > 1:
         lines_by_page = drop_running_lines(lines_by_page)
-    vocab = _vocabulary("\n".join("\n".join(ls) for ls in lines_by_page))
+    # the words the document spells whole, for de-hyphenation: built when first needed
+    vocab = _LazyVocabulary(lambda: "\n".join("\n".join(ls) for ls in lines_by_page))
     out: list[str] = []  # pieces of the final text
     size = 0
     starts: list[int] = []
@@ -102,7 +103,7 @@ def _same_block(prev: str, line: str) -> bool:
     return bool(re.match(r"([-*+]|\d{1,3}[.)])\s", s)) and not p.startswith(("#", "|", "```"))
 
 
-def _join(prev: str, line: str, vocab: set[str]) -> tuple[str, bool]:
+def _join(prev: str, line: str, vocab: "_LazyVocabulary") -> tuple[str, bool]:
     """The separator between a wrapped line and the next, and whether the previous line's
     final hyphen goes (a word split over two lines, spelt whole elsewhere)."""
     a, b = prev[-1], line[0]
@@ -115,6 +116,16 @@ def _join(prev: str, line: str, vocab: set[str]) -> tuple[str, bool]:
     if _CJK_CHAR.match(a) or _CJK_CHAR.match(b):
         return "", False
     return " ", False
+
+
+class _LazyVocabulary:
+    def __init__(self, text):
+        self._text, self._words = text, None
+
+    def __contains__(self, word: str) -> bool:
+        if self._words is None:
+            self._words = _vocabulary(self._text())
+        return word in self._words
 
 
 def _vocabulary(text: str) -> set[str]:

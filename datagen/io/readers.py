@@ -130,9 +130,14 @@ def _pdf_page_items(page) -> list[dict]:
         text = _CID.sub("", ln["text"]).strip()  # glyphs without a Unicode mapping (emoji)
         if not text:
             continue
-        items.append({"kind": "code" if mono else "line", "top": ln["top"], "bottom": ln["bottom"],
-                      "x1": ln["x1"], "text": text,
-                      "size": statistics.median(c["size"] for c in chars)})
+        kind = "code" if mono else "line"
+        size = statistics.median(c["size"] for c in chars)
+        prev = items[-1] if items else None
+        if (kind == "line" and prev and prev["kind"] == "code" and _CJK.match(chars[0]["text"])
+                and abs(size - prev["size"]) < 0.1 and ln["top"] - prev["bottom"] < 0.5 * size):
+            kind = "code"  # a CJK comment wrapped onto its own line: the code's size, right under it
+        items.append({"kind": kind, "top": ln["top"], "bottom": ln["bottom"], "x1": ln["x1"], "text": text,
+                      "size": size})
     for t in tables:
         rows = [[(c or "").replace("\n", " ").strip() for c in row] for row in t.extract()]
         if rows and any(any(r) for r in rows):

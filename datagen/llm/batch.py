@@ -157,6 +157,7 @@ class BatchChatClient(ChatClient):
     OpenAIChatClient's first endpoint (its cache, model, key, usage and ledger)."""
 
     backend = "openai-batch"  # concurrent_calls stays False: rounds run strict (one job per stage of a round)
+    returns_reasoning = True  # batch output rows are parsed as online replies (openai_wire.completion_of)
 
     def __init__(self, online, state_path=None, fallback: str = "none", poll: float = 10.0,
                  poll_timeout: float | None = None, progress: bool = True):
@@ -329,6 +330,7 @@ class ExportingClient(ChatClient):
     def __init__(self, online, path: str | os.PathLike):
         self.online, self.path = online, Path(path)
         self.backend, self.model, self.usage, self.cache = "openai-batch", online.model, online.usage, online.cache
+        self.returns_reasoning = online.returns_reasoning
 
     def chat_many(self, requests: Sequence[ChatRequest], desc: str | None = None) -> list[list[Completion]]:
         keys = [request_key(self.online.backend, self.model, r, endpoint=self.online.endpoint) for r in requests]

@@ -194,6 +194,9 @@ class Ledger:
         # (estimates); the gate counts them as spent, so rounds in flight at once cannot
         # each pass the cap on the same headroom
         self._held: dict[str, list[float]] = {}
+        self._asked: dict[str, list[float]] = {}  # per stage: requests admitted, their chars/4 prompt tokens
+        self._cond = threading.Condition(self._lock)  # notified as requests in flight are recorded
+        self._admitting = threading.Lock()
 
     def _cost(self, prompt_tokens: int, completion_tokens: int, mode: str) -> float | None:
         if self.backend == "local":
@@ -214,6 +217,7 @@ class Ledger:
         key = (stage or "other", self.model, self.endpoint, mode)
         with self._lock:
             self._release(stage or "other", 1)
+            self._cond.notify_all()
             item = self.items.setdefault(key, LineItem(dollars=self._cost(0, 0, mode)))
             if cached:  # answered from the response cache: free, and said so
                 item.cached += 1
@@ -240,7 +244,8 @@ class Ledger:
         new = Ledger.__new__(Ledger)
         new.backend, new.model, new.endpoint, new.price = self.backend, self.model, self.endpoint, self.price
         new.budget = budget or Budget()
-        new.items, new.stopped, new._held, new._lock = {}, None, {}, threading.Lock()
+        new.items, new.stopped, new._held, new._asked, new._lock = {}, None, {}, {}, threading.Lock()
+        new._cond, new._admitting = threading.Condition(new._lock), threading.Lock()
         return new
 
     def headroom(self, blocks_in_flight: int, blocks_done: int) -> Budget | None:
@@ -259,10 +264,17 @@ class Ledger:
         tokens = left(b.max_tokens, t["tokens"])
         return Budget(max_cost=cost, max_tokens=None if tokens is None else int(tokens))
 
+    def calls(self, stage) -> int:
+        """Requests recorded for `stage` so far (sent and cached)."""
+        name = str(stage or "other")
+        with self._lock:
+            return sum(i.requests + i.cached for key, i in self.items.items() if str(key[0]) == name)
+
     def release(self, stage: str | None, n: int) -> None:
         """`n` requests the gate let through will never be recorded (they failed)."""
         with self._lock:
             self._release(stage or "other", n)
+            self._cond.notify_all()
 
     def merge(self, rows: Sequence[dict[str, Any]]) -> None:
         """Add another ledger's rows (a Ray worker's block) to this one."""
@@ -309,6 +321,10 @@ class Ledger:
             for (stage, *_), i in self.items.items():
                 if i.requests:
                     out[stage] = {"prompt": i.prompt_tokens / i.requests, "completion": i.completion_tokens / i.requests}
+                    asked = self._asked.get(stage)
+                    # billed prompt tokens over the chars/4 estimate of the prompts admitted
+                    ratio = out[stage]["prompt"] / (asked[1] / asked[0]) if asked and asked[1] else 1.0
+                    out[stage]["prompt_ratio"] = min(20.0, max(0.05, ratio))
         return out
 
     def as_dict(self) -> dict[str, Any]:
@@ -337,6 +353,31 @@ class Ledger:
         if self.admit(requests, stage, partial=False) < len(requests):
             raise BudgetExceeded(self.stopped["detail"], dict(self.stopped))
 
+    def _fit(self, requests: Sequence, stage: str):
+        """How many of `requests` fit now, what they are expected to add, and the figures."""
+        means = self.stage_means().get(stage)
+        b = self.budget
+        t = self.totals()
+        with self._lock:
+            held = sum(h[0] for h in self._held.values())
+            tokens = t["tokens"] + sum(h[1] for h in self._held.values())
+            dollars = None if t["dollars"] is None else t["dollars"] + sum(h[2] for h in self._held.values())
+        k, add_tokens, add_dollars, heur, est = 0, 0.0, 0.0, 0, 0.0
+        for r in requests:
+            # prompt: chars/4, scaled by what the endpoint billed this stage's prompts so far;
+            # completions: this stage's mean so far, else half of each request's max_tokens
+            p = heuristic_tokens(r.messages) * (means["prompt_ratio"] if means else 1.0)
+            c = (means["completion"] if means else r.max_tokens / 2) * max(1, r.n)
+            est = p + c
+            cost = self._cost(int(p), int(c), "online") or 0.0
+            if b.max_tokens is not None and tokens + add_tokens + est > b.max_tokens:
+                break
+            if b.max_cost is not None and dollars is not None and dollars + add_dollars + cost > b.max_cost:
+                break
+            k, add_tokens, add_dollars = k + 1, add_tokens + est, add_dollars + cost
+            heur += heuristic_tokens(r.messages)
+        return k, add_tokens, add_dollars, heur, est, t, tokens, dollars, held, means is not None
+
     def admit(self, requests: Sequence, stage: str | None, partial: bool = True) -> int:
         """How many of `requests` (ChatRequests, in order) may be sent: all of them, or with
         `partial` the first ones that fit under the cap, counting what was spent and what
@@ -345,27 +386,30 @@ class Ledger:
         in flight are not touched: they finish and are accounted."""
         if not self.budget or not requests:
             return len(requests)
-        stage = stage or "other"
-        if self.stopped:
-            raise BudgetExceeded(self.stopped["detail"], dict(self.stopped))
-        means = self.stage_means().get(stage)
+        with self._admitting:  # one admission at a time: two cannot fit in the same headroom
+            return self._admit(requests, stage or "other", partial)
+
+    def _admit(self, requests: Sequence, stage: str, partial: bool) -> int:
+        waited, held_before = 0.0, None
+        while True:
+            if self.stopped:
+                raise BudgetExceeded(self.stopped["detail"], dict(self.stopped))
+            k, add_tokens, add_dollars, heur, est, t, tokens, dollars, held, known = self._fit(requests, stage)
+            if k == len(requests) or not held or not partial:
+                break
+            # requests in flight are counted at their estimate: wait for them to land (they
+            # often cost less) before refusing anything; give up after a minute without one
+            with self._cond:
+                self._cond.wait(0.5)
+            waited = 0.0 if held != held_before else waited + 0.5
+            held_before = held
+            if waited >= 60:
+                break
         b = self.budget
-        t = self.totals()
-        with self._lock:
-            tokens = t["tokens"] + sum(h[1] for h in self._held.values())
-            dollars = None if t["dollars"] is None else t["dollars"] + sum(h[2] for h in self._held.values())
-        k, add_tokens, add_dollars = 0, 0.0, 0.0
-        for r in requests:
-            # completions: this stage's mean so far, else half of each request's max_tokens
-            est = heuristic_tokens(r.messages) + (means["completion"] if means else r.max_tokens / 2) * max(1, r.n)
-            cost = self._cost(heuristic_tokens(r.messages), int(est - heuristic_tokens(r.messages)), "online") or 0.0
-            if b.max_tokens is not None and tokens + add_tokens + est > b.max_tokens:
-                break
-            if b.max_cost is not None and dollars is not None and dollars + add_dollars + cost > b.max_cost:
-                break
-            k, add_tokens, add_dollars = k + 1, add_tokens + est, add_dollars + cost
-        if k < len(requests):
-            if b.max_tokens is not None and tokens + add_tokens + est > b.max_tokens:
+        if k < len(requests) and not (partial and k and not known):
+            # (a first wave of a stage whose reply length is unknown goes out alone: its
+            # replies say what the rest will cost before anything is refused)
+            if b.max_tokens is not None and tokens + add_tokens + est > b.max_tokens:  # est: the first refused
                 why = (f"token budget: {t['tokens']} spent + ~{int(tokens - t['tokens'])} in flight; "
                        f"{len(requests) - k} of {len(requests)} {stage} requests would pass --max-total-tokens "
                        f"{b.max_tokens}")
@@ -383,84 +427,11 @@ class Ledger:
             held[0] += k
             held[1] += add_tokens
             held[2] += add_dollars
+            asked = self._asked.setdefault(stage, [0, 0])
+            asked[0] += k
+            asked[1] += heur
         return k
 
 
-def no_calls_ledger(why: str) -> dict[str, Any]:
-    """The `usage.ledger` of a stage that asked no paid model (a local LM scorer, a
-    selection): no rows, $0, and why."""
-    return {"currency": "USD", "stages": [], "price": why,
-            "total": {"requests": 0, "sent": 0, "cached": 0, "retries": 0, "prompt_tokens": 0,
-                      "completion_tokens": 0, "tokens": 0, "dollars": 0.0}}
-
-
-def usage_of(client, why: str = "no LLM calls") -> dict[str, Any]:
-    """A manifest's `usage`: the client's counts and its ledger (llm/ledger.py), or, with no
-    client, zero counts and a ledger that says why."""
-    if client is None:
-        return {"requests": 0, "cached": 0, "prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0,
-                "retries": 0, "ledger": no_calls_ledger(why)}
-    ledger = client.usage.ledger
-    return {**client.usage.as_dict(),
-            "ledger": ledger.as_dict() if ledger is not None else no_calls_ledger("client without a ledger")}
-
-
-def format_ledger(ledger: dict[str, Any]) -> list[str]:
-    """Summary lines: one per stage, then the total ("cost unknown" without a price)."""
-    lines = []
-    for r in ledger.get("stages", []):
-        d = r.get("dollars")
-        cost = "cost unknown" if d is None else f"${d:.4f}"
-        mode = " (batch)" if r.get("mode") == "batch" else ""
-        think = f" ({r['reasoning_tokens']} reasoning)" if r.get("reasoning_tokens") else ""
-        lines.append(f"    {r['stage']:<22} {r['requests']:>6} requests + {r['cached']:>5} cached "
-                     f"{r['prompt_tokens']:>9} in {r['completion_tokens']:>8} out{think}  {cost}{mode}")
-    t = ledger.get("total") or {}
-    d = t.get("dollars")
-    lines.append(f"  cost: {'unknown (no price for this model)' if d is None else f'${d:.4f}'}"
-                 f" for {t.get('tokens', 0)} tokens; cached requests cost nothing")
-    s = ledger.get("surplus") or {}
-    if s.get("records"):
-        sd = s.get("dollars")
-        lines.append(f"  surplus: {s['records']} paid records not needed (--num reached), "
-                     f"{s['prompt_tokens'] + s['completion_tokens']} tokens, "
-                     f"{'cost unknown' if sd is None else f'${sd:.4f}'} (in rejects, reason surplus)")
-    return lines
-
-
-def format_estimate(est: dict[str, Any]) -> str:
-    """The --dry-run table: per stage and in total, low–high requests, tokens and dollars."""
-    def rng(row, key, fmt="{:,}"):
-        lo, hi = row["low"].get(key), row["high"].get(key)
-        if lo is None or hi is None:
-            return "unknown"
-        return fmt.format(lo) if lo == hi else f"{fmt.format(lo)}–{fmt.format(hi)}"
-
-    mode = ", Batch API price" if est.get("batch") else ""
-    price = est.get("price")
-    lines = [f"dry run: {est['generator']}, {est['num']} {est.get('unit', 'records')}, {est['backend']} {est['model']}{mode} — nothing sent",
-             f"  {'stage':<18} {'requests':>13} {'prompt tokens':>19} {'completion tokens':>19} {'dollars':>17}"]
-    for row in est["stages"] + [dict(est["total"], stage="total")]:
-        dollars = rng(row, "dollars", "${:,.4f}")
-        lines.append(f"  {row['stage']:<18} {rng(row, 'requests'):>13} {rng(row, 'prompt_tokens'):>19} "
-                     f"{rng(row, 'completion_tokens'):>19} {dollars:>17}")
-    think = est["total"]["high"].get("reasoning_tokens")
-    if think:
-        lines.append(f"  of the completion tokens, reasoning (thinking): {rng(est['total'], 'reasoning_tokens')} "
-                     "(from earlier versions' ledgers)")
-    probe, hist = est["probe"], est.get("history") or []
-    basis = (f"requests per record from {len(hist)} earlier version(s) ({', '.join(hist)})" if hist
-             else "requests per record from the probe (placeholder replies; real ones are dropped more often)")
-    lines.append(f"  based on: {probe['requests']} prompts built ({probe['cached']} already cached, $0), "
-                 f"{probe['kept']} records kept in the probe; {basis}")
-    if est.get("left_out"):
-        lines.append(f"  left out (no earlier version needed them): {', '.join(est['left_out'])}")
-    lines.append(f"  tokens counted by: {est['tokenizer']}")
-    if est["backend"] == "local":
-        lines.append("  price: local backend, $0")
-    elif price is None:
-        lines.append(f"  price: unknown for {est['model']} (add it with --prices FILE); tokens still counted")
-    else:
-        lines.append(f"  price: ${price['input']}/1M in, ${price['output']}/1M out (as of {price['as_of']}, {price['source']})")
-    lines += [f"  warning: {w}" for w in est.get("warnings", [])]
-    return "\n".join(lines)
+# the ledger's views (manifest rows without a client, summary lines, the --dry-run table)
+from .ledger_views import format_estimate, format_ledger, no_calls_ledger, usage_of  # noqa: E402,F401

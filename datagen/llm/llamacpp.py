@@ -7,9 +7,9 @@ the assistant header, `choose` by the log-likelihood of each option's tokens. He
 request is decoded on its own, from a fresh evaluation of its prompt (so its output never
 depends on the request before it; its n samples share that evaluation), and choose() runs
 in a second context whose KV cache keeps the few-shot prefix that successive questions
-share. On a 2-core VM, one thread: ~97 tokens/s against ~22 for one transformers sequence
-and ~81 for a batch of 8; a fixed-choice question in 0.08 s against 0.20 s; loading in
-0.13 s instead of dequantizing the GGUF once (~40 s) and importing torch (bench_local.py).
+share. It decodes faster than the transformers engine, answers a fixed-choice question
+sooner and loads without dequantizing the GGUF or importing torch (bench_local.py; the
+figures are in docs/benchmarks.md).
 
 Outputs differ from the transformers engine's (another sampler), so the cache keys name
 the engine.
@@ -45,6 +45,7 @@ def available() -> bool:
 class LlamaCppChatClient(ChatClient):
     backend = "local"
     supports_raw_completion = supports_likelihood = True
+    returns_reasoning = True  # a model that writes <think> blocks (llm/reasoning.py)
     prefers_extractive = True  # SmolLM2-135M cannot write grounded answers
     engine = ENGINE
 

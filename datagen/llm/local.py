@@ -51,6 +51,7 @@ def _cache_kwarg(model) -> str:
 class LocalChatClient(ChatClient):
     backend = "local"
     supports_raw_completion = supports_likelihood = True
+    returns_reasoning = True  # a model that writes <think> blocks (llm/reasoning.py)
     prefers_extractive = True  # SmolLM2-135M cannot write grounded answers
 
     def __init__(self, model_path: str | None = None, cache: ResponseCache | None = None,

@@ -7,13 +7,12 @@ connection (llm/failures.py): those stop the run with a message that names the c
 Several base URLs spread the load, and a failed attempt moves to the next endpoint.
 
 Throughput: one event loop and one SDK client per endpoint live as long as the
-ChatClient (building a client costs ~0.1 s), the aiohttp transport is used when the
+ChatClient (building a client is not free), the aiohttp transport is used when the
 `openai[aiohttp]` extra is installed (the SDK's advice for high concurrency), and
-requests go through `client.post(..., cast_to=httpx.Response)`: the typed `create()`
-spends ~1 ms per call transforming params and building pydantic models, which at
-concurrency 32 is the difference between ~100 and ~150 req/s against a 200 ms server;
-the raw response also carries the x-ratelimit-* headers of successful replies, which the
-rate limiter (llm/ratelimit.py) reads.
+requests go through `client.post(..., cast_to=httpx.Response)`, skipping the typed
+`create()`'s per-call params transform and pydantic models (measured in
+docs/benchmarks.md, "Figures behind the code"); the raw response also carries the
+x-ratelimit-* headers of successful replies, which the rate limiter (llm/ratelimit.py) reads.
 """
 
 from __future__ import annotations
@@ -22,7 +21,6 @@ import asyncio
 import atexit
 import contextlib
 import itertools
-import re
 import threading
 import weakref
 from typing import Any, Sequence
@@ -30,11 +28,13 @@ from typing import Any, Sequence
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from ..errors import LLMError
+from .ledger import BudgetExceeded
 from ..secrets import redact
-from .base import ChatClient, ChatRequest, Choice, Completion, CompletionRequest, Message, Usage, match_option
+from .base import ChatClient, ChatRequest, Choice, Completion, Message, Usage, match_option
 from .stages import CLASSIFY
 from .cache import ResponseCache, endpoint_key, request_key
 from .failures import REFUSED_RETRIES, check_base_url, failure_kind, fatal_message, retryable
+from .openai_raw import RawCompletions
 from .openai_wire import (_check_response, _gather_or_cancel, completion_of, _http_client, _json, _response_class,
                           choice_from, sample_n, sampling_body)
 
@@ -51,10 +51,11 @@ def _close_live_clients() -> None:
             client.close()
 
 
-class OpenAIChatClient(ChatClient):
+class OpenAIChatClient(RawCompletions, ChatClient):
     backend = "openai"
     supports_raw_completion = True  # against servers with /v1/completions (openai_raw.py)
     concurrent_calls = True
+    returns_reasoning = True  # reasoning_content / reasoning / <think> (llm/reasoning.py)
 
     def __init__(
         self,
@@ -230,29 +231,50 @@ class OpenAIChatClient(ChatClient):
         if not requests:
             return []
         stage = stage_of(desc)
-        # under a cap: the first requests that fit go out; the rest come back as empty
-        # replies (finish_reason "budget") that every parser drops, and the run stops
-        admitted = self.usage.admit(requests, stage)
-        refused = [[Completion("", finish_reason="budget")] for _ in requests[admitted:]]
-        requests = requests[:admitted]
 
-        async def go(clients):
-            from tqdm.auto import tqdm
+        def send(batch: list[ChatRequest]):
+            async def go(clients):
+                from tqdm.auto import tqdm
 
-            sem = self._sem
-            bar = tqdm(total=len(requests), desc=desc, disable=None if desc else True, leave=False)
+                sem = self._sem
+                bar = tqdm(total=len(batch), desc=desc, disable=None if desc else True, leave=False)
 
-            async def one(req):
-                res = await self._complete(clients, sem, req, stage)
-                bar.update(1)
-                return res
+                async def one(req):
+                    res = await self._complete(clients, sem, req, stage)
+                    bar.update(1)
+                    return res
 
+                try:
+                    return await _gather_or_cancel([one(r) for r in batch])
+                finally:
+                    bar.close()
+
+            return self._run(go)
+
+        # under a cap: the requests that fit go out (in waves while the stage's reply length
+        # is still unknown); the rest come back as empty replies (finish_reason "budget")
+        # that every parser drops, and the run stops
+        out: list[list[Completion]] = []
+        rest = requests
+        while rest:
             try:
-                return await _gather_or_cancel([one(r) for r in requests])
-            finally:
-                bar.close()
-
-        return self._run(go) + refused
+                k = self.usage.admit(rest, stage)
+            except BudgetExceeded:
+                if not out:
+                    raise
+                break
+            ledger = self.usage.ledger
+            before = ledger.calls(stage) if ledger is not None else 0
+            try:
+                out += send(rest[:k])
+            except BaseException:
+                if ledger is not None:  # admitted and never answered: no longer in flight
+                    ledger.release(stage, k - (ledger.calls(stage) - before))
+                raise
+            rest = rest[k:]
+            if rest and self.usage.ledger is not None and self.usage.ledger.stopped:
+                break
+        return out + [[Completion("", finish_reason="budget")] for _ in rest]
 
     # -- choose ---------------------------------------------------------------------
     def choose(self, messages: Sequence[Message], options: Sequence[str], prefill: str = "") -> Choice:
@@ -271,7 +293,14 @@ class OpenAIChatClient(ChatClient):
         async def go(clients):
             return await _gather_or_cancel([self._choose(clients, self._sem, m, options, p) for m, p in items])
 
-        return self._run(go) + refused
+        ledger = self.usage.ledger
+        before = ledger.calls("classify") if ledger is not None else 0
+        try:
+            return self._run(go) + refused
+        except BaseException:
+            if ledger is not None:  # admitted and never answered: no longer in flight
+                ledger.release("classify", admitted - (ledger.calls("classify") - before))
+            raise
 
     def choose_key(self, messages, options, prefill) -> str:
         """The cache key of a fixed-choice question (shared with the Batch API path)."""
@@ -299,31 +328,6 @@ class OpenAIChatClient(ChatClient):
         if key:
             self.cache.put_json(key, {"option": result.option, "scores": result.scores, "raw": result.raw})
         return result
-
-    # -- raw completion: /v1/completions (optional capability, see base.py) ---------
-    def complete_many(self, requests: Sequence[CompletionRequest], desc: str | None = None) -> list[list[Completion]]:
-        """Raw-text completions from the server's /v1/completions (vLLM, llama.cpp, TGI).
-        Chat-only APIs have none: LLMError saying so, up front for api.openai.com."""
-        from .ledger import stage_of
-        from .openai_raw import NO_COMPLETIONS, complete_raw
-
-        requests = list(requests)
-        stage = stage_of(desc)
-        if not requests:
-            return []
-        for url in self.base_urls:
-            if "api.openai.com" in url:
-                raise LLMError(NO_COMPLETIONS.format(url=url))
-
-        async def go(clients):
-            return await _gather_or_cancel([complete_raw(self, clients, self._sem, r, stage) for r in requests])
-
-        try:
-            return self._run(go)
-        except LLMError as e:
-            if re.search(r"HTTP (404|405)\b", str(e)):
-                raise LLMError(NO_COMPLETIONS.format(url=self.base_urls[0]) + f" [{e}]") from None
-            raise
 
     def close(self) -> None:
         with self._start_lock:

@@ -18,7 +18,7 @@ from ..export import conversation
 from ..llm.base import ChatClient, ChatRequest
 from ..records import Record
 from ..store import DatasetStore, DatasetVersion
-from ..text import detect_lang
+from ..text import LANGS, detect_lang
 from . import PrefsConfig
 from .pairs import Comparison, Response, decide, pairs_to_judge
 
@@ -27,7 +27,7 @@ STAGE = "prefs"
 
 def _lang(rec: Record) -> str:
     lang = rec.meta.get("lang")
-    return lang if lang in ("en", "zh") else detect_lang(rec.instruction)
+    return lang if lang in LANGS else detect_lang(rec.instruction)
 
 
 def prompt_of(rec: Record) -> str:
@@ -91,9 +91,10 @@ def pair_record(src: Record, source_ref: str, resp: list[Response], comps: list[
     chosen, rejected = resp[d.chosen], resp[d.rejected]
     direct = next(c for c in comps if {c.i, c.j} == {d.chosen, d.rejected})
     prompt = prompt_of(src)
-    meta = {"generator": STAGE, "lang": _lang(src), "source": {"ref": source_ref, "id": src.id},
+    meta = {"generator": STAGE, "lang": _lang(src), "source": "machine",
+            "source_record": {"ref": source_ref, "id": src.id},
             "chosen_model": chosen.model, "rejected_model": rejected.model,
-            "scores": {"chosen": d.scores[d.chosen], "rejected": d.scores[d.rejected], "all": d.scores},
+            "pair_scores": {"chosen": d.scores[d.chosen], "rejected": d.scores[d.rejected], "all": d.scores},
             "margin": d.margin, "responses": len(resp),
             "judge": {"reasons": [_reason_text(t) for t in direct.replies], "verdicts": list(direct.verdicts)}}
     rid = hashlib.sha256(json.dumps([prompt, chosen.text, rejected.text], ensure_ascii=False).encode()).hexdigest()[:16]
@@ -143,7 +144,8 @@ def merged_usage(clients: Sequence[ChatClient]) -> dict[str, Any]:
     usage: Counter = Counter()
     for c in uniq:
         usage.update(c.usage.as_dict())
-    ledgers = [c.usage.ledger.as_dict() for c in uniq if c.usage.ledger is not None]
+    with_ledger = [c for c in uniq if c.usage.ledger is not None]
+    ledgers = [c.usage.ledger.as_dict() for c in with_ledger]
     out: dict[str, Any] = dict(usage)
     if ledgers:
         total: dict[str, Any] = {}
@@ -154,9 +156,39 @@ def merged_usage(clients: Sequence[ChatClient]) -> dict[str, Any]:
                 else:
                     total[k] = total.get(k, 0) + v
         out["ledger"] = {"currency": "USD", "stages": [row for led in ledgers for row in led["stages"]],
-                         "total": total, "price": {f"{led['stages'][0]['model']}": led.get("price")
-                                                   for led in ledgers if led["stages"]}}
+                         "total": total, "price": "; ".join(_price_text(c.model, led.get("price"))
+                                                           for c, led in zip(with_ledger, ledgers))}
     return out
+
+
+def _price_text(model: str, price) -> str:
+    """One model's price as the report shows a ledger's (several models: one line each)."""
+    if isinstance(price, dict):
+        return f"{model}: ${price['input_per_1m']}/1M in, ${price['output_per_1m']}/1M out (as of {price['as_of']})"
+    return f"{model}: {price}"
+
+
+def make_clients(cfg: PrefsConfig, base) -> tuple[list[ChatClient], ChatClient, list[ChatClient]]:
+    """(responders, judge, every client to close) from `cfg`'s --model list and judge, each
+    an LLMConfig `base` with its model (and base URL) laid over; one client per (model, URL)."""
+    from ..llm import make_client, with_overrides
+
+    made: dict[tuple, ChatClient] = {}
+
+    def client_for(model: str, url: str | None) -> ChatClient:
+        if (model, url) not in made:
+            made[(model, url)] = make_client(with_overrides(base, model=model, base_url=[url] if url else None))
+        return made[(model, url)]
+
+    specs = cfg.model_specs(base.resolved_model())
+    try:
+        responders = [client_for(m, u) for m, u in specs]
+        judge = client_for(cfg.judge_model or specs[0][0], cfg.judge_base_url or specs[0][1])
+    except BaseException:
+        for c in made.values():
+            c.close()
+        raise
+    return responders, judge, list(made.values())
 
 
 def make_preferences(store: DatasetStore, ref: str, cfg: PrefsConfig, responders: Sequence[ChatClient],

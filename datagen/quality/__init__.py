@@ -17,6 +17,7 @@ from typing import Protocol, Sequence
 
 from ..errors import ConfigError
 from ..records import Record
+from ..text import LANG_CHOICES
 
 # scorer -> True when a higher value is better
 SCORERS = {"judge": True, "ifd": True, "perplexity": False}
@@ -38,7 +39,7 @@ class ScoreConfig:
     aspects: bool = field(default=False, metadata={
         "help": "Judge: rate instruction, input and output separately (value = the lowest)."})
     lang: str = field(default="auto", metadata={"help": "Judge rubric language (auto: from the instructions).",
-                                                "choices": ("auto", "en", "zh")})
+                                                "choices": LANG_CHOICES})
     lm_model: str | None = field(default=None, metadata={
         "help": "ifd/perplexity: a local HF causal-LM folder [default: the embedded SmolLM2]."})
     batch_size: int = field(default=32, metadata={"help": "ifd/perplexity: sequences per forward pass.", "min": 1})

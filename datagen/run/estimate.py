@@ -128,6 +128,10 @@ def scale(recorded, kept: int, num: int, counter: TokenCounter, past: list[dict]
             row[end]["tokens"] = row[end]["prompt_tokens"] + row[end]["completion_tokens"]
             # of the completion tokens, a reasoning model's thinking: only history knows it
             row[end]["reasoning_tokens"] = round(n * h["reasoning"] * out / h["completion"]) if h and h["completion"] else 0
+        for k in ("requests", "prompt_tokens", "completion_tokens", "tokens", "reasoning_tokens"):
+            # the range holds the expected value (reply lengths from the probe may pass a quarter of max_tokens)
+            row["low"][k] = min(row["low"][k], row["expected"][k])
+            row["high"][k] = max(row["high"][k], row["expected"][k])
         stages.append(row)
     total = {end: {k: sum(s[end][k] for s in stages)
                    for k in ("requests", "prompt_tokens", "completion_tokens", "tokens", "reasoning_tokens")}

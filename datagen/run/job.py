@@ -1,15 +1,26 @@
 """One `datagen run`: build the client and the filter chain, run the generator, and
-write the records to a file or publish them as a dataset version."""
+write the records to a file or publish them as a dataset version.
+
+A run is one object, `Run`: the generator, its settings and configs, the language, and
+while it runs the client, executor and dataset lock. `datagen run NAME`, a pipeline and
+the studio build one and hand it to `execute`; `publish_run` and the manifest read it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from ..generators.base import Generator
+from ..text import LANG_CHOICES
 from .runner import RunResult, run_generator, write_result
 
+if TYPE_CHECKING:
+    from ..filters import FilterConfig
+    from ..llm import LLMConfig
+    from ..llm.base import ChatClient
+    from ..store import DatasetLock, DatasetStore
 
-LANG_CHOICES = ("auto", "en", "zh")
+
 EXECUTORS = ("local", "ray")
 
 
@@ -98,38 +109,79 @@ def choose_destination(gen: Generator, settings: RunSettings) -> str | None:
             f"or --out FILE.jsonl for a plain file)")
 
 
-def execute(gen: Generator, settings: RunSettings, llm_cfg, filter_cfg, lang: str, lock=None) -> RunResult:
-    """Build client and filter chain, run `gen`, and write or publish the result.
+@dataclass
+class Run:
+    """One run: what generates, with which settings and configs, in which language; and,
+    while `execute` runs it, the client, the executor and the dataset lock.
+
+    The language and the seed are settled here, once: `settings.lang` asks for a language
+    (auto: the generator's own, from its config or inputs), the generator is pinned to the
+    answer, and `settings.seed` is the generator's seed (a `--seed` flag sets the
+    generator's config before it is built)."""
+
+    gen: Generator
+    settings: RunSettings
+    llm: LLMConfig
+    filters: FilterConfig
+    lock: DatasetLock | None = None  # the dataset's lock when the caller already holds it
+    client: ChatClient | None = None  # made (and closed) by execute unless given
+    executor: Any = None  # run/executor.py: where input blocks run (made by execute)
+
+    def __post_init__(self):
+        from ..generators import run_language
+
+        self.settings.lang = run_language(self.gen, self.settings.lang)
+        self.settings.seed = self.gen.seed
+
+    @property
+    def lang(self) -> str:
+        return self.settings.lang
+
+    @property
+    def store(self) -> DatasetStore:
+        from ..store import DatasetStore
+
+        return DatasetStore(self.settings.store)
+
+
+def execute(run: Run) -> RunResult:
+    """Build client and filter chain, run the generator, and write or publish the result.
 
     With `settings.dataset`, the store publishes a new version (deduplicated against its
-    parent; `lock`: the dataset's lock when the caller already holds it); otherwise the
-    records go to `settings.out`."""
+    parent; `run.lock`: the dataset's lock when the caller already holds it); otherwise
+    the records go to `settings.out`."""
     from ..filters import build_chain
     from ..llm import make_client
 
+    settings, gen = run.settings, run.gen
     if settings.dry_run:
         from .estimate import estimate_run
 
-        return estimate_run(gen, settings, llm_cfg, filter_cfg, lang)
+        return estimate_run(gen, settings, run.llm, run.filters, run.lang)
     note = choose_destination(gen, settings)
     from .executor import make_executor
 
-    executor = make_executor(settings, llm_cfg)  # a missing ray extra fails before any call
-    client = make_client(llm_cfg, budget=settings.budget(), batch_state=batch_state_path(settings))
+    run.executor = make_executor(settings, run.llm)  # a missing ray extra fails before any call
+    own = run.client is None
+    if own:
+        run.client = make_client(run.llm, budget=settings.budget(), batch_state=batch_state_path(settings))
     try:
         if settings.dataset:
             from .publish import publish_run
 
-            result = publish_run(gen, client, settings, llm_cfg, filter_cfg, lang, lock=lock, executor=executor)
+            result = publish_run(run)
             if note:
                 result.report.notes.insert(0, note)
             if settings.out:  # --out beside --dataset: this run's new records there too
                 write_result(result, settings.out, settings.rejects)
             return result
-        chain = build_chain(filter_cfg, lang)
-        result = run_generator(gen, client, chain, settings.num, executor=executor, reasoning=llm_cfg.reasoning)
-        result.llm = llm_cfg.public()
+        chain = build_chain(run.filters, run.lang)
+        result = run_generator(gen, run.client, chain, settings.num, executor=run.executor,
+                               reasoning=run.llm.reasoning)
+        result.llm = run.llm.public()
         write_result(result, settings.out, settings.rejects)
         return result
     finally:
-        client.close()
+        if own:
+            run.client.close()
+            run.client = None

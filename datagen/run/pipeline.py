@@ -9,6 +9,10 @@
     train:     {base_model: embedded, out: adapters/demo-{version}, ...}       # optional TrainConfig
     eval:      {eval: held-out.jsonl, promote_if: better}                     # optional EvalConfig
 
+The sections after `dataset:` are post-publish steps (run/steps.py): each takes the
+version the one before left and leaves the next, in the order of steps.STEPS; adding one
+is a Step class and a STEPS line.
+
 yaml.safe_load only; every section is a dataclass and unknown keys are rejected by name.
 Relative paths are relative to the working directory (cron: cd first). Command-line flags
 override the file. The dataset lock is held from generation through training, so a second
@@ -20,14 +24,26 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config import Origin, check_values, from_dict, yaml_key_lines
 from ..errors import ConfigError
-from ..generators import REGISTRY, get_generator
+from ..filters import FilterConfig
+from ..generators import REGISTRY, GeneratorConfig, get_generator
 from ..io import load_yaml  # noqa: F401  (re-exported: pipeline.load_yaml)
+from ..llm import LLMConfig
+from .runner import RunResult
+from .steps import STEPS, Step, StepState, get_step
 
-SECTIONS = ("generator", "llm", "filters", "dataset", "out", "rejects", "score", "select", "train", "eval")
+if TYPE_CHECKING:  # the built-in stages' configs, imported when their section is parsed
+    from ..eval.config import EvalConfig
+    from ..quality import ScoreConfig
+    from ..quality.select import SelectConfig
+    from ..store import DatasetStore
+    from ..train.config import TrainConfig
+
+SECTIONS = ("generator", "llm", "filters", "dataset", "out", "rejects")  # and a section per step in STEPS
+_SHOWN_FIRST = ("train",)  # --dry-run has always shown train: before the quality sections
 
 
 @dataclass
@@ -38,22 +54,49 @@ class DatasetSection:
 
 @dataclass
 class Pipeline:
-    """A parsed pipeline. `generator` is the generator's own config dataclass."""
+    """A parsed pipeline. `generator` is the generator's own config dataclass; `stages`
+    holds the post-publish steps' configs by section (run/steps.py), each a list."""
 
     type: str
-    generator: Any
+    generator: GeneratorConfig
+    llm: LLMConfig
+    filters: FilterConfig
     num: int = 20
-    llm: Any = None
-    filters: Any = None
     dataset: DatasetSection | None = None
     out: str | None = None
     rejects: str | None = None
-    train: Any = None  # TrainConfig, or None for no training stage
-    eval: Any = None  # EvalConfig (datagen.eval.config), or None: no eval after training
     source: str = ""
-    score: list = field(default_factory=list)  # ScoreConfig per scoring stage, in order
-    select: Any = None  # SelectConfig, or None
+    stages: dict[str, list[Any]] = field(default_factory=dict)
     cost: dict[str, Any] = field(default_factory=dict)  # --dry-run, --max-cost, --max-total-tokens
+
+    def stage_configs(self, section: str) -> list[Any]:
+        return self.stages.get(section, [])
+
+    def steps(self) -> list[Step]:
+        """The post-publish steps, in the order they run."""
+        return [get_step(s)(cfg) for s in STEPS for cfg in self.stage_configs(s)]
+
+    def store(self) -> DatasetStore:
+        from ..store import DatasetStore
+
+        return DatasetStore(self.dataset.store if self.dataset else None)
+
+    # the built-in stages by name, as they were fields
+    @property
+    def score(self) -> list[ScoreConfig]:
+        return self.stage_configs("score")
+
+    @property
+    def select(self) -> SelectConfig | None:
+        return next(iter(self.stage_configs("select")), None)
+
+    @property
+    def train(self) -> TrainConfig | None:
+        return next(iter(self.stage_configs("train")), None)
+
+    @property
+    def eval(self) -> EvalConfig | None:
+        return next(iter(self.stage_configs("eval")), None)
 
     def public(self) -> dict[str, Any]:
         """The resolved pipeline without secrets (for --dry-run and logs)."""
@@ -63,20 +106,15 @@ class Pipeline:
             d["dataset"] = dataclasses.asdict(self.dataset)
         if self.out:
             d["out"] = self.out
-        if self.train is not None:
-            d["train"] = dataclasses.asdict(self.train)
-        if self.score:
-            d["score"] = [_public_score(c) for c in self.score]
-        if self.select is not None:
-            d["select"] = dataclasses.asdict(self.select)
-        if self.eval is not None:
-            d["eval"] = dataclasses.asdict(self.eval)
+        for section in sorted(self.stages, key=lambda s: (s not in _SHOWN_FIRST, list(STEPS).index(s))):
+            cfgs = [_public_score(c) if section == "score" else dataclasses.asdict(c) for c in self.stages[section]]
+            d[section] = cfgs if get_step(section).many else cfgs[0]
         return d
 
 
 @dataclass
 class PipelineResult:
-    run: Any  # RunResult (PublishedRun when a dataset was written)
+    run: RunResult  # PublishedRun when a dataset was written
     train_report: dict[str, Any] | None = None
     eval_report: dict[str, Any] | None = None
     gate: dict[str, Any] | None = None  # promote_if's decision
@@ -95,14 +133,13 @@ def generator_classes(type_: str):
 def parse(data: dict[str, Any], source: str = "pipeline", lines: dict | None = None) -> Pipeline:
     """Build a Pipeline from a mapping; ConfigError names the file, the line (with
     `lines`, see config.yaml_key_lines) and the unknown or bad key."""
-    from ..filters import FilterConfig
-    from ..llm import LLMConfig
     from .job import RunSettings
 
     origin = Origin(file=source, keys=lines or {})
-    unknown = [k for k in data if k not in SECTIONS]
+    allowed = (*SECTIONS, *STEPS)
+    unknown = [k for k in data if k not in allowed]
     if unknown:
-        raise origin.error("", f"unknown section '{unknown[0]}' (allowed: {', '.join(SECTIONS)})", key=unknown[0])
+        raise origin.error("", f"unknown section '{unknown[0]}' (allowed: {', '.join(allowed)})", key=unknown[0])
     gen = data.get("generator")
     gorigin = origin.child("generator")
     if not isinstance(gen, dict) or not gen.get("type"):
@@ -129,42 +166,30 @@ def parse(data: dict[str, Any], source: str = "pipeline", lines: dict | None = N
             ds = {"name": ds}
         pipe.dataset = from_dict(DatasetSection, _section({"dataset": ds}, "dataset", origin), "dataset",
                                  origin=origin.child("dataset"))
-    if data.get("train") is not None:
-        from ..train.config import TrainConfig
-
-        pipe.train = from_dict(TrainConfig, _section(data, "train", origin), "train", origin=origin.child("train"))
-    _parse_quality(pipe, data, origin)
-    if data.get("eval") is not None:
-        from ..eval.config import EvalConfig
-
-        if data.get("train") is None:
-            raise origin.error("", "the eval stage evaluates the train stage's adapter: add a train: section",
-                               key="eval")
-        pipe.eval = from_dict(EvalConfig, _section(data, "eval", origin), "eval", origin=origin.child("eval"))
+    for section in STEPS:
+        _parse_step(pipe, data, section, origin)
+    needing = [s for s in STEPS if get_step(s).needs_dataset]
+    if pipe.dataset is None and any(pipe.stage_configs(s) for s in needing):
+        raise origin.error("", f"the {'/'.join(needing)} stages need a dataset: section")
     return pipe
 
 
-def _parse_quality(pipe: Pipeline, data: dict[str, Any], origin: Origin) -> None:
-    """The optional score: (a mapping or a list of them) and select: sections."""
-    from ..llm import LLMConfig
-    from ..quality import ScoreConfig
-    from ..quality.select import SelectConfig
-
-    scores = data.get("score")
-    sorigin = origin.child("score")
-    for i, sec in enumerate(scores if isinstance(scores, list) else [scores] if scores is not None else []):
-        where = "score" + (f"[{i}]" if isinstance(scores, list) else "")
-        pipe.score.append(from_dict(ScoreConfig, _section({"score": sec}, "score", origin), where, origin=sorigin))
-    for cfg in pipe.score:
-        if cfg.judge_llm is not None:
-            if not isinstance(cfg.judge_llm, dict):
-                raise sorigin.error("score.judge_llm", "must be a mapping (an llm: section)")
-            from_dict(LLMConfig, cfg.judge_llm, "score.judge_llm", origin=sorigin)
-    if data.get("select") is not None:
-        pipe.select = from_dict(SelectConfig, _section(data, "select", origin), "select",
-                                origin=origin.child("select"))
-    if (pipe.score or pipe.select) and pipe.dataset is None:
-        raise origin.error("", "the score/select stages need a dataset: section")
+def _parse_step(pipe: Pipeline, data: dict[str, Any], section: str, origin: Origin) -> None:
+    """A post-publish step's section (a mapping, or a list of them where the step allows)."""
+    val = data.get(section)
+    if val is None:
+        return
+    cls = get_step(section)
+    for needed, why in cls.requires.items():
+        if data.get(needed) is None:
+            raise origin.error("", why, key=section)
+    cfg_cls, sorigin = cls.config_class(), origin.child(section)
+    many = cls.many and isinstance(val, list)
+    for i, sec in enumerate(val if many else [val]):
+        where = section + (f"[{i}]" if many else "")
+        pipe.stages.setdefault(section, []).append(
+            from_dict(cfg_cls, _section({section: sec}, section, origin), where, origin=sorigin))
+    cls.check(pipe, origin)
 
 
 def _section(data, key, origin: Origin) -> dict[str, Any]:
@@ -193,10 +218,7 @@ def apply_overrides(pipe: Pipeline, run: dict | None = None, filters: dict | Non
     pipe.cost.update({k: run.pop(k) for k in ("dry_run", "max_cost", "token_budget") if k in run})
     if "num" in run:
         pipe.num = run.pop("num")
-    gen_over = {k: run.pop(k) for k in ("lang", "seed") if k in run}
-    for k in gen_over:
-        if not hasattr(pipe.generator, k):
-            raise ConfigError(f"--{k} does not apply to the {pipe.type} generator")
+    gen_over = {k: run.pop(k) for k in ("lang", "seed") if k in run}  # every GeneratorConfig has both
     if gen_over:
         pipe.generator = dataclasses.replace(pipe.generator, **gen_over)
     if filters:
@@ -223,45 +245,28 @@ def run(pipe: Pipeline, train: bool = True, progress: bool = True) -> PipelineRe
     """Run the pipeline. With a dataset, the whole run (and training) holds its lock."""
     from contextlib import nullcontext
 
-    from ..generators import run_language
-    from .job import RunSettings, execute
-    from ..store import DatasetStore
+    from .job import Run, RunSettings, execute
+    from .publish import PublishedRun
 
     if pipe.dataset is None and not pipe.out:
         raise ConfigError(f"{pipe.source}: say where the data goes: a dataset: section (or --dataset NAME), "
                           "or out: FILE.jsonl")
     if pipe.train is not None and train and pipe.dataset is None and not pipe.out:
         raise ConfigError(f"{pipe.source}: the train stage needs the data written somewhere")
-    lock = DatasetStore(pipe.dataset.store).lock(pipe.dataset.name) if pipe.dataset else None
+    lock = pipe.store().lock(pipe.dataset.name) if pipe.dataset else None
     with lock if lock is not None else nullcontext():
         _, gen_cls = generator_classes(pipe.type)
-        gen = gen_cls(pipe.generator)
-        lang = run_language(gen)
-        settings = RunSettings(
-            num=pipe.num, lang=lang, seed=pipe.generator.seed, out=pipe.out,
-            rejects=pipe.rejects, dataset=pipe.dataset.name if pipe.dataset else None,
-            store=pipe.dataset.store if pipe.dataset else None, **pipe.cost,
-        )
-        result = execute(gen, settings, pipe.llm, pipe.filters, lang, lock=lock)
+        settings = RunSettings(num=pipe.num, out=pipe.out, rejects=pipe.rejects,
+                               dataset=pipe.dataset.name if pipe.dataset else None,
+                               store=pipe.dataset.store if pipe.dataset else None, **pipe.cost)
+        result = execute(Run(gen_cls(pipe.generator), settings, pipe.llm, pipe.filters, lock=lock))
         out = PipelineResult(run=result)
         if settings.dry_run:  # an estimate: nothing was generated to score or train on
             return out
-        version = _quality_stages(pipe, result, lock, out.notes)
-        if pipe.train is None or not train:
-            return out
-        # an empty selection publishes nothing: never train on the unselected version instead
-        tcfg = _train_config(pipe, result, version) if version is not None or pipe.select is None else None
-        if tcfg is None:
-            out.notes.append("training skipped: no new dataset version")
-            return out
-        from ..extras import require_extra
-        from ..train import train as train_fn
-
-        require_extra("train", f"{pipe.source}: the train: stage")
-
-        out.train_report = train_fn(tcfg, progress=progress)
-        if pipe.eval is not None:
-            _eval_stage(pipe, tcfg, out, progress)
+        state = StepState(pipe, out, result.version if isinstance(result, PublishedRun) else None,
+                          lock=lock, progress=progress, train=train)
+        for step in pipe.steps():
+            step.run(state)
     return out
 
 
@@ -272,61 +277,3 @@ def _public_score(cfg) -> dict[str, Any]:
     if cfg.judge_llm:
         d["judge_llm"] = from_dict(LLMConfig, cfg.judge_llm).public()
     return d
-
-
-def _quality_stages(pipe: Pipeline, result, lock, notes: list[str]):
-    """Score the version just published, then select from it (each a new version, under
-    the held lock); returns the version later stages read."""
-    version = getattr(result, "version", None)
-    if version is None or not (pipe.score or pipe.select):
-        return version
-    from ..config import from_dict
-    from ..llm import LLMConfig, make_client
-    from ..quality.stage import score_version, select_version
-    from ..store import DatasetStore
-
-    store = DatasetStore(pipe.dataset.store)
-    for cfg in pipe.score:
-        client = judge_cfg = None
-        if cfg.scorer == "judge":
-            judge_cfg = (from_dict(LLMConfig, cfg.judge_llm, "score.judge_llm")
-                         if cfg.judge_llm else pipe.llm)
-            client = make_client(judge_cfg)
-        try:
-            version, info = score_version(store, version.ref, cfg, client=client, judge_cfg=judge_cfg, lock=lock)
-        finally:
-            if client is not None:
-                client.close()
-        notes.append(f"scored {version.ref} with {cfg.scorer}: {info['scored']} scored, {info['failed']} failed")
-    if pipe.select is not None:
-        version, info = select_version(store, version.ref, pipe.select, lock=lock)
-        notes.append(f"selected {info['counts']['selected']} of {info['counts']['candidates']} "
-                     f"by {pipe.select.by}: {version.ref if version else 'nothing published'}")
-    return version
-
-
-def _eval_stage(pipe: Pipeline, tcfg, out: PipelineResult, progress: bool) -> None:
-    """Evaluate the adapter just trained against its base; with promote_if, gate the
-    dataset's `good` tag on it beating the last evaluated version."""
-    from ..eval import run_eval
-    from ..eval.gate import gate_version
-    from ..store import DatasetStore
-
-    ecfg = dataclasses.replace(pipe.eval, adapters=[tcfg.out], store=pipe.eval.store or tcfg.store)
-    out.eval_report = run_eval(ecfg, progress=progress)
-    if tcfg.dataset and ecfg.promote_if:
-        name, _, version = tcfg.dataset.partition("@")
-        out.gate = gate_version(DatasetStore(ecfg.store), name, version, ecfg.promote_metric, promote=True)
-
-
-def _train_config(pipe: Pipeline, result, version=None):
-    """The TrainConfig for this run's data: the version just published (or the out file)."""
-    t = pipe.train
-    if pipe.dataset is not None:
-        version = version or getattr(result, "version", None)
-        if version is None:
-            return None
-        # out may name the version ("adapters/demo-{version}") so each refresh keeps its adapter
-        return dataclasses.replace(t, dataset=version.ref, data=None, out=t.out.replace("{version}", version.version),
-                                   store=t.store or pipe.dataset.store)
-    return dataclasses.replace(t, data=pipe.out, dataset=None)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .runner import RunResult, run_generator
-from ..store import DatasetLock, DatasetStore, DatasetVersion, check_name, file_sha256, version_number
+from ..store import DatasetVersion, check_name, file_sha256, version_number
 
 SECRET_KEY_RE = re.compile(r"(^|_)(api_?key|secret|password|passwd|token|auth|authorization|credentials?)$", re.I)
 
@@ -73,23 +73,24 @@ def hash_inputs(paths) -> dict[str, str]:
     return out
 
 
-def build_manifest(gen, client, result: RunResult, settings, llm_cfg, filter_cfg, lang: str,
-                   seed: int, added: int) -> dict[str, Any]:
-    secrets = {os.environ[k] for k in (llm_cfg.api_key_env, "OPENAI_API_KEY")
+def build_manifest(run, result: RunResult, seed: int, added: int) -> dict[str, Any]:
+    """The manifest of a version `run` (run/job.Run) publishes: its configs (no secrets),
+    counts, funnel, usage and ledger; `seed` is the version's own."""
+    secrets = {os.environ[k] for k in (run.llm.api_key_env, "OPENAI_API_KEY")
                if k and os.environ.get(k)}
     config = {
-        "generator": _plain(gen.config),
-        "llm": llm_cfg.public(),
-        "filters": _plain(filter_cfg),
-        "run": {**_plain(settings), "seed": seed, "lang": lang},
+        "generator": _plain(run.gen.config),
+        "llm": run.llm.public(),
+        "filters": _plain(run.filters),
+        "run": {**_plain(run.settings), "seed": seed, "lang": run.lang},
     }
     report = result.report
     return scrub({
         "config": config,
-        "generator": gen.name,
-        "backend": client.backend,
-        "model": client.model,
-        "lang": lang,
+        "generator": run.gen.name,
+        "backend": run.client.backend,
+        "model": run.client.model,
+        "lang": run.lang,
         "seed": seed,
         "prompt_templates": dict(report.prompt_templates),
         "inputs": hash_inputs(report.inputs),
@@ -104,12 +105,13 @@ def build_manifest(gen, client, result: RunResult, settings, llm_cfg, filter_cfg
     }, secrets)
 
 
-def publish_run(gen, client, settings, llm_cfg, filter_cfg, lang: str,
-                lock: DatasetLock | None = None, executor=None) -> PublishedRun:
-    """Run `gen` against the latest version of `settings.dataset` and publish
-    parent + new records as the next version, under the dataset lock: `lock` when the
-    caller already holds it (a pipeline holds it through training), else taken here."""
-    store = DatasetStore(settings.store)
+def publish_run(run) -> PublishedRun:
+    """Run `run.gen` (run/job.Run, its client open) against the latest version of
+    `settings.dataset` and publish parent + new records as the next version, under the
+    dataset lock: `run.lock` when the caller already holds it (a pipeline holds it through
+    training), else taken here."""
+    settings, gen, lock = run.settings, run.gen, run.lock
+    store = run.store
     name = check_name(settings.dataset)
     if lock is not None and not (lock.held and lock.name == name):
         raise RuntimeError(f"publish_run needs the held lock of dataset '{name}'")
@@ -123,11 +125,11 @@ def publish_run(gen, client, settings, llm_cfg, filter_cfg, lang: str,
 
         from ..filters import build_chain
 
-        chain = build_chain(filter_cfg, lang, parent=parent_records)
+        chain = build_chain(run.filters, run.lang, parent=parent_records)
 
-        base = run_generator(gen, client, chain, settings.num, executor=executor,
-                             reasoning=llm_cfg.reasoning)
-        base.llm = llm_cfg.public()
+        base = run_generator(gen, run.client, chain, settings.num, executor=run.executor,
+                             reasoning=run.llm.reasoning)
+        base.llm = run.llm.public()
         result = PublishedRun(**{f.name: getattr(base, f.name) for f in dataclasses.fields(RunResult)},
                               parent=parent)
         new = list(result.kept)
@@ -137,12 +139,12 @@ def publish_run(gen, client, settings, llm_cfg, filter_cfg, lang: str,
             note = f"dataset {name}: no new records, nothing published ({where})"
             if result.usage.get("requests") or result.stopped:
                 # paid for and nothing to show: the attempt's spend and stop go in the store
-                manifest = build_manifest(gen, client, result, settings, llm_cfg, filter_cfg, lang, seed, 0)
+                manifest = build_manifest(run, result, seed, 0)
                 path = store.record_attempt(name, result.rejects, manifest)
                 note += f"; spend and rejects of this attempt in {path}"
             result.report.notes.append(note)
             return result
-        manifest = build_manifest(gen, client, result, settings, llm_cfg, filter_cfg, lang, seed, len(new))
+        manifest = build_manifest(run, result, seed, len(new))
         result.version = store.publish(name, parent_records + new, result.rejects, manifest,
                                        parent=parent.version if parent else None)
     total = len(parent_records) + len(new)

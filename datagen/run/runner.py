@@ -29,6 +29,8 @@ class RunResult:
     ledger: dict[str, Any] = field(default_factory=dict)  # llm/ledger.py: by stage, in dollars
     stopped: dict[str, Any] | None = None  # {"reason": "budget", ...} when a cap stopped the run
     estimate: dict[str, Any] | None = None  # --dry-run: nothing ran, this is the estimate
+    # a client that returns reasoning traces: how many kept records had one, and what became of them
+    reasoning: dict[str, Any] = field(default_factory=dict)
 
     @property
     def funnel(self) -> dict[str, Any]:
@@ -63,11 +65,14 @@ def run_generator(gen: Generator, client: ChatClient, chain: FilterChain, num: i
     t0 = time.perf_counter()
     chain.warm_up()  # models load while the first requests are in flight
     outcomes = executor.outcomes(gen, client, chain, num) if executor is not None else gen.generate(client, chain, num)
+    traced = 0
     try:
         progress = RunProgress(num, client.usage, unit=gen.num_counts)
         for outcome in progress.follow(outcomes):
-            if reasoning == "drop":
-                outcome.record.meta.pop("reasoning", None)
+            if client.returns_reasoning and "reasoning" in outcome.record.meta:
+                traced += outcome.verdict.kept
+                if reasoning == "drop":
+                    outcome.record.meta.pop("reasoning")
             if outcome.verdict.kept:
                 result.kept.append(outcome.record)
             else:
@@ -76,6 +81,8 @@ def run_generator(gen: Generator, client: ChatClient, chain: FilterChain, num: i
         # no new request went out; what was kept (whole records only) is the run's result
         result.stopped = stop.figures or {"reason": "budget", "detail": str(stop)}
         gen.report.stop_reason = f"budget ({stop})"
+    if client.returns_reasoning and traced:
+        result.reasoning = {"kept_with_trace": traced, "traces": "dropped" if reasoning == "drop" else "meta.reasoning"}
     result.seconds = round(time.perf_counter() - t0, 3)
     result.usage = client.usage.as_dict()
     ledger = client.usage.ledger
@@ -135,6 +142,10 @@ def format_summary(result: RunResult) -> str:
         lines.append("  dropped:")
         for reason, n in f["dropped"].items():
             lines.append(f"    {n:>6}  {reason}")
+    if result.reasoning:
+        r = result.reasoning
+        lines.append(f"  reasoning: {r['kept_with_trace']} kept records came with a trace "
+                     f"({'dropped, --reasoning drop' if r['traces'] == 'dropped' else 'kept in meta.reasoning'})")
     u = result.usage
     if u:
         lines.append(f"  llm: {u.get('requests', 0)} requests + {u.get('cached', 0)} cached, "

@@ -27,10 +27,12 @@ from typing import Any, Iterator
 from ..store import DatasetVersion
 from .query import Query, match_expression, search_tokens
 
-SCHEMA = 4
+SCHEMA = 5
 STUDIO_DIR = ".studio"
 BATCH = 2000
 PREVIEW = 240
+WALK = 3  # a sort costs about as much per record sorted as this many steps along the score index
+COLS = "r.rid, r.id, r.source, r.task_type, r.turns, r.lang, r.instruction, r.output"
 
 _build_locks: dict[str, threading.Lock] = {}
 _CACHE: dict[tuple[str, str], Any] = {}  # per index file: facets, medians, total (an index never changes)
@@ -102,6 +104,7 @@ CREATE VIRTUAL TABLE fts USING fts5(text, content='', tokenize='unicode61 remove
 POST_DDL = """
 CREATE INDEX records_id ON records(id);
 CREATE INDEX scores_name ON scores(name, value, rid);
+CREATE INDEX scores_desc ON scores(name, value DESC, rid);
 CREATE INDEX scores_rid ON scores(rid, name);
 ANALYZE;
 """
@@ -219,6 +222,7 @@ class VersionIndex:
         self.path = ensure_index(dv)
         self.con = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
         self.con.row_factory = sqlite3.Row
+        self._counts: dict[tuple, int] = {}
 
     def close(self) -> None:
         self.con.close()
@@ -265,27 +269,23 @@ class VersionIndex:
 
     def count(self, q: Query, review: dict[str, str] | None = None) -> int:
         where, args = self._where(q, review)
-        return self.con.execute(f"SELECT count(*) FROM records r{where}", args).fetchone()[0]
+        key = (where, tuple(args), tuple(sorted((review or {}).items())) if q.review else ())
+        if key not in self._counts:  # the page view counts, then pages: one count for both
+            self._counts[key] = self.con.execute(f"SELECT count(*) FROM records r{where}", args).fetchone()[0]
+        return self._counts[key]
 
     def page(self, q: Query, review: dict[str, str] | None = None) -> list[dict[str, Any]]:
         where, args = self._where(q, review)
-        cols = "r.rid, r.id, r.source, r.task_type, r.turns, r.lang, r.instruction, r.output"
         offset = (q.page - 1) * q.per_page
         if q.sort:
-            order = "DESC" if q.desc else "ASC"
-            # INDEXED BY: without statistics the planner walks every score of that name per row
-            sql = (f"SELECT {cols} FROM records r LEFT JOIN scores s INDEXED BY scores_rid "
-                   f"ON s.rid = r.rid AND s.name = ?{where} "
-                   f"ORDER BY s.value IS NULL, s.value {order}, r.rid LIMIT ? OFFSET ?")
-            args = [q.sort] + args
+            rows = self._sorted_page(q, review, where, args, offset)
         elif not where:
             # rids are 0..n-1 in file order: any page of the unfiltered table is one index seek
-            sql = f"SELECT {cols} FROM records r WHERE r.rid >= ? ORDER BY r.rid LIMIT ?"
-            args, offset = [offset], None
+            rows = self._rows(f"SELECT {COLS} FROM records r WHERE r.rid >= ? ORDER BY r.rid LIMIT ?",
+                              [offset, q.per_page])
         else:
-            sql = f"SELECT {cols} FROM records r{where} ORDER BY r.rid LIMIT ? OFFSET ?"
-        tail = [q.per_page] if offset is None else [q.per_page, offset]
-        rows = [dict(r) for r in self.con.execute(sql, args + tail)]
+            rows = self._rows(f"SELECT {COLS} FROM records r{where} ORDER BY r.rid LIMIT ? OFFSET ?",
+                              args + [q.per_page, offset])
         if rows:
             marks = ",".join("?" * len(rows))
             by_rid = {r["rid"]: r for r in rows}
@@ -295,6 +295,36 @@ class VersionIndex:
                     f"SELECT rid, name, value FROM scores WHERE rid IN ({marks})", [r["rid"] for r in rows]):
                 by_rid[rid]["scores"][name] = value
         return rows
+
+    def _rows(self, sql: str, args: list) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.con.execute(sql, args)]
+
+    def _sorted_page(self, q: Query, review, where: str, args: list, offset: int) -> list[dict[str, Any]]:
+        """A page sorted by the score `q.sort` (ties in file order), records without that
+        score last. The whole version, or a broad selection, walks the score's index in order
+        and stops after the page, testing each record against the filters: about
+        (offset + page) * total / matches steps, no sort. A narrow selection, or a deep page
+        of one, is sorted instead, which costs about WALK steps per match."""
+        order = "DESC" if q.desc else "ASC"
+        matches = self.count(q, review) if where else 0
+        if where and (offset + q.per_page) * self.total() > WALK * matches * matches:
+            # INDEXED BY: without statistics the planner walks every score of that name per row
+            return self._rows(f"SELECT {COLS} FROM records r LEFT JOIN scores s INDEXED BY scores_rid "
+                              f"ON s.rid = r.rid AND s.name = ?{where} "
+                              f"ORDER BY s.value IS NULL, s.value {order}, r.rid LIMIT ? OFFSET ?",
+                              [q.sort] + args + [q.per_page, offset])
+        scored = (f"FROM scores s INDEXED BY {'scores_desc' if q.desc else 'scores_name'} "
+                  f"CROSS JOIN records r ON r.rid = s.rid WHERE s.name = ?{where.replace(' WHERE ', ' AND ', 1)}")
+        rows = self._rows(f"SELECT {COLS} {scored} ORDER BY s.value {order}, s.rid LIMIT ? OFFSET ?",
+                          [q.sort] + args + [q.per_page, offset])
+        if len(rows) == q.per_page:
+            return rows
+        # past the scored records: those without this score, in file order
+        n_scored = self.con.execute(f"SELECT count(*) {scored}", [q.sort] + args).fetchone()[0]
+        unscored = (f" WHERE r.rid NOT IN (SELECT rid FROM scores WHERE name = ?)"
+                    + where.replace(" WHERE ", " AND ", 1))
+        return rows + self._rows(f"SELECT {COLS} FROM records r{unscored} ORDER BY r.rid LIMIT ? OFFSET ?",
+                                 [q.sort] + args + [q.per_page - len(rows), max(0, offset - n_scored)])
 
     def ids(self, q: Query, review: dict[str, str] | None = None) -> list[str]:
         """Every record id the query matches (a bulk action's selection)."""

@@ -102,15 +102,28 @@ def provenance_view(dv: DatasetVersion, meta: dict[str, Any]) -> dict[str, Any] 
     return view
 
 
+def pair_view(row: dict[str, Any]) -> dict[str, Any] | None:
+    """A preference record's two sides (datagen prefs, docs/preferences.md), or None."""
+    if not all(isinstance(row.get(k), str) for k in ("prompt", "chosen", "rejected")):
+        return None
+    meta = row.get("meta") if isinstance(row.get("meta"), dict) else {}
+    judge = meta.get("judge") if isinstance(meta.get("judge"), dict) else {}
+    return {"prompt": row["prompt"], "chosen": row["chosen"], "rejected": row["rejected"],
+            "chosen_model": str(meta.get("chosen_model") or ""), "rejected_model": str(meta.get("rejected_model") or ""),
+            "margin": meta.get("margin"), "reasons": [str(r) for r in judge.get("reasons") or [] if r]}
+
+
 def record_view(dv: DatasetVersion, row: dict[str, Any], position: int) -> dict[str, Any]:
     meta = row.get("meta") if isinstance(row.get("meta"), dict) else {}
     msgs = [{"role": str(m.get("role") or ""), "content": str(m.get("content") or "")}
             for m in (row.get("messages") or []) if isinstance(m, dict)]
-    plain_meta = {k: v for k, v in meta.items() if k not in ("scores", "lineage", "triples")}
+    plain_meta = {k: v for k, v in meta.items() if k not in ("scores", "lineage", "triples", "reasoning")}
     return {
         "id": str(row.get("id") or ""), "position": position, "ref": dv.ref,
         "instruction": str(row.get("instruction") or ""), "input": str(row.get("input") or ""),
         "output": str(row.get("output") or ""), "messages": msgs, "meta": plain_meta,
         "scores": scores_view(meta), "lineage": lineage_view(meta), "provenance": provenance_view(dv, meta),
         "review": meta.get("review"),
+        # a reasoning model's trace, kept apart from the output (docs/reasoning.md); a preference pair
+        "reasoning": str(meta.get("reasoning") or ""), "pair": pair_view(row),
     }

@@ -33,6 +33,27 @@ def settle_token(host: str, token: str | None) -> str | None:
     return None
 
 
+def listen(host: str, port: int):
+    """The server's socket, bound before the URL is printed: a port in use or a host this
+    machine does not have is a one-line error (exit 2), not a uvicorn log line."""
+    import errno
+    import socket
+
+    try:
+        family, _, _, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    except socket.gaierror as e:
+        raise ConfigError(f"--host: cannot listen on {host}:{port}: {str(e.strerror).lower()}") from None
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(addr)
+    except OSError as e:
+        sock.close()
+        flag = "--port" if e.errno in (errno.EADDRINUSE, errno.EACCES) else "--host"
+        raise ConfigError(f"{flag}: cannot listen on {host}:{port}: {str(e.strerror).lower()}") from None
+    return sock
+
+
 def serve(opts: ServeOptions, echo=print) -> None:
     require_extra("studio", "datagen studio")
     import uvicorn
@@ -41,10 +62,12 @@ def serve(opts: ServeOptions, echo=print) -> None:
     from . import create_app
 
     token = settle_token(opts.host, opts.token)
+    sock = listen(opts.host, opts.port)
+    port = sock.getsockname()[1]  # --port 0: the one the system chose
     store = DatasetStore(opts.store)
     app = create_app(store.root, token=token, runs=True, index_in_background=True)
     shown = f"[{opts.host}]" if ":" in opts.host else opts.host
-    url = f"http://{shown}:{opts.port}/" + (f"?token={token}" if token else "")
+    url = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
     echo(f"datagen studio over {store.root.resolve()}: {url}")
     if token and not is_loopback(opts.host):
         echo("bound beyond this machine: every request needs the token (anyone on the network can reach the port)")
@@ -54,6 +77,6 @@ def serve(opts: ServeOptions, echo=print) -> None:
 
         threading.Timer(1.0, webbrowser.open, args=(url,)).start()
     try:
-        uvicorn.run(app, host=opts.host, port=opts.port, log_level="warning", access_log=False)
+        uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False)).run(sockets=[sock])
     finally:
         app.state.jobs.shutdown()  # a run started here does not outlive the studio

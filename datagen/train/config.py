@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from ..errors import ConfigError
 
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
+METHODS = ("sft", "dpo")
 REPORTERS = {"none": None, "tensorboard": "tensorboard", "wandb": "wandb"}  # report_to -> package it needs
 
 
@@ -25,6 +26,11 @@ def _opt(default, help_: str, **meta):
 class TrainConfig:
     """Every knob of a LoRA run (YAML `train:` section; `datagen train` flags)."""
 
+    method: str = _opt("sft", "sft = supervised LoRA on instruction data; dpo = TRL's DPOTrainer on a preference "
+                              "version (datagen prefs), see docs/training.md.", choices=METHODS)
+    adapter: str | None = _opt(None, "dpo: start from this SFT adapter (the reference model is a frozen copy of "
+                                     "it) instead of a fresh LoRA on the base.", path="dir")
+    beta: float = _opt(0.1, "dpo: how far the policy may move from the reference (DPO's beta).", gt=0)
     # what to train on: a store ref NAME[@vN] under `store`, or a JSONL file
     dataset: str | None = _opt(None, "Dataset version to train on: NAME or NAME@vN.")
     store: str | None = _opt(None, "Dataset store root [default: ./datasets, or $DATAGEN_STORE].", path="dir")
@@ -83,6 +89,8 @@ class TrainConfig:
 
             if importlib.util.find_spec(package) is None:
                 raise ConfigError(f"train: report_to {self.report_to} needs the {package} package: pip install {package}")
+        if self.adapter and self.method != "dpo":
+            raise ConfigError("train: adapter (start from an SFT adapter) is for method dpo")
         if self.dataset and self.data:
             raise ConfigError("train: give either dataset (a store ref) or data (a JSONL file), not both")
 

@@ -112,8 +112,10 @@ class CountingCollator:
 
     def __call__(self, examples):
         if self.counting:
-            self.rows.extend(hashlib.sha1(repr(list(e["input_ids"])).encode()).hexdigest()[:16]
-                             for e in examples)
+            # SFT rows have input_ids; DPO rows prompt_ids, chosen_ids and rejected_ids
+            self.rows.extend(hashlib.sha1(repr([list(e[k]) for k in sorted(e) if k.endswith("input_ids")]
+                                               or [list(e[k]) for k in sorted(e) if k.endswith("_ids")]).encode()
+                                          ).hexdigest()[:16] for e in examples)
         return self.collate(examples)
 
     def __getattr__(self, name):  # the Trainer asks the collator for its own settings

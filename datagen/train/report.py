@@ -80,6 +80,12 @@ def format_report(report: dict[str, Any]) -> str:
     if report.get("eval_loss") is not None:
         before = report.get("eval_loss_before")
         lines.append("  eval loss: " + (f"{before:.3f} -> " if before is not None else "") + f"{report['eval_loss']:.3f}")
+    dpo = report.get("dpo") or {}
+    if dpo.get("eval_after"):
+        b, a = dpo.get("eval_before") or {}, dpo["eval_after"]
+        lines.append(f"  dpo (beta {dpo['beta']}, reference: {dpo['reference']}): eval reward margin "
+                     f"{b.get('rewards/margins', 0):.3f} -> {a.get('rewards/margins', 0):.3f}, "
+                     f"accuracy {a.get('rewards/accuracies', 0):.0%}")
     shards = report.get("distributed") or {}
     if shards.get("world_size", 1) > 1:
         lines.append(f"  distributed: {shards['world_size']} ranks, global batch {shards['global_batch_size']}, "
@@ -101,7 +107,7 @@ def model_card(report: dict[str, Any]) -> str:
         return "n/a" if v is None else f"{v:.4f}"
 
     tc = report.get("train_loss_curve") or []
-    front = ["---", "library_name: peft", "tags: [datagen, lora, sft]"]
+    front = ["---", "library_name: peft", f"tags: [datagen, lora, {report.get('method', 'sft')}]"]
     if not Path(base).exists():  # a Hub id; a local path means nothing on the Hub
         front.insert(1, f"base_model: {base}")
     rows = [

@@ -13,6 +13,10 @@ from __future__ import annotations
 import math
 import threading
 
+from ...filters.base import Verdict
+from ...records import Record
+from ..base import Outcome
+
 
 class Demand:
     def __init__(self, num: int, per_round: float):
@@ -61,3 +65,36 @@ class Demand:
             self.tasks_in += taken
             self.tasks_ok += kept
             self.done += kept
+
+
+def budget_room(client, st: dict, running: int) -> bool:
+    """Under a cap, another round starts only when the rounds in flight and it fit in
+    what is left, each costing what the finished ones did (before any has finished,
+    one round at a time): rounds started past the cap would be paid for and abandoned."""
+    ledger = client.usage.ledger
+    if ledger is None or not ledger.budget:
+        return True
+    used = ledger.used()
+    if used is None:
+        return True
+    if not st["finished"] or st.get("used_at_finish") is None:
+        return False
+    # what was spent when the last round finished, over the rounds finished: an upper
+    # bound of a round's share (the rounds then in flight had spent some of it)
+    per_round = st["used_at_finish"] / st["finished"]
+    return used + per_round * (running + 1) <= 1.0
+
+
+def surplus(record: Record, stage: str, why: str) -> Outcome:
+    """A paid-for candidate the run did not need: a reject with reason `surplus` (its
+    tokens in `meta.usage`), so the summary and the manifest count what it cost."""
+    own = record.meta.pop("_tokens", None)
+    if own is not None and "usage" not in record.meta:
+        record.meta["usage"] = {"prompt_tokens": own[0], "completion_tokens": own[1]}
+    return Outcome(record, Verdict(False, "surplus", "num", {"why": why}), stage)
+
+
+def task_record(gen, client, task) -> Record:
+    p, c = task.tokens
+    return Record(instruction=task.instruction,
+                  meta=gen.meta(client, task, usage={"prompt_tokens": p, "completion_tokens": c}))

@@ -24,7 +24,8 @@ from ...records import Record
 from . import prompts as P
 from ..base import GenerationReport, Generator, GeneratorConfig, Outcome
 from ..rounds import Aborted, RoundPipeline
-from .demand import Demand
+from .classify import classify, classify_tasks
+from .demand import Demand, budget_room, surplus, task_record
 from .tasks import Seed, Task, tokens, type_notes, unique_seeds
 
 NAME = "self-instruct"
@@ -175,7 +176,7 @@ class SelfInstructGenerator(Generator):
             running = st["planned"] - st["finished"]
             if running and demand.need() <= 0:
                 return None  # the rounds in flight are expected to cover --num
-            if running and not self._budget_room(client, st, running):
+            if running and not budget_room(client, st, running):
                 return None
             st["planned"] += 1
             demand.planned()
@@ -255,24 +256,6 @@ class SelfInstructGenerator(Generator):
         self.report.counts["tasks"] = done
         self.report.notes.extend(type_notes(self.report.counts))
 
-    @staticmethod
-    def _budget_room(client: ChatClient, st: dict, running: int) -> bool:
-        """Under a cap, another round starts only when the rounds in flight and it fit in
-        what is left, each costing what the finished ones did (before any has finished,
-        one round at a time): rounds started past the cap would be paid for and abandoned."""
-        ledger = client.usage.ledger
-        if ledger is None or not ledger.budget:
-            return True
-        used = ledger.used()
-        if used is None:
-            return True
-        if not st["finished"] or st.get("used_at_finish") is None:
-            return False
-        # what was spent when the last round finished, over the rounds finished: an upper
-        # bound of a round's share (the rounds then in flight had spent some of it)
-        per_round = st["used_at_finish"] / st["finished"]
-        return used + per_round * (running + 1) <= 1.0
-
     def _round(self, client: ChatClient, chain: FilterChain, rnd: int, demand: Demand, machine, turn,
                prefetch: Callable[[list[Task]], Future] | None = None):
         """One round's requests: bootstrap, (in round order) the pool check, classify,
@@ -295,7 +278,7 @@ class SelfInstructGenerator(Generator):
         try:
             ahead = prefetch(list(tasks)) if prefetch and tasks else None
             turn.check()
-            pre += list(self._classify(client, tasks))
+            pre += list(classify_tasks(self, client, tasks))
             turn.check()
             drafts = InstanceBuilder(self, client).build(tasks)
         except Aborted:
@@ -376,63 +359,10 @@ class SelfInstructGenerator(Generator):
                                   examples=example_ids, similarity=sim, tokens=list(share)))
         return out
 
-    # -- 2. classification identification ---------------------------------------------
-    def _clf_examples(self) -> list[tuple[str, bool]]:
-        """Labelled seeds as few-shot examples (balanced), when there are both kinds."""
-        rng, k = self.rng("clf-examples"), self.config.clf_shots
-        yes = [s.instruction for s in self.seeds if s.is_clf is True]
-        no = [s.instruction for s in self.seeds if s.is_clf is False]
-        if not yes or not no:
-            return []
-        shots = [(t, True) for t in rng.sample(yes, min(k, len(yes)))]
-        shots += [(t, False) for t in rng.sample(no, min(k, len(no)))]
-        rng.shuffle(shots)
-        return shots
-
+    # -- 2. classification identification (classify.py) ---------------------------------
     def classify(self, client: ChatClient, instructions: Sequence[str]) -> list[Choice]:
-        """Is each instruction a classification task? One Choice per instruction (option
-        None only when an API reply named no option).
-
-        Likelihood scores of a small model lean toward one answer whatever the task; with
-        `calibrate` the decision is made against the scores of a content-free task "N/A"
-        (contextual calibration, Zhao et al. 2021) where the backend gives scores. On
-        SmolLM2-135M neither way is reliable (see docs/self_instruct.md), so it is off."""
-        shots = self._clf_examples()
-        items = [(P.clf_prompt(t, shots, self.lang), "") for t in instructions]
-        calibrate = self.config.calibrate
-        if calibrate:
-            items.append((P.clf_prompt("N/A", shots, self.lang), ""))
-        choices: list[Choice] = client.choose_many(items, P.CLF_OPTIONS)
-        if not calibrate:
-            return choices
-        base = choices.pop()
-        if not all(o in base.scores for o in P.CLF_OPTIONS):
-            return choices
-        out = []
-        for ch in choices:
-            if all(o in ch.scores for o in P.CLF_OPTIONS):
-                adj = {o: ch.scores[o] - base.scores[o] for o in P.CLF_OPTIONS}
-                ch = Choice(option=max(adj, key=adj.get), scores=adj, raw=ch.raw)
-            out.append(ch)
-        return out
-
-    def _classify(self, client: ChatClient, tasks: list[Task]) -> Iterator[Outcome]:
-        if not tasks:
-            return
-        choices = self.classify(client, [t.instruction for t in tasks])
-        unanswered = []
-        for task, choice in zip(tasks, choices):
-            self.report.count("classified")
-            if choice.option is None:
-                unanswered.append(task)
-                rec = Record(instruction=task.instruction, meta=self.meta(client, task))
-                yield self.reject(rec, "clf_unanswered", "classify", "classify",
-                                   {"raw": choice.raw[:200], "options": list(P.CLF_OPTIONS)})
-                continue
-            task.task_type = "classification" if choice.option == P.CLF_OPTIONS[0] else "generation"
-            self.report.count(f"classified_{task.task_type}")
-        for t in unanswered:
-            tasks.remove(t)
+        """Is each instruction a classification task? (classify.py)"""
+        return classify(self, client, instructions)
 
     # -- 3. instance rules, per task ----------------------------------------------------
     def _filter_task(self, client: ChatClient, task: Task, drafts) -> list[Outcome]:
@@ -464,19 +394,3 @@ class SelfInstructGenerator(Generator):
         for o in outcomes:
             o.record.meta.pop("_tokens", None)
         return outcomes
-
-
-
-def surplus(record: Record, stage: str, why: str) -> Outcome:
-    """A paid-for candidate the run did not need: a reject with reason `surplus` (its
-    tokens in `meta.usage`), so the summary and the manifest count what it cost."""
-    own = record.meta.pop("_tokens", None)
-    if own is not None and "usage" not in record.meta:
-        record.meta["usage"] = {"prompt_tokens": own[0], "completion_tokens": own[1]}
-    return Outcome(record, Verdict(False, "surplus", "num", {"why": why}), stage)
-
-
-def task_record(gen, client, task: Task) -> Record:
-    p, c = task.tokens
-    return Record(instruction=task.instruction,
-                  meta=gen.meta(client, task, usage={"prompt_tokens": p, "completion_tokens": c}))

@@ -235,8 +235,8 @@ def test_old_flag_names_still_work():
 def test_single_turn_maps_to_multi_turn_false(monkeypatch, tmp_path):
     seen = {}
 
-    def fake_execute(gen, settings, llm_cfg, filter_cfg, lang, lock=None):
-        seen.update(cfg=gen.config, settings=settings, filters=filter_cfg, llm=llm_cfg)
+    def fake_execute(run):
+        seen.update(cfg=run.gen.config, settings=run.settings, filters=run.filters, llm=run.llm)
         raise SystemExit(0)
 
     monkeypatch.setattr("datagen.run.job.execute", fake_execute)
