@@ -94,6 +94,13 @@ def test_a_cjk_code_comment_wrapped_in_a_pdf_stays_in_its_code_block(corpora):
         assert tail in text and not re.search(f"^{re.escape(tail)}", outside, re.M), tail
 
 
+def test_a_pdf_table_cell_wrapped_in_chinese_has_no_stray_spaces(corpora):
+    text, _ = extract(corpora / "formats" / "huatuo_README_zh.pdf")
+    rows = [ln for ln in text.split("\n") if ln.startswith("|")]
+    assert "| 小张最近感觉身体不适，出现心悸、气促等症状。体检发现心脏扩大、搏动减弱。 |" in text
+    assert rows and not [r for r in rows if re.search("[\u4e00-\u9fff，。] [\u4e00-\u9fff，。]", r)]
+
+
 def test_html_is_the_main_content(corpora):
     text, _ = extract(corpora / "formats" / "self_instruct_README.html")
     assert "font-family" not in text and "<" not in text  # the page's <head> and styles are gone

@@ -139,7 +139,7 @@ def _pdf_page_items(page) -> list[dict]:
         items.append({"kind": kind, "top": ln["top"], "bottom": ln["bottom"], "x1": ln["x1"], "text": text,
                       "size": size})
     for t in tables:
-        rows = [[(c or "").replace("\n", " ").strip() for c in row] for row in t.extract()]
+        rows = [[_cell_text(c or "") for c in row] for row in t.extract()]
         if rows and any(any(r) for r in rows):
             items.append({"kind": "table", "top": t.bbox[1], "bottom": t.bbox[3], "x1": t.bbox[2],
                           "text": markdown_table(rows), "size": 0})
@@ -192,6 +192,16 @@ def _fence_code(text: str, items: list[dict]) -> str:
         else:
             out.append((is_code, b))
     return "\n\n".join("```\n" + b + "\n```" if is_code else b for is_code, b in out)
+
+
+def _cell_text(cell: str) -> str:
+    """A table cell's wrapped lines joined as the cleaner joins a paragraph's: no space
+    beside a CJK character (a space there splits Chinese words), a space elsewhere."""
+    out = ""
+    for line in (ln.strip() for ln in cell.split("\n")):
+        if line:
+            out += ("" if not out or _CJK.match(out[-1]) or _CJK.match(line[0]) else " ") + line
+    return out
 
 
 def markdown_table(rows: list[list[str]]) -> str:
