@@ -101,6 +101,16 @@ def test_a_pdf_table_cell_wrapped_in_chinese_has_no_stray_spaces(corpora):
     assert rows and not [r for r in rows if re.search("[\u4e00-\u9fff，。] [\u4e00-\u9fff，。]", r)]
 
 
+def test_pdf_list_items_drawn_with_bullet_shapes_stay_items(corpora):
+    """Chromium draws a bullet as a small shape, not a character: each item must still start
+    a Markdown item of its own, not run on from the one before ("…较高。部分微调:…")."""
+    text, _ = extract(corpora / "formats" / "004_722e8f5d027ef2f0.pdf")
+    for item in ("全模型微调:对整个预训练模型进行微调", "部分微调:只对模型的部分层", "提示调优(Prompt Tuning):",
+                 "提示组合(Prompt Ensembling):", "提示学习(Prompt Learning):指令微调可以看作是提示学习的一种特殊形式"):
+        assert re.search(f"^- {re.escape(item)}", text, re.M), item
+    assert "\n- 1.3" not in text and not re.search(r"^- #", text, re.M)  # headings and prose are not items
+
+
 def test_html_is_the_main_content(corpora):
     text, _ = extract(corpora / "formats" / "self_instruct_README.html")
     assert "font-family" not in text and "<" not in text  # the page's <head> and styles are gone
