@@ -61,9 +61,9 @@ def test_pairs_choose_the_model_the_judge_prefers(tmp_path):
         assert row["prompt"] in TASKS and row["output"] == row["chosen"]
         m = row["meta"]
         assert (m["chosen_model"], m["rejected_model"]) == ("strong", "weak")
-        assert m["margin"] >= 0.5 and m["scores"]["chosen"] > m["scores"]["rejected"]
+        assert m["margin"] >= 0.5 and m["pair_scores"]["chosen"] > m["pair_scores"]["rejected"]
         assert m["judge"]["reasons"] and m["judge"]["verdicts"] in (["A", "B"], ["B", "A"])
-        assert m["source"]["ref"] == "demo@v0001"
+        assert m["source_record"]["ref"] == "demo@v0001" and m["source"] == "machine"
     man = v.manifest
     assert man["stage"] == "prefs" and man["funnel"] == {"candidates": 4, "kept": 4, "dropped": {}}
     stages = {r["stage"]: r for r in man["usage"]["ledger"]["stages"]}
@@ -72,6 +72,12 @@ def test_pairs_choose_the_model_the_judge_prefers(tmp_path):
     assert sum(r["requests"] for r in man["usage"]["ledger"]["stages"] if r["stage"] == "prefs responses") == 8
     assert stages["prefs judge"]["requests"] == 48 and stages["prefs judge"]["model"] == "judge"
     assert man["usage"]["ledger"]["total"]["requests"] == 8 + 48
+    # reported like any other version
+    rep = CliRunner().invoke(main, ["report", "demo-prefs", "--store", store, "--out", str(tmp_path / "rep"),
+                                    "--quiet"], catch_exceptions=False)
+    assert rep.exit_code == 0, rep.output
+    stats = json.loads((tmp_path / "rep" / "stats.json").read_text())
+    assert (tmp_path / "rep" / "report.html").is_file() and stats
 
 
 def test_an_inconsistent_judge_gives_rejects_with_their_reason(tmp_path):

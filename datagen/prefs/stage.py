@@ -91,9 +91,10 @@ def pair_record(src: Record, source_ref: str, resp: list[Response], comps: list[
     chosen, rejected = resp[d.chosen], resp[d.rejected]
     direct = next(c for c in comps if {c.i, c.j} == {d.chosen, d.rejected})
     prompt = prompt_of(src)
-    meta = {"generator": STAGE, "lang": _lang(src), "source": {"ref": source_ref, "id": src.id},
+    meta = {"generator": STAGE, "lang": _lang(src), "source": "machine",
+            "source_record": {"ref": source_ref, "id": src.id},
             "chosen_model": chosen.model, "rejected_model": rejected.model,
-            "scores": {"chosen": d.scores[d.chosen], "rejected": d.scores[d.rejected], "all": d.scores},
+            "pair_scores": {"chosen": d.scores[d.chosen], "rejected": d.scores[d.rejected], "all": d.scores},
             "margin": d.margin, "responses": len(resp),
             "judge": {"reasons": [_reason_text(t) for t in direct.replies], "verdicts": list(direct.verdicts)}}
     rid = hashlib.sha256(json.dumps([prompt, chosen.text, rejected.text], ensure_ascii=False).encode()).hexdigest()[:16]
@@ -143,7 +144,8 @@ def merged_usage(clients: Sequence[ChatClient]) -> dict[str, Any]:
     usage: Counter = Counter()
     for c in uniq:
         usage.update(c.usage.as_dict())
-    ledgers = [c.usage.ledger.as_dict() for c in uniq if c.usage.ledger is not None]
+    with_ledger = [c for c in uniq if c.usage.ledger is not None]
+    ledgers = [c.usage.ledger.as_dict() for c in with_ledger]
     out: dict[str, Any] = dict(usage)
     if ledgers:
         total: dict[str, Any] = {}
@@ -154,9 +156,16 @@ def merged_usage(clients: Sequence[ChatClient]) -> dict[str, Any]:
                 else:
                     total[k] = total.get(k, 0) + v
         out["ledger"] = {"currency": "USD", "stages": [row for led in ledgers for row in led["stages"]],
-                         "total": total, "price": {f"{led['stages'][0]['model']}": led.get("price")
-                                                   for led in ledgers if led["stages"]}}
+                         "total": total, "price": "; ".join(_price_text(c.model, led.get("price"))
+                                                           for c, led in zip(with_ledger, ledgers))}
     return out
+
+
+def _price_text(model: str, price) -> str:
+    """One model's price as the report shows a ledger's (several models: one line each)."""
+    if isinstance(price, dict):
+        return f"{model}: ${price['input_per_1m']}/1M in, ${price['output_per_1m']}/1M out (as of {price['as_of']})"
+    return f"{model}: {price}"
 
 
 def make_clients(cfg: PrefsConfig, base) -> tuple[list[ChatClient], ChatClient, list[ChatClient]]:
