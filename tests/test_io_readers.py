@@ -94,6 +94,23 @@ def test_a_cjk_code_comment_wrapped_in_a_pdf_stays_in_its_code_block(corpora):
         assert tail in text and not re.search(f"^{re.escape(tail)}", outside, re.M), tail
 
 
+def test_a_pdf_table_cell_wrapped_in_chinese_has_no_stray_spaces(corpora):
+    text, _ = extract(corpora / "formats" / "huatuo_README_zh.pdf")
+    rows = [ln for ln in text.split("\n") if ln.startswith("|")]
+    assert "| 小张最近感觉身体不适，出现心悸、气促等症状。体检发现心脏扩大、搏动减弱。 |" in text
+    assert rows and not [r for r in rows if re.search("[\u4e00-\u9fff，。] [\u4e00-\u9fff，。]", r)]
+
+
+def test_pdf_list_items_drawn_with_bullet_shapes_stay_items(corpora):
+    """Chromium draws a bullet as a small shape, not a character: each item must still start
+    a Markdown item of its own, not run on from the one before ("…较高。部分微调:…")."""
+    text, _ = extract(corpora / "formats" / "004_722e8f5d027ef2f0.pdf")
+    for item in ("全模型微调:对整个预训练模型进行微调", "部分微调:只对模型的部分层", "提示调优(Prompt Tuning):",
+                 "提示组合(Prompt Ensembling):", "提示学习(Prompt Learning):指令微调可以看作是提示学习的一种特殊形式"):
+        assert re.search(f"^- {re.escape(item)}", text, re.M), item
+    assert "\n- 1.3" not in text and not re.search(r"^- #", text, re.M)  # headings and prose are not items
+
+
 def test_html_is_the_main_content(corpora):
     text, _ = extract(corpora / "formats" / "self_instruct_README.html")
     assert "font-family" not in text and "<" not in text  # the page's <head> and styles are gone
@@ -120,6 +137,30 @@ def test_pdf_pages_and_offsets(corpora):
 def test_no_running_title_repeated(corpora):
     text, starts = extract(corpora / "formats" / "huatuo_README_zh.pdf")
     assert len(starts) >= 8 and text.count("huatuo_README_zh") <= 1
+
+
+def test_a_browsers_running_heads_and_page_numbers_are_dropped(corpora, tmp_path):
+    """Chromium prints the date and title atop every page and the URL and "n/N" below it."""
+    import shutil
+    import subprocess
+
+    import pdfplumber
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("no chromium to print a PDF with running heads (apt install chromium)")
+    pdf = tmp_path / "printed.pdf"
+    html = corpora / "formats" / "self_instruct_README.html"
+    subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", f"--print-to-pdf={pdf}", html.as_uri()],
+                   capture_output=True, timeout=120, check=True)
+    with pdfplumber.open(pdf) as doc:
+        edges = [(p.extract_text_lines()[0]["text"], p.extract_text_lines()[-1]["text"]) for p in doc.pages]
+    assert len(edges) >= 3 and all("self_instruct_README" in top and bottom.startswith("file://")
+                                   for top, bottom in edges)  # the heads are there to drop
+    text, starts = extract(pdf)
+    assert len(starts) == len(edges) and "file://" not in text and "self_instruct_README" not in text.split("\n", 1)[1]
+    assert not re.search(r"^\s*\d+\s*/\s*\d+\s*$|\d{1,2}/\d{1,2}/\d{2}, ", text, re.M)
+    assert found_whole((corpora / "docs" / "self_instruct_README.md").read_text(encoding="utf-8"), text) >= 0.95
 
 
 def test_pptx_slides_are_pages(tmp_path):

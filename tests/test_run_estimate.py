@@ -57,3 +57,19 @@ def test_estimate_is_within_30_percent_first_run_and_with_history(name, corpora)
             for k in ("requests", "tokens", "dollars"):
                 assert 0.7 <= r["ratio"][k] <= 1.3, (label, k, r)
         assert row["with_history"]["history"] == ["v0001"]
+
+
+def test_local_self_qa_dry_run_ranks_sampled_questions_without_a_model(tmp_path):
+    """The local backend scores text by likelihood, so Self-QA samples several questions per
+    sentence and ranks them by the client's scores; the dry run's recording client stands in
+    for it and must give every option a score (it raised KeyError)."""
+    from click.testing import CliRunner
+
+    from datagen.cli import main
+
+    root = Path(__file__).resolve().parent.parent
+    res = CliRunner().invoke(main, ["run", "self-qa", "--docs", str(root / "seeds" / "docs"), "--num", "5",
+                                    "--backend", "local", "--dry-run", "--out", str(tmp_path / "x.jsonl")])
+    assert res.exit_code == 0, res.output
+    assert "dry run: self-qa" in res.output
+    assert not (tmp_path / "x.jsonl").exists()

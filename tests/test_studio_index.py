@@ -111,3 +111,15 @@ def test_a_score_sort_walks_the_score_index_instead_of_sorting_every_record(stor
             for params in ({}, {"lang": "en", "q": "river"}):
                 plans = _plan(ix, Query(sort="ifd", desc=desc, **params))
                 assert plans and not any("TEMP B-TREE" in p for p in plans), plans
+
+
+def test_a_bad_line_in_the_data_is_named_not_a_crash(tmp_path):
+    from datagen.errors import DataError
+
+    store = make_store(tmp_path / "store")
+    dv = store.resolve("kg@v0001")
+    with open(dv.data_path, "a", encoding="utf-8") as fh:
+        fh.write("{half a record\n")
+    with pytest.raises(DataError, match=r"kg/v0001/data.jsonl:2: invalid JSON"):
+        VersionIndex(dv)
+    assert not index_path(dv).exists() and not list(index_path(dv).parent.glob(".idx-*"))  # no half-built index

@@ -22,7 +22,7 @@ from .clean import clean_pages
 from .readers import BadDocument, read_any
 
 # bump when a reader or the cleaner changes what it produces: old cache entries are ignored
-CONVERTER = "2"
+CONVERTER = "4"
 
 
 @dataclass(frozen=True)

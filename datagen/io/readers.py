@@ -116,6 +116,9 @@ def _pdf_page_items(page) -> list[dict]:
                        and obj.get("bottom", 0) <= bottom + 1 for x0, top, x1, bottom in boxes)
 
     body = page.filter(outside) if boxes else page
+    # list bullets a browser draws as small shapes, not as text: (middle, right edge)
+    bullets = [((c["top"] + c["bottom"]) / 2, c["x1"]) for c in body.curves + body.rects
+               if 1 < c["x1"] - c["x0"] <= 7 and 1 < c["bottom"] - c["top"] <= 7]
     items = []
     for ln in body.extract_text_lines(return_chars=True, strip=True):
         chars = [c for c in ln["chars"] if c["text"].strip()]
@@ -137,9 +140,11 @@ def _pdf_page_items(page) -> list[dict]:
                 and abs(size - prev["size"]) < 0.1 and ln["top"] - prev["bottom"] < 0.5 * size):
             kind = "code"  # a CJK comment wrapped onto its own line: the code's size, right under it
         items.append({"kind": kind, "top": ln["top"], "bottom": ln["bottom"], "x1": ln["x1"], "text": text,
-                      "size": size})
+                      "size": size, "bullet": kind == "line" and any(
+                          ln["top"] <= mid <= ln["bottom"] and 0 <= ln["x0"] - right <= 2 * size
+                          for mid, right in bullets)})
     for t in tables:
-        rows = [[(c or "").replace("\n", " ").strip() for c in row] for row in t.extract()]
+        rows = [[_cell_text(c or "") for c in row] for row in t.extract()]
         if rows and any(any(r) for r in rows):
             items.append({"kind": "table", "top": t.bbox[1], "bottom": t.bbox[3], "x1": t.bbox[2],
                           "text": markdown_table(rows), "size": 0})
@@ -168,11 +173,13 @@ def _pdf_page_text(items: list[dict], body: float, level: dict) -> str:
                 out[-1] += " " + text  # a heading wrapped over two lines
                 prev = it
                 continue
-            if same and kind != "heading" and gap < 0.9 * body and not ended:
+            if same and kind != "heading" and gap < 0.9 * body and not ended and not it.get("bullet"):
                 out.append("\n" + text)
                 prev = {**it, "kind": kind}
                 continue
             out.append("\n\n")
+        if it.get("bullet"):
+            text = "- " + text  # a list item starts a block of its own, as Markdown
         out.append("#" * level[round(it["size"])] + " " + text if kind == "heading" else text)
         prev = {**it, "kind": kind}
     text = "".join(out)
@@ -192,6 +199,16 @@ def _fence_code(text: str, items: list[dict]) -> str:
         else:
             out.append((is_code, b))
     return "\n\n".join("```\n" + b + "\n```" if is_code else b for is_code, b in out)
+
+
+def _cell_text(cell: str) -> str:
+    """A table cell's wrapped lines joined as the cleaner joins a paragraph's: no space
+    beside a CJK character (a space there splits Chinese words), a space elsewhere."""
+    out = ""
+    for line in (ln.strip() for ln in cell.split("\n")):
+        if line:
+            out += ("" if not out or _CJK.match(out[-1]) or _CJK.match(line[0]) else " ") + line
+    return out
 
 
 def markdown_table(rows: list[list[str]]) -> str:

@@ -103,7 +103,9 @@ class RecordingClient(ChatClient):
             # an equality judgement ("Equal"/"Different") rarely finds an evolution equal
             share = 0.05 if options[0] in ("Equal", "相同") else 0.25
             opt = options[0] if self._rng.random() < share else options[-1]
-            out.append(Choice(option=opt, scores={}, raw=opt))
+            # a likelihood-scoring client (local) is asked for every option's score
+            # (Self-QA ranks sampled questions by them): the chosen option scores highest
+            out.append(Choice(option=opt, scores={o: 0.0 if o == opt else -1.0 for o in options}, raw=opt))
         return out
 
     def choose(self, messages: Sequence[Message], options: Sequence[str], prefill: str = "") -> Choice:

@@ -24,6 +24,7 @@ import threading
 from pathlib import Path
 from typing import Any, Iterator
 
+from ..errors import DataError
 from ..store import DatasetVersion
 from .query import Query, match_expression, search_tokens
 
@@ -118,7 +119,7 @@ def build_index(dv: DatasetVersion, path: Path) -> dict[str, Any]:
     try:
         con = sqlite3.connect(tmp)
         con.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;" + DDL)
-        n = 0
+        n = blank = 0
         recs: list[tuple] = []
         scores: list[tuple] = []
         texts: list[tuple] = []
@@ -127,7 +128,10 @@ def build_index(dv: DatasetVersion, path: Path) -> dict[str, Any]:
             for line in fh:
                 size = len(line)
                 if line.strip():
-                    row = json.loads(line)
+                    try:
+                        row = json.loads(line)
+                    except ValueError as e:
+                        raise DataError(dv.data_path, n + 1 + blank, f"invalid JSON: {e}") from None
                     f = facets(row, dv.manifest)
                     recs.append((n, str(row.get("id") or ""), off, size, f["source"], f["task_type"], f["turns"],
                                  f["lang"], content_digest(row), str(row.get("instruction") or "")[:PREVIEW],
@@ -137,6 +141,8 @@ def build_index(dv: DatasetVersion, path: Path) -> dict[str, Any]:
                     n += 1
                     if len(recs) >= BATCH:
                         _flush(con, recs, scores, texts)
+                else:
+                    blank += 1
                 off += size
         _flush(con, recs, scores, texts)
         con.executescript(POST_DDL)

@@ -13,6 +13,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from ..errors import DatagenError
 from ..store import DatasetStore, DatasetVersion
 from .index import medians_if_indexed
 
@@ -63,12 +64,20 @@ def version_row(dv: DatasetVersion, evals: dict[str, dict]) -> dict[str, Any]:
     }
 
 
+def _row(store: DatasetStore, name: str, version: str, evals: dict[str, dict]) -> dict[str, Any]:
+    """A version's dashboard row; an unreadable one (a broken manifest) says why."""
+    try:
+        return version_row(store.resolve(f"{name}@{version}"), evals)
+    except DatagenError as e:
+        return {"name": name, "version": version, "ref": f"{name}@{version}", "error": str(e), "medians": {}}
+
+
 def datasets(store: DatasetStore) -> list[dict[str, Any]]:
     """Every dataset with all its versions (oldest first), for the dashboard."""
     out = []
     for name in store.names():
         evals = eval_history(store, name)
-        versions = [version_row(store.resolve(f"{name}@{v}"), evals) for v in store.versions(name)]
+        versions = [_row(store, name, v, evals) for v in store.versions(name)]
         out.append({"name": name, "versions": versions, "latest": versions[-1] if versions else None,
                     "tags": store.tags(name)})
     return out
