@@ -307,3 +307,29 @@ def test_make_client_reads_key_and_url_from_env(stub, monkeypatch, tmp_path):
     assert stub.requests[0]["model"] == "m1"
     assert cfg.public()["base_url"] == [stub.url]
     assert "sk-from-env" not in repr(cfg.public())
+
+
+def test_choose_many_under_a_cap_goes_out_in_waves(stub):
+    # a cap that fits two fixed-choice questions at their first estimate (prompt by chars/4,
+    # half of max_tokens): those go out, their replies say what the stage costs (10 + 1
+    # tokens here), and the rest follow; before, the rest came back "not asked" as if refused
+    from datagen.llm.ledger import NOT_ASKED, Budget
+
+    stub.default = lambda body: "No"
+    client = make_client(LLMConfig(backend="openai", base_url=[stub.url], model="gpt-4o-mini", max_retries=0,
+                                   logprobs=False, cache=False), budget=Budget(max_tokens=300))
+    _open_clients.append(client)
+    items = [([{"role": "user", "content": "x" * 400 + f" task {i}"}], "") for i in range(6)]
+    choices = client.choose_many(items, ["Yes", "No"])
+    assert [c.option for c in choices] == ["No"] * 6 and NOT_ASKED not in [c.raw for c in choices]
+    assert len(stub.requests) == 6 and not client.usage.ledger.stopped
+    # a cap that is really reached: the first wave goes out, the rest is refused and the run stops
+    tight = make_client(LLMConfig(backend="openai", base_url=[stub.url], model="gpt-4o-mini", max_retries=0,
+                                  logprobs=False, cache=False), budget=Budget(max_tokens=40))
+    _open_clients.append(tight)
+    before = len(stub.requests)
+    small = [([{"role": "user", "content": f"task {i}"}], "") for i in range(20)]
+    choices = tight.choose_many(small, ["Yes", "No"])
+    sent = len(stub.requests) - before
+    assert 0 < sent < 20 and [c.raw for c in choices[sent:]] == [NOT_ASKED] * (20 - sent)
+    assert tight.usage.ledger.stopped and tight.usage.ledger.totals()["tokens"] <= 40

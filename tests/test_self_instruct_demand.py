@@ -100,3 +100,37 @@ def test_a_cap_leaves_no_paid_request_unaccounted(tmp_path, strict):
             assert unaccounted(capped, answered.answered) == {}, share
             surplus = [r for r in capped.rejects if r["reason"] == "surplus"]
             assert capped.ledger["surplus"]["records"] == len(surplus)
+
+
+def test_a_classification_the_cap_refused_is_surplus_not_unanswered(stub):
+    # the cap fits about two classification prompts: the tasks it refused were paid for
+    # (their bootstrap share) and never asked: surplus, not "clf_unanswered" (a model failure)
+    from batch_server import prompt_tokens
+    from datagen.generators import get_generator
+    from datagen.generators.self_instruct.classify import classify_tasks
+    from datagen.generators.self_instruct.tasks import Task
+    from datagen.llm import LLMConfig, make_client
+    from datagen.llm.ledger import Budget
+    from stub_server import Reply, chat_body
+    from test_self_instruct import SEEDS_EN
+
+    stub.default = lambda body: Reply(body=chat_body("No", prompt_tokens=prompt_tokens(body)))
+    cls = get_generator("self-instruct")
+    gen = cls(cls.config_cls(seeds=str(SEEDS_EN), lang="en"))
+    tasks = [Task(id=f"t{i}", instruction=f"Write a short poem about the number {i}.", round=1, examples=[], similarity={},
+                  tokens=[40, 12]) for i in range(8)]
+    probe = make_client(LLMConfig(backend="openai", base_url=[stub.url], model="gpt-4o-mini", max_retries=0,
+                                  logprobs=False, cache=False))
+    list(classify_tasks(gen, probe, tasks[:1]))
+    one = probe.usage.ledger.totals()["tokens"]
+    probe.close()
+    client = make_client(LLMConfig(backend="openai", base_url=[stub.url], model="gpt-4o-mini", max_retries=0,
+                                   logprobs=False, cache=False), budget=Budget(max_tokens=int(one * 2.5)))
+    try:
+        out = list(classify_tasks(gen, client, list(tasks)))
+    finally:
+        client.close()
+    asked = len(stub.requests) - 1
+    assert 0 < asked < 8 and client.usage.ledger.stopped
+    assert [o.verdict.reason for o in out] == ["surplus"] * (8 - asked)
+    assert all(o.record.meta["usage"] == {"prompt_tokens": 40, "completion_tokens": 12} for o in out)

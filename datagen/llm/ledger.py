@@ -19,6 +19,9 @@ from .prices import PRICES_FILE, Price, PriceTable  # noqa: F401 (the ledger's p
 from .stages import as_stage
 
 
+NOT_ASKED = "not asked: budget"  # the raw reply of a fixed-choice question the cap refused
+
+
 class BudgetExceeded(DatagenError):
     """The next requests would cross the run's cap; nothing more is sent. The runner turns
     this into a normal stop that publishes what was kept."""

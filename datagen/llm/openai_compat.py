@@ -28,7 +28,7 @@ from typing import Any, Sequence
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from ..errors import LLMError
-from .ledger import BudgetExceeded
+from .ledger import NOT_ASKED, BudgetExceeded
 from ..secrets import redact
 from .base import ChatClient, ChatRequest, Choice, Completion, Message, Usage, match_option
 from .stages import CLASSIFY
@@ -286,21 +286,33 @@ class OpenAIChatClient(RawCompletions, ChatClient):
         items = list(items)
         if not items:
             return []
-        admitted = self.usage.admit([ChatRequest.make(m, max_tokens=8) for m, _ in items], "classify")
-        refused = [Choice(option=None, raw="not asked: budget") for _ in items[admitted:]]
-        items = items[:admitted]
-
-        async def go(clients):
-            return await _gather_or_cancel([self._choose(clients, self._sem, m, options, p) for m, p in items])
-
+        # under a cap, in waves as chat_many sends them: what fits first, the rest once those
+        # replies say what the stage costs; what the cap refuses is "not asked" (NOT_ASKED)
+        out: list[Choice] = []
+        rest = items
         ledger = self.usage.ledger
-        before = ledger.calls("classify") if ledger is not None else 0
-        try:
-            return self._run(go) + refused
-        except BaseException:
-            if ledger is not None:  # admitted and never answered: no longer in flight
-                ledger.release("classify", admitted - (ledger.calls("classify") - before))
-            raise
+        while rest:
+            try:
+                admitted = self.usage.admit([ChatRequest.make(m, max_tokens=8) for m, _ in rest], "classify")
+            except BudgetExceeded:
+                if not out:
+                    raise
+                break
+            wave, rest = rest[:admitted], rest[admitted:]
+
+            async def go(clients, wave=wave):
+                return await _gather_or_cancel([self._choose(clients, self._sem, m, options, p) for m, p in wave])
+
+            before = ledger.calls("classify") if ledger is not None else 0
+            try:
+                out += self._run(go)
+            except BaseException:
+                if ledger is not None:  # admitted and never answered: no longer in flight
+                    ledger.release("classify", admitted - (ledger.calls("classify") - before))
+                raise
+            if rest and ledger is not None and ledger.stopped:
+                break
+        return out + [Choice(option=None, raw=NOT_ASKED) for _ in rest]
 
     def choose_key(self, messages, options, prefill) -> str:
         """The cache key of a fixed-choice question (shared with the Batch API path)."""

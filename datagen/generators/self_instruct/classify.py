@@ -6,9 +6,11 @@ from __future__ import annotations
 from typing import Iterator, Sequence
 
 from ...llm.base import ChatClient, Choice
+from ...llm.ledger import NOT_ASKED
 from ...records import Record
-from ..base import Outcome
+from ..base import Outcome, surplus
 from . import prompts as P
+from .demand import task_record
 from .tasks import Task
 
 
@@ -63,6 +65,9 @@ def classify_tasks(gen, client: ChatClient, tasks: list[Task]) -> Iterator[Outco
         gen.report.count("classified")
         if choice.option is None:
             unanswered.append(task)
+            if choice.raw == NOT_ASKED:  # the cap refused its classification: paid bootstrap share, surplus
+                yield surplus(task_record(gen, client, task), "classify", "the cap stopped its round")
+                continue
             rec = Record(instruction=task.instruction, meta=gen.meta(client, task))
             yield gen.reject(rec, "clf_unanswered", "classify", "classify",
                              {"raw": choice.raw[:200], "options": list(P.CLF_OPTIONS)})
