@@ -321,3 +321,35 @@ def test_steps_made_past_num_are_surplus_lines_with_their_tokens(stub, tmp_path)
     held = {r.instruction for r in DatasetStore(store).read("evol")} | {r["record"]["instruction"] for r in rejects}
     answered = [p for p in stub.user_prompts() if "#Given Prompt#" not in p and "judgement" not in p]
     assert len(answered) == 9 and all(p in held for p in answered)
+
+
+@pytest.mark.parametrize("share", [0.55, 0.8])
+def test_a_cap_leaves_no_paid_evolution_unaccounted(stub, tmp_path, share):
+    # every evolution the server wrote is in a kept record or a line, also in the round the
+    # cap stopped between its evolutions (paid) and their equality checks or answers
+    respond, written = evol_responder(), []
+
+    def recording(body):
+        text = respond(body)
+        if "#Given Prompt#" in body["messages"][-1]["content"]:
+            written.append(text.split("#Rewritten Prompt#:", 1)[1].strip())
+        return text
+
+    stub.default = recording
+    seeds = tmp_path / "seeds.txt"
+    seeds.write_text("Name three rivers in Africa.\nWrite a haiku about autumn.\nList two prime numbers.\n",
+                     encoding="utf-8")
+    args = ("--seeds", str(seeds), "--num", "9", "--rounds", "3", "--lineages", "3", "--model", "gpt-4o-mini",
+            "--max-tokens", "40", "--answer-max-tokens", "40")  # first estimates near the replies
+    res, store = run_evol(stub, tmp_path / "full", *args, "--cache-path", str(tmp_path / "full.sqlite"))
+    assert res.exit_code == 0, res.output
+    tokens = DatasetStore(store).latest("evol").manifest["usage"]["ledger"]["total"]["tokens"]
+    written.clear()
+    res, store = run_evol(stub, tmp_path / "cap", *args, "--max-total-tokens", str(int(tokens * share)),
+                          "--cache-path", str(tmp_path / "cap.sqlite"))
+    assert res.exit_code == 0 and "stopped: budget" in res.output, res.output
+    s = DatasetStore(store)
+    where = s.latest("evol").path if s.versions("evol") else s.attempts("evol")[-1]
+    lines = [json.loads(x) for f in where.glob("*.jsonl") for x in f.read_text().splitlines()]
+    held = {(r.get("record") or r)["instruction"] for r in lines}
+    assert written and [w for w in written if w not in held] == [], res.output

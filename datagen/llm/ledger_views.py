@@ -42,7 +42,7 @@ def format_ledger(ledger: dict[str, Any]) -> list[str]:
     s = ledger.get("surplus") or {}
     if s.get("records"):
         sd = s.get("dollars")
-        lines.append(f"  surplus: {s['records']} paid records not needed (--num reached), "
+        lines.append(f"  surplus: {s['records']} paid records not used (past --num, or stopped by the cap), "
                      f"{s['prompt_tokens'] + s['completion_tokens']} tokens, "
                      f"{'cost unknown' if sd is None else f'${sd:.4f}'} (in rejects, reason surplus)")
     return lines

@@ -27,6 +27,7 @@ from ...errors import ConfigError
 from ...filters.base import FilterChain, Verdict
 from ...llm import stages
 from ...llm.base import ChatClient, ChatRequest
+from ...llm.ledger import BudgetExceeded
 from ...records import Record
 from ..base import Generator, GeneratorConfig, Outcome, surplus
 from .evolve import (EQUAL_OPTIONS, METHODS, answer_reason, copies_template, equal_prompt, evolve_prompt,
@@ -188,6 +189,13 @@ class EvolInstructGenerator(Generator):
                                        f"each); kept {kept} of {num}")
 
     @staticmethod
+    def _cap_stopped(steps: list[Step]) -> Iterator[tuple[Step, Outcome]]:
+        """Evolutions the cap stopped before their answers: paid for, surplus lines."""
+        for s in steps:
+            s.record.meta["_tokens"] = list(s.tokens)
+            yield s, surplus(s.record, "answer", "the cap stopped its round")
+
+    @staticmethod
     def _node(record: Record) -> Node:
         m = record.meta
         return Node(id=record.id, instruction=record.instruction, depth=m["depth"], method=m["method"],
@@ -228,7 +236,11 @@ class EvolInstructGenerator(Generator):
         if cfg.equal_check and checked:
             options = EQUAL_OPTIONS[lang]
             items = [(equal_prompt(s.parent.instruction, s.record.instruction, lang), "") for s in checked]
-            choices = client.choose_many(items, options)
+            try:
+                choices = client.choose_many(items, options)
+            except BudgetExceeded:
+                yield from self._cap_stopped(checked)
+                raise
             self.report.count("equal_checks", len(items))
             gained = []
             for s, ch in zip(checked, choices):
@@ -244,7 +256,11 @@ class EvolInstructGenerator(Generator):
                                  temperature=cfg.answer_temperature, max_tokens=cfg.answer_max_tokens,
                                  seed=self.request_seed("answer", s.record.instruction))
                 for s in checked]
-        answers = client.chat_many(reqs, desc=stages.ANSWERS.at_round(rnd)) if reqs else []
+        try:
+            answers = client.chat_many(reqs, desc=stages.ANSWERS.at_round(rnd)) if reqs else []
+        except BudgetExceeded:
+            yield from self._cap_stopped(checked)
+            raise
         from ...filters import build_answer_chain
 
         answer_chain = build_answer_chain(lang=lang)  # the answer's language, the prompts' scaffolding
