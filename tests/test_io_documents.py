@@ -156,3 +156,17 @@ def test_real_corpus_chunks_map_back(corpora):
         for c in chunks:
             covered[c.start:c.end] = b"\x01" * (c.end - c.start)
         assert all(covered[i] or d.text[i].isspace() for i in range(len(d.text)))
+
+
+def test_a_comment_in_a_code_block_is_not_a_heading_and_the_block_stays_whole():
+    from datagen.io.documents import chunk_text
+
+    code = "```\n# 1. Generate instructions\n./generate.sh\n\n# 2. Filter them\n./filter.sh\n```"
+    text = "## Usage\n\nHere are the scripts for the data:\n\n" + code + "\n\n## Next\n\nMore prose here."
+    chunks = chunk_text(text, max_chars=200, overlap=0)
+    assert [c.heading for c in chunks] == ["Usage", "Next"]
+    assert code in chunks[0].text and all(text[c.start:c.end] == c.text for c in chunks)
+    # a block too long for one chunk is cut between its lines, never under a comment as a heading
+    long = chunk_text("## Usage\n\n" + "```\n" + "\n".join(f"# step {i}\nrun {i}" for i in range(40)) + "\n```",
+                      max_chars=100, overlap=0)
+    assert len(long) > 3 and {c.heading for c in long} == {"Usage"}

@@ -98,3 +98,10 @@ def test_ties_and_low_margins_are_rejected(tmp_path):
         res = prefs(stub, store, "--responses", "2", "--model", "strong", "--judge-model", "judge", "--limit", "2")
     assert res.exit_code == 0, res.output
     assert [r["reason"] for r in DatasetStore(store).resolve("demo-prefs").rejects()] == ["tie", "tie"]
+
+
+def test_pairs_never_go_into_the_source_dataset(tmp_path):
+    store = source(tmp_path)
+    with StubLLMServer(answers) as stub:
+        res = prefs(stub, store, "--into", "demo")
+    assert res.exit_code == 2 and "is the source dataset" in res.output and len(stub.requests) == 0

@@ -87,20 +87,23 @@ def _plan(ix, q):
             if s.startswith("SELECT r.rid")]
 
 
-@pytest.mark.parametrize("params", [{}, {"lang": "en"}, {"q": "问题"}, {"score": "judge", "min": 2.0}])
+@pytest.mark.parametrize("params", [{}, {"lang": "en"}, {"q": "问题"}, {"score": "judge", "min": 2.0},
+                                    {"review": "unreviewed", "turns": "1"}])
 @pytest.mark.parametrize("desc", [True, False])
 @pytest.mark.parametrize("walk", [0, 10**9])  # sort every selection / walk the score index for every one
 def test_a_score_sort_pages_like_a_full_sort_with_unscored_records_last(store, params, desc, walk, monkeypatch):
     monkeypatch.setattr("datagen.studio.index.WALK", walk)
     with VersionIndex(store.resolve("demo@v0002")) as ix:  # 30 scored records, then 3 unscored
-        matching = ix.page(Query(per_page=500, **params))
+        state = {r["id"]: "reject" for r in ix.page(Query(per_page=500))[::4]}  # a draft: every 4th rejected
+        matching = ix.page(Query(per_page=500, **params), state)
         assert len(matching) < 33 or not params
 
         def key(r):
             v = r["scores"].get("ifd")
             return (v is None, 0 if v is None else (-v if desc else v), r["rid"])
         want = [r["rid"] for r in sorted(matching, key=key)]
-        got = [r["rid"] for p in range(1, 7) for r in ix.page(Query(sort="ifd", desc=desc, per_page=7, page=p, **params))]
+        got = [r["rid"] for p in range(1, 7)
+               for r in ix.page(Query(sort="ifd", desc=desc, per_page=7, page=p, **params), state)]
         assert got == want and len(want) == len(matching)
 
 

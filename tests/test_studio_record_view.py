@@ -86,3 +86,21 @@ def test_a_preference_pair_and_a_reasoning_trace_show_on_the_record_page(tmp_pat
     assert "&lt;script&gt;x()&lt;/script&gt;" in page and "<script>x()" not in page
     assert "strong" in page and "weak" in page and "judge: A is a colour; B is &lt;b&gt;not&lt;/b&gt;." in page
     assert 'id="f-reasoning">Two and two &lt;make&gt; four.</pre>' in think and 'id="f-output">4</pre>' in think
+
+
+def test_a_document_in_a_subfolder_of_the_docs_is_found(tmp_path):
+    from datagen.records import Record
+    from datagen.store import file_sha256
+
+    (tmp_path / "docs" / "sub").mkdir(parents=True)
+    doc = tmp_path / "docs" / "sub" / "a.md"
+    doc.write_text("One sentence here. Another one there.", encoding="utf-8")
+    (tmp_path / "docs" / "a.md").write_text("A different file, same name.", encoding="utf-8")
+    store = DatasetStore(tmp_path / "store")
+    rec = Record(instruction="q", output="Another one there.",
+                 meta={"doc": "sub/a.md", "chunk": [0, 37], "answer_span": [19, 37]})  # doc ids are relative to --docs
+    inputs = {str(p): file_sha256(p) for p in (tmp_path / "docs" / "a.md", doc)}
+    with store.lock("d"):
+        dv = store.publish("d", [rec], [], {"inputs": inputs})
+    view = provenance_view(dv, rec.meta)
+    assert view["found"] and view["answer"] == "Another one there." and view["path"] == str(doc)

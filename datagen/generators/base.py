@@ -141,3 +141,18 @@ def run_language(gen: Generator, requested: str | None = "auto") -> str:
     lang = requested if requested in LANGS else gen.lang
     gen.pin_lang(lang)
     return lang
+
+
+def surplus(record: Record, stage: str, why: str) -> Outcome:
+    """A paid-for candidate the run did not need or could not finish (a task past --num, a
+    round in flight at the stop, a round the cap stopped): a reject with reason `surplus`
+    (its tokens in `meta.usage`), so the summary and the manifest count what it cost."""
+    own = record.meta.pop("_tokens", None)
+    if own is not None and "usage" not in record.meta:
+        record.meta["usage"] = {"prompt_tokens": own[0], "completion_tokens": own[1]}
+    return Outcome(record, Verdict(False, "surplus", "num", {"why": why}), stage)
+
+
+def capped(client) -> bool:
+    """Has a cap (--max-cost / --max-total-tokens) stopped the run's ledger?"""
+    return client.usage.ledger is not None and bool(client.usage.ledger.stopped)

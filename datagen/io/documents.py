@@ -22,7 +22,7 @@ import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from ..errors import DataError
 from . import iter_json_rows, read_text
@@ -186,6 +186,7 @@ def table_to_prose(text: str, path: str | Path = "<table>", delimiter: str = ","
 
 _PARA_BREAK = re.compile(r"\n[ \t]*\n|\n(?=[ \t]{0,3}#{1,6}[ \t])")
 _HEADING = re.compile(r"[ \t]{0,3}(#{1,6})[ \t]+(.+)")
+_FENCE = re.compile(r"^[ \t]{0,3}(```|~~~)[^\n]*\n.*?^[ \t]{0,3}\1[ \t]*$", re.M | re.S)
 # a sentence ends after terminal punctuation (and closing quotes), or at a line break
 _SENT_END = re.compile(r"(?:[.!?;](?=\s)|[。！？；…]+[”’」』）)]*|\n)\s*")
 
@@ -205,12 +206,28 @@ def _trimmed(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
+def _fenced(text: str) -> Callable[[int], bool]:
+    """Whether an offset lies inside a fenced code block (after its opening line)."""
+    spans = [(m.start(), m.end()) for m in _FENCE.finditer(text)]
+    starts = [a for a, _ in spans]
+
+    def inside(i: int) -> bool:
+        k = bisect.bisect_right(starts, i) - 1
+        return k >= 0 and spans[k][0] < i < spans[k][1]
+    return inside
+
+
 def _paragraphs(text: str) -> Iterator[_Unit]:
+    """Paragraphs and heading lines; a fenced code block is never split at its blank lines,
+    and a `# comment` in it is no heading."""
     pos = 0
-    for m in [*_PARA_BREAK.finditer(text), None]:
+    inside = _fenced(text) if "```" in text or "~~~" in text else (lambda i: False)
+    for m in [*(m for m in _PARA_BREAK.finditer(text) if not inside(m.start())), None]:
         stop = m.start() if m else len(text)
         s, e = _trimmed(text, pos, stop)
-        if s < e:
+        if s < e and inside(s):  # the paragraph broke inside a fence only if it began in one
+            yield _Unit(s, e)
+        elif s < e:
             # a heading glued to its first paragraph by a single newline is its own unit
             line_end = text.find("\n", s, e)
             h = _HEADING.match(text, s, line_end if line_end != -1 else e)

@@ -198,6 +198,11 @@ def make_preferences(store: DatasetStore, ref: str, cfg: PrefsConfig, responders
     src = store.resolve(ref)
     records = src.records()[: cfg.limit] if cfg.limit else src.records()
     into = cfg.into or f"{src.name}-prefs"
+    if into == src.name:
+        from ..errors import ConfigError
+
+        raise ConfigError(f"prefs: --into {into} is the source dataset; pairs go to a dataset of their own "
+                          "(a later run would refresh them as instruction data)")
     t0 = time.perf_counter()
     pairs, rejects = build_pairs(records, src.ref, responders, judge, cfg)
     dropped = Counter(r["reason"] for r in rejects)

@@ -56,9 +56,11 @@ def _find_document(dv: DatasetVersion, doc_id: str) -> tuple[str, str | None]:
             continue
         if sha and sha != "missing" and file_sha256(p) != sha:
             continue  # changed since the run: its offsets would point at other text
+        # read alone, the file's documents are named from its own name: "a.md", "rows.jsonl#3"
+        alone = Path(rel).name + doc_id[len(rel):]
         try:
             for d in read_documents(p):
-                if d.doc_id == doc_id or d.doc_id.split("#", 1)[-1] == doc_id.split("#", 1)[-1]:
+                if d.doc_id in (doc_id, alone):
                     return d.text, str(p)
         except Exception:
             return "", None

@@ -40,7 +40,9 @@ def listen(host: str, port: int):
     import socket
 
     try:
-        family, _, _, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+        # as uvicorn binds: IPv6 for an address with a colon, else IPv4 ("localhost" is 127.0.0.1)
+        family, _, _, _, addr = socket.getaddrinfo(host, port, socket.AF_INET6 if ":" in host else socket.AF_INET,
+                                                   socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
     except socket.gaierror as e:
         raise ConfigError(f"--host: cannot listen on {host}:{port}: {str(e.strerror).lower()}") from None
     sock = socket.socket(family, socket.SOCK_STREAM)

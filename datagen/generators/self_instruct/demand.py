@@ -13,9 +13,8 @@ from __future__ import annotations
 import math
 import threading
 
-from ...filters.base import Verdict
 from ...records import Record
-from ..base import Outcome
+from ..base import surplus  # noqa: F401 (its home before generators/base.py)
 
 
 class Demand:
@@ -83,15 +82,6 @@ def budget_room(client, st: dict, running: int) -> bool:
     # bound of a round's share (the rounds then in flight had spent some of it)
     per_round = st["used_at_finish"] / st["finished"]
     return used + per_round * (running + 1) <= 1.0
-
-
-def surplus(record: Record, stage: str, why: str) -> Outcome:
-    """A paid-for candidate the run did not need: a reject with reason `surplus` (its
-    tokens in `meta.usage`), so the summary and the manifest count what it cost."""
-    own = record.meta.pop("_tokens", None)
-    if own is not None and "usage" not in record.meta:
-        record.meta["usage"] = {"prompt_tokens": own[0], "completion_tokens": own[1]}
-    return Outcome(record, Verdict(False, "surplus", "num", {"why": why}), stage)
 
 
 def task_record(gen, client, task) -> Record:

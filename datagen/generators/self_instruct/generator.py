@@ -20,9 +20,10 @@ from ...errors import ConfigError
 from ...filters.base import FilterChain, Verdict
 from ...llm import stages
 from ...llm.base import ChatClient, ChatRequest, Choice, Completion
+from ...llm.ledger import BudgetExceeded
 from ...records import Record
 from . import prompts as P
-from ..base import GenerationReport, Generator, GeneratorConfig, Outcome
+from ..base import GenerationReport, Generator, GeneratorConfig, Outcome, capped
 from ..rounds import Aborted, RoundPipeline
 from .classify import classify, classify_tasks
 from .demand import Demand, budget_room, surplus, task_record
@@ -208,6 +209,9 @@ class SelfInstructGenerator(Generator):
             kept_tasks = 0
             for task in tasks:
                 outcomes = self._filter_task(client, task, drafts.get(task.id, ([], [])))
+                if not outcomes:  # the cap stopped its round before its instances: paid, never made
+                    yield surplus(task_record(self, client, task), "instance", "the cap stopped its round")
+                    continue
                 if st["done"] >= num:
                     # paid for and not needed: each of its records is a `surplus` reject
                     self.report.count("surplus_tasks")
@@ -226,7 +230,7 @@ class SelfInstructGenerator(Generator):
                 self.report.stop_reason = f"kept {st['done']} tasks (--num {num}) after {rnd} rounds"
 
         def stop():
-            return st["done"] >= num or st["stale"] >= cfg.patience
+            return st["done"] >= num or st["stale"] >= cfg.patience or capped(client)
 
         def drain(rnd, result):
             """A round in flight when the run stopped: what it had paid for, as surplus."""
@@ -255,19 +259,25 @@ class SelfInstructGenerator(Generator):
                 self.report.stop_reason = f"round limit {max_rounds} reached; kept {done} of {num} tasks"
         self.report.counts["tasks"] = done
         self.report.notes.extend(type_notes(self.report.counts))
+        if capped(client) and done < num:  # every round paid for is accounted above; the run stopped on the cap
+            stopped = client.usage.ledger.stopped
+            raise BudgetExceeded(stopped["detail"], dict(stopped))
 
     def _round(self, client: ChatClient, chain: FilterChain, rnd: int, demand: Demand, machine, turn,
                prefetch: Callable[[list[Task]], Future] | None = None):
         """One round's requests: bootstrap, (in round order) the pool check, classify,
         instances; `prefetch(tasks)` starts background work on the accepted tasks. Returns
         (outcomes so far, accepted tasks, instance drafts per task, candidates never checked);
-        a round aborted between stages returns what it had."""
+        a round aborted between stages, or stopped there by the cap, returns what it had."""
         from .instances import InstanceBuilder
 
         tasks: list[Task] = []
         pre: list[Outcome] = []
-        drafts: dict = {}
-        prompts, replies = self._bootstrap_requests(client, rnd, machine)
+        builder = InstanceBuilder(self, client)
+        try:
+            prompts, replies = self._bootstrap_requests(client, rnd, machine)
+        except BudgetExceeded:  # nothing of this round went out
+            return pre, [], {}, []
         try:
             turn.check()
             with turn:
@@ -280,11 +290,11 @@ class SelfInstructGenerator(Generator):
             turn.check()
             pre += list(classify_tasks(self, client, tasks))
             turn.check()
-            drafts = InstanceBuilder(self, client).build(tasks)
-        except Aborted:
-            return pre, tasks, drafts, []
-        if self.config.judge_min is not None:  # judged here, alongside the other rounds' requests
-            self.instance_chain.prefetch([r for recs, _ in drafts.values() for r in recs])
+            drafts = builder.build(tasks)
+            if self.config.judge_min is not None:  # judged here, alongside the other rounds' requests
+                self.instance_chain.prefetch([r for recs, _ in drafts.values() for r in recs])
+        except (Aborted, BudgetExceeded):  # the instances made so far are finished or surplus
+            return pre, tasks, builder.out, []
         if ahead is not None:
             ahead.result()  # an encoder error surfaces here, in the round
         return pre, tasks, drafts, []

@@ -27,13 +27,16 @@ from ...errors import ConfigError
 from ...filters.base import FilterChain, Verdict
 from ...llm import stages
 from ...llm.base import ChatClient, ChatRequest
+from ...llm.ledger import BudgetExceeded
 from ...prompts import load_prompt
 from ...records import Record
 from ...text import detect_lang
+from .notes import STAGE_HINTS, stage_note
+from .unused import paid, unused
 from .sources import load_sources
-from ..base import Generator, GeneratorConfig, Outcome
+from ..base import Generator, GeneratorConfig, Outcome, capped, surplus
 from ..blocks import BlockResult, run_alone, split
-from ..rounds import RoundPipeline
+from ..rounds import Aborted, RoundPipeline
 from . import extractive as ex
 from .parsing import (answer_messages, clean_answer, grounding_score, parse_questions, question_messages,
                       refers_to_source, stable_seed)
@@ -43,22 +46,6 @@ __all__ = ["SelfQAConfig", "SelfQAGenerator", "stable_seed"]
 FILTER = "self_qa"
 
 ANSWER_MODES = ("auto", "extractive", "abstractive")
-STAGE_HINTS = {
-    "question": "try more --questions per chunk (extractive: more --question-samples), --lang matching "
-                "the documents, or a larger model",
-    "answer": "try --answer-mode extractive or a larger model",
-    "instruction": "see rejects.jsonl for the rule; loosen it (e.g. --rouge, --no-embed) if it is wrong here",
-}
-
-
-def stage_note(stage: str, entered: int, drops: Counter, hint: str) -> str | None:
-    """A note when a stage dropped every candidate it saw, naming the top reason."""
-    if entered <= 0 or sum(drops.values()) < entered:
-        return None
-    reason, n = drops.most_common(1)[0]
-    return f"{stage} stage dropped all {entered} (top: {reason} {n}): {hint}"
-
-
 # ---- the generator ---------------------------------------------------------------------
 
 @dataclass
@@ -221,6 +208,8 @@ class SelfQAGenerator(Generator):
             for c, lang, comps in zip(batch, langs, client.chat_many(reqs, desc=stages.SELF_QA_QUESTIONS)):
                 qs = parse_questions(comps[0].text, cut_off=comps[0].finish_reason == "length")
                 for q in qs[:cfg.questions_per_chunk]:  # small models run on past the list
+                    n = min(len(qs), cfg.questions_per_chunk)  # each question's share of its request
+                    self._paid[(c.ref, q)] = (comps[0].prompt_tokens // n, comps[0].completion_tokens // n)
                     yield c, lang, q, None
             return
         asks = [(c, lang, span) for c, lang in zip(batch, langs)
@@ -261,6 +250,7 @@ class SelfQAGenerator(Generator):
         drops = {stage: Counter() for stage in ("question", "answer", "instruction")}
         entered = Counter()
         order = self.chunk_order()  # shuffled by the seed; a Ray block's own chunks
+        self._paid: dict = {}  # (chunk, question): its share of the question request's tokens
         asked: set[str] = set()
         # about half of free-form pairs survive, most extractive ones
         per_chunk = max(1, cfg.questions_per_chunk // 2 if mode == "abstractive" else cfg.questions_per_chunk - 1)
@@ -289,12 +279,25 @@ class SelfQAGenerator(Generator):
 
         def work(rnd, args, turn):
             batch, langs = args
-            questions = list(self._questions(client, batch, langs, mode))
-            with turn:  # `asked` grows in round order
-                pre, pending = self._check_questions(questions, asked, mode)
-            turn.check()
-            replies = self._answer_requests(client, pending) if pending and mode == "abstractive" else None
+            try:
+                questions = list(self._questions(client, batch, langs, mode))
+            except BudgetExceeded:  # nothing of this round went out
+                return len(batch), 0, [], [], None
+            pre, pending, replies = [], questions, None
+            try:
+                with turn:  # `asked` grows in round order
+                    pre, pending = self._check_questions(questions, asked, mode)
+                turn.check()
+                replies = self._answer_requests(client, pending) if pending and mode == "abstractive" else None
+            except (Aborted, BudgetExceeded):  # questions paid, never answered (or checked): surplus
+                pass
             return len(batch), len(questions), pre, pending, replies
+
+        def drain(rnd, result):
+            _, _, pre, pending, replies = result
+            counts["abandoned_rounds"] = counts.get("abandoned_rounds", 0) + 1
+            yield from pre
+            yield from unused(self, pending, replies, "round in flight when the run stopped")
 
         def finish(rnd, result):
             n_chunks, n_questions, pre, pending, replies = result
@@ -307,9 +310,12 @@ class SelfQAGenerator(Generator):
                 yield o
             if not pending:
                 return
+            if mode == "abstractive" and replies is None:  # the cap stopped the round before its answers
+                yield from unused(self, pending, None, "the cap stopped its round")
+                return
             answers = (self._extractive if mode == "extractive" else self._abstractive)(pending, replies)
             answered: list[Record] = []
-            for record, reason, detail in answers:
+            for i, (record, reason, detail) in enumerate(answers):  # one per pending question, in order
                 counts["answers"] += 1
                 entered["answer"] += 1
                 if reason:
@@ -317,24 +323,27 @@ class SelfQAGenerator(Generator):
                     yield Outcome(record, Verdict(False, reason, FILTER, detail), stage="answer")
                 else:
                     answered.append(record)
+                    record.meta["_tokens"] = paid(self, pending[i], replies[i][0] if replies else None)
             # the round's answered questions through the chain in one batch
             for record, verdict in zip(answered, chain.check_many(answered, limit=num - st["kept"])):
-                if verdict is None:
-                    counts["surplus"] = counts.get("surplus", 0) + 1  # answered, not needed
+                if verdict is None:  # answered, not needed
+                    counts["surplus"] = counts.get("surplus", 0) + 1
+                    yield surplus(record, "instruction", "answered after --num was reached")
                     continue
+                record.meta.pop("_tokens", None)
                 entered["instruction"] += 1
                 if not verdict.kept:
                     drops["instruction"][verdict.reason] += 1
                 yield Outcome(record, verdict, stage="instruction")
                 st["kept"] += verdict.kept
 
-        yield from RoundPipeline(depth).run(plan, work, finish, stop=lambda: st["kept"] >= num)
+        yield from RoundPipeline(depth).run(plan, work, finish, lambda: st["kept"] >= num or capped(client), drain)
         kept = counts["kept"] = st["kept"]
-        if st["planned"] > st["finished"]:
-            counts["abandoned_rounds"] = st["planned"] - st["finished"]  # their requests are spent
         for stage, stage_drops in drops.items():
             if note := stage_note(stage, entered[stage], stage_drops, STAGE_HINTS[stage]):
                 self.report.notes.append(note)
+        if capped(client) and kept < num:  # every round paid for is accounted above; the run stopped on the cap
+            raise BudgetExceeded(client.usage.ledger.stopped["detail"], dict(client.usage.ledger.stopped))
         if kept >= num:
             self.report.stop_reason = f"reached --num {num}"
         else:

@@ -1,0 +1,76 @@
+"""Self-QA's paid-for work it did not use (datagen/generators/self_qa/unused.py), counting
+what the stub server answers: every question request and every answer belongs to a kept
+record, a reject with its reason, or a `surplus` line with its tokens, when the run
+reaches --num with rounds in flight and when a cap stops it between questions and answers."""
+
+import re
+
+import pytest
+from click.testing import CliRunner
+
+from datagen.cli import main
+from datagen.store import DatasetStore
+from test_self_qa_rounds import responder, write_docs
+
+
+def answered_lines(stub, tmp_path, name, *args):
+    """Run self-qa; (what the stub answered during it, the lines of the version or attempt)."""
+    before = len(stub.requests)
+    replies = stub.replies = []
+    res = CliRunner().invoke(main, [
+        "run", "self-qa", "--docs", str(tmp_path / "docs"), "--base-url", stub.url, "--model", "gpt-4o-mini",
+        "--no-embed", "--rouge", "0.8", "--lang", "en", "--chunk-chars", "200", "--overlap", "0", "--batch", "3",
+        "--questions", "5", "--max-retries", "0", "--num", "30", "--dataset", "d",
+        "--store", str(tmp_path / name), "--cache-path", str(tmp_path / name / "c.sqlite"), *map(str, args)])
+    assert res.exit_code == 0, res.output
+    assert len(stub.requests) - before == len(replies) > 0
+    store = DatasetStore(str(tmp_path / name))
+    where = store.latest("d").path if store.versions("d") else store.attempts("d")[-1]
+    lines = [line for f in sorted(where.glob("*.jsonl")) for line in f.read_text().splitlines()]
+    import json
+
+    manifest = json.loads((where / "manifest.json").read_text())
+    return replies, [json.loads(x) for x in lines], manifest
+
+
+def unaccounted(replies, lines) -> list[str]:
+    held = [(r.get("record") or r).get("instruction", "") for r in lines]
+    out = []
+    for prompt, text in replies:
+        question = re.search(r"Question: (.+)$", prompt)
+        if question and "\n>>>" in prompt.split(question.group(0))[0]:  # an answer request
+            asked = [question.group(1)]
+        else:  # a question request: each question it wrote
+            asked = [re.sub(r"^\d+\. ", "", q).strip() for q in ("1. " + text).splitlines()]
+        out += [q for q in asked if q and q not in held]
+    return out
+
+
+@pytest.fixture
+def recording(stub, tmp_path):
+    write_docs(tmp_path)
+
+    def answer(body):
+        text = responder(body)
+        stub.replies.append((body["messages"][0]["content"], text))
+        return text
+
+    stub.responder = answer
+    return stub
+
+
+def test_every_paid_question_and_answer_is_in_a_line(recording, tmp_path):
+    replies, lines, manifest = answered_lines(recording, tmp_path, "full")
+    assert not unaccounted(replies, lines)
+    surplus = [r for r in lines if r.get("reason") == "surplus"]
+    assert surplus, "--num reached with rounds in flight: their answers are surplus"
+    ledger = manifest["usage"]["ledger"]
+    assert ledger["total"]["sent"] == len(replies)
+    assert ledger["surplus"]["records"] == len(surplus) and ledger["surplus"]["dollars"] > 0
+
+    # a cap at half its tokens: the rounds the cap stopped before their answers are surplus
+    replies, lines, manifest = answered_lines(recording, tmp_path, "half", "--max-total-tokens",
+                                              ledger["total"]["tokens"] // 2)
+    assert manifest["stopped"]["reason"] == "budget"
+    assert not unaccounted(replies, lines)
+    assert manifest["usage"]["ledger"]["surplus"]["dollars"] > 0
