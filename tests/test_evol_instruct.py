@@ -297,3 +297,27 @@ def test_a_step_is_never_a_near_copy_of_its_own_lineage(stub, tmp_path):
     ver = DatasetStore(store).resolve("evol")
     assert len(ver.records()) == 4 and max(r.meta["depth"] for r in ver.records()) == 2
     assert not [r for r in ver.rejects() if r["reason"] == "rouge_dup"]
+
+
+def test_steps_made_past_num_are_surplus_lines_with_their_tokens(stub, tmp_path):
+    # 3 lineages x 3 rounds make 9 records; --num 7 keeps 7: the last round's other 2 were
+    # paid for (evolution, equality check, answer) and are surplus lines, never dropped silently
+    stub.default = evol_responder()
+    seeds = tmp_path / "seeds.txt"
+    seeds.write_text("Name three rivers in Africa.\nWrite a haiku about autumn.\nList two prime numbers.\n",
+                     encoding="utf-8")
+    res, store = run_evol(stub, tmp_path, "--seeds", str(seeds), "--num", "7", "--rounds", "3", "--lineages", "3",
+                          "--model", "gpt-4o-mini")
+    assert res.exit_code == 0, res.output
+    version = DatasetStore(store).latest("evol")
+    rejects = [json.loads(x) for x in version.rejects_path.read_text().splitlines()]
+    surplus = [r for r in rejects if r["reason"] == "surplus"]
+    assert len(surplus) == 2 and all(r["record"]["output"] for r in surplus)
+    assert all(r["record"]["meta"]["usage"]["completion_tokens"] > 0 for r in surplus)
+    ledger = version.manifest["usage"]["ledger"]
+    assert ledger["surplus"]["records"] == 2 and ledger["surplus"]["dollars"] > 0
+    assert "_tokens" not in json.dumps([r.meta for r in DatasetStore(store).read("evol")])
+    # every answer the server wrote is a kept record or a line
+    held = {r.instruction for r in DatasetStore(store).read("evol")} | {r["record"]["instruction"] for r in rejects}
+    answered = [p for p in stub.user_prompts() if "#Given Prompt#" not in p and "judgement" not in p]
+    assert len(answered) == 9 and all(p in held for p in answered)

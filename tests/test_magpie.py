@@ -147,7 +147,7 @@ def test_a_chinese_system_prompt_makes_chinese_data(stub, tmp_path):
     assert all("你是" in r.meta["system"] for r in records)  # prompts/zh/magpie_system.txt
     assert all(r.instruction.startswith("请介绍") for r in records)
     rejects = DatasetStore(store).resolve("mp").rejects()
-    assert rejects and {r["reason"] for r in rejects} == {"wrong_lang"}
+    assert rejects and {r["reason"] for r in rejects} - {"surplus"} == {"wrong_lang"}  # surplus: past --num
 
 
 def test_empty_and_truncated_queries_are_dropped(stub, tmp_path):
@@ -213,3 +213,17 @@ def test_the_system_prompt_is_the_system_turn_of_every_export_and_queries_have_t
     assert share[0]["system"] == alpaca[0]["system"] == "You are a gardening expert."
     stages = {r["stage"] for r in st.resolve("mp").manifest["usage"]["ledger"]["stages"]}
     assert "queries" in stages and "other" not in stages
+
+
+def test_conversations_made_past_num_are_surplus_lines(stub, tmp_path):
+    # --num 6 in rounds of 8: the answers past the sixth are paid for and not needed
+    stub.default = magpie_responder()
+    res, store = run_magpie(stub, tmp_path, "--num", "6", "--batch", "8", "--no-system", "--no-rouge")
+    assert res.exit_code == 0, res.output
+    version = DatasetStore(store).latest("mp")
+    rejects = [json.loads(x) for x in version.rejects_path.read_text().splitlines()]
+    surplus = [r for r in rejects if r["reason"] == "surplus"]
+    assert surplus and version.manifest["usage"]["ledger"]["surplus"]["records"] == len(surplus)
+    held = {r.instruction for r in DatasetStore(store).read("mp")} | {r["record"]["instruction"] for r in rejects}
+    chats = [b for b, p in zip(stub.requests, stub.paths) if p.endswith("/chat/completions")]
+    assert len(chats) > 6 and all(b["messages"][-1]["content"] in held for b in chats)

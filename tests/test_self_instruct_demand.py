@@ -38,12 +38,11 @@ def test_every_classified_task_is_kept_rejected_or_surplus(tmp_path):
     # surplus: in rejects with its cost, and in the manifest and the summary
     surplus = [r for r in result.rejects if r["reason"] == "surplus"]
     ledger = result.version.manifest["usage"]["ledger"]
-    assert ledger["surplus"]["records"] == len(surplus)
-    if surplus:
-        assert ledger["surplus"]["dollars"] > 0
-        from datagen.run.runner import format_summary
+    assert ledger["surplus"]["records"] == len(surplus) > 0  # --num 40 leaves candidates unchecked
+    assert ledger["surplus"]["dollars"] > 0
+    from datagen.run.runner import format_summary
 
-        assert "surplus:" in format_summary(result)
+    assert "surplus:" in format_summary(result)
 
 
 class Recording(Responder):

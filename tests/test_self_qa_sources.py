@@ -13,6 +13,7 @@ import pytest
 
 pytest.importorskip("pdfplumber")
 
+from datagen.generators.self_qa.sources import document_lang  # noqa: E402
 from datagen.io.documents import load_documents  # noqa: E402
 from datagen.text import cjk_ratio, detect_lang  # noqa: E402
 
@@ -70,7 +71,7 @@ def test_every_format_read_with_pages_and_offsets(stub, corpora, tmp_path):
         doc = documents[r["meta"]["doc"]]
         start, end = r["meta"]["chunk"]
         assert r["output"] in doc.text[start:end]
-        assert r["meta"]["lang"] == detect_lang(doc.text)  # each document in its own language
+        assert r["meta"]["lang"] == document_lang(doc.text)  # each document in its own language
         if doc.pages:
             page = r["meta"]["page"]
             assert doc.pages[page - 1] <= start < (doc.pages[page] if page < len(doc.pages) else len(doc.text))
@@ -170,3 +171,21 @@ def test_auto_lang_asks_each_document_in_its_own_language(stub, mixed, tmp_path)
     assert wrong and all(r["record"]["meta"]["doc"] == "zh.pdf" for r in wrong)
     kept = [json.loads(line) for line in (tmp_path / "again.jsonl").read_text().splitlines()]
     assert kept and all(cjk_ratio(r["output"]) > 0.3 for r in kept if r["meta"]["doc"] == "zh.pdf")
+
+
+def test_a_chinese_readme_full_of_code_and_links_is_chinese(stub, corpora, tmp_path):
+    """By characters huatuo's README is a quarter CJK (its code, URLs and badges are Latin),
+    so it was taken for English: under --lang en it was asked about, paid for, and its
+    Chinese answers dropped as wrong_lang. By its prose it is Chinese: skipped before any request."""
+    text = (corpora / "docs" / "huatuo_README_zh.md").read_text(encoding="utf-8")
+    assert detect_lang(text) == "en" and document_lang(text) == "zh"
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name in ("huatuo_README_zh.md", "self_instruct_README.md"):
+        shutil.copy(corpora / "docs" / name, docs / name)
+    stub.responder = echo
+    code, out, err = datagen("run", "self-qa", "--docs", docs, "--base-url", stub.url, "--num", 3, "--no-embed",
+                             "--lang", "en", "--out", tmp_path / "o.jsonl")
+    assert code == 0, err
+    assert err[0].startswith("self-qa: skipped huatuo_README_zh.md: written in zh, not --lang en")
+    assert not any("华驼" in json.dumps(b, ensure_ascii=False) for b in stub.requests)  # never asked about

@@ -20,7 +20,7 @@ def answered_lines(stub, tmp_path, name, *args):
     res = CliRunner().invoke(main, [
         "run", "self-qa", "--docs", str(tmp_path / "docs"), "--base-url", stub.url, "--model", "gpt-4o-mini",
         "--no-embed", "--rouge", "0.8", "--lang", "en", "--chunk-chars", "200", "--overlap", "0", "--batch", "3",
-        "--questions", "5", "--max-retries", "0", "--num", "30", "--dataset", "d",
+        "--questions", "5", "--max-retries", "0", "--num", "60", "--dataset", "d",
         "--store", str(tmp_path / name), "--cache-path", str(tmp_path / name / "c.sqlite"), *map(str, args)])
     assert res.exit_code == 0, res.output
     assert len(stub.requests) - before == len(replies) > 0
@@ -68,9 +68,15 @@ def test_every_paid_question_and_answer_is_in_a_line(recording, tmp_path):
     assert ledger["total"]["sent"] == len(replies)
     assert ledger["surplus"]["records"] == len(surplus) and ledger["surplus"]["dollars"] > 0
 
-    # a cap at half its tokens: the rounds the cap stopped before their answers are surplus
-    replies, lines, manifest = answered_lines(recording, tmp_path, "half", "--max-total-tokens",
-                                              ledger["total"]["tokens"] // 2)
-    assert manifest["stopped"]["reason"] == "budget"
-    assert not unaccounted(replies, lines)
-    assert manifest["usage"]["ledger"]["surplus"]["dollars"] > 0
+    # caps at 30% and 50% of its tokens: rounds go out one at a time until one has said what
+    # a round costs, so the cap is spent on answered questions and what completed is published;
+    # a round the cap stopped between its questions and answers leaves surplus lines
+    full = ledger["total"]["tokens"]
+    for share in (0.3, 0.5):
+        replies, lines, manifest = answered_lines(recording, tmp_path, f"cap{share}", "--max-total-tokens",
+                                                  int(full * share))
+        assert manifest["stopped"]["reason"] == "budget" and manifest["counts"]["added"] > 0, share
+        assert not unaccounted(replies, lines), share
+        spent = manifest["usage"]["ledger"]
+        assert spent["total"]["sent"] == len(replies) and spent["total"]["tokens"] <= full * share * 1.05
+        assert spent["surplus"]["records"] == sum(r.get("reason") == "surplus" for r in lines)

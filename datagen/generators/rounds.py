@@ -109,3 +109,21 @@ def _guarded(work, number, args, turn: Turn):
         return work(number, args, turn)
     finally:
         turn.done.set()  # a failed round must not block the next one's turn
+
+
+def budget_room(client, st: dict, running: int) -> bool:
+    """Under a cap, another round starts only when the rounds in flight and it fit in
+    what is left, each costing what the finished ones did (before any has finished,
+    one round at a time): rounds started past the cap would be paid for and abandoned."""
+    ledger = client.usage.ledger
+    if ledger is None or not ledger.budget:
+        return True
+    used = ledger.used()
+    if used is None:
+        return True
+    if not st["finished"] or st.get("used_at_finish") is None:
+        return False
+    # what was spent when the last round finished, over the rounds finished: an upper
+    # bound of a round's share (the rounds then in flight had spent some of it)
+    per_round = st["used_at_finish"] / st["finished"]
+    return used + per_round * (running + 1) <= 1.0

@@ -28,7 +28,7 @@ from ...filters.base import FilterChain, Verdict
 from ...llm import stages
 from ...llm.base import ChatClient, ChatRequest
 from ...records import Record
-from ..base import Generator, GeneratorConfig, Outcome
+from ..base import Generator, GeneratorConfig, Outcome, surplus
 from .evolve import (EQUAL_OPTIONS, METHODS, answer_reason, copies_template, equal_prompt, evolve_prompt,
                      parse_evolved, template_refs)
 
@@ -108,6 +108,7 @@ class Step:
     parent: Node
     method: str
     record: Record | None = None
+    tokens: tuple = (0, 0)  # its evolve request's prompt and completion tokens
 
 
 class EvolInstructGenerator(Generator):
@@ -167,10 +168,12 @@ class EvolInstructGenerator(Generator):
                     break
                 self.report.count("rounds")
                 for step, outcome in self._round(client, chain, wave, rnd, live):
+                    if outcome.verdict.kept and kept >= num:  # paid for, not needed
+                        self.report.count("surplus")
+                        yield surplus(outcome.record, outcome.stage, "made after --num was reached")
+                        continue
+                    outcome.record.meta.pop("_tokens", None)
                     if outcome.verdict.kept:
-                        if kept >= num:
-                            self.report.count("surplus")
-                            continue
                         kept += 1
                         self.report.count(f"method_{step.method}")
                         live[step.lineage] = self._node(step.record)
@@ -204,6 +207,7 @@ class EvolInstructGenerator(Generator):
         # 1. the rewritten prompt itself: template words, then the shared chain (in order)
         pending: list[Step] = []
         for s, comps in zip(steps, replies):
+            s.tokens = (comps[0].prompt_tokens, comps[0].completion_tokens)
             evolved = parse_evolved(comps[0].text)
             s.record = Record(instruction=evolved, meta=self._meta(client, s, rnd))
             if not evolved:
@@ -246,6 +250,7 @@ class EvolInstructGenerator(Generator):
         answer_chain = build_answer_chain(lang=lang)  # the answer's language, the prompts' scaffolding
         for s, comps in zip(checked, answers):
             s.record.output = comps[0].text.strip()
+            s.record.meta["_tokens"] = [s.tokens[0] + comps[0].prompt_tokens, s.tokens[1] + comps[0].completion_tokens]
             s.record.meta.update(trace_meta(comps[0]))
             if comps[0].finish_reason == "length":
                 s.record.meta["answer_truncated"] = True

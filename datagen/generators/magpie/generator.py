@@ -31,7 +31,7 @@ from ...llm import stages
 from ...llm.base import ChatClient, ChatRequest, CompletionRequest
 from ...prompts import load_prompt
 from ...records import Record
-from ..base import Generator, GeneratorConfig, Outcome
+from ..base import Generator, GeneratorConfig, Outcome, surplus
 from .template import (CHATML_USER, fixed_renderer, parse_instruction, pre_query, stops_for,
                        tokenizer_renderer)
 
@@ -138,8 +138,9 @@ class MagpieGenerator(Generator):
             round_kept = 0
             for outcome in self._round(client, chain, rnd, render, system, first, stops, base):
                 if outcome.verdict.kept:
-                    if kept >= num:
+                    if kept >= num:  # paid for, not needed
                         self.report.count("surplus")
+                        yield surplus(outcome.record, outcome.stage, "made after --num was reached")
                         continue
                     kept += 1
                     round_kept += 1

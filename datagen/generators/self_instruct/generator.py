@@ -23,10 +23,10 @@ from ...llm.base import ChatClient, ChatRequest, Choice, Completion
 from ...llm.ledger import BudgetExceeded
 from ...records import Record
 from . import prompts as P
-from ..base import GenerationReport, Generator, GeneratorConfig, Outcome, capped
-from ..rounds import Aborted, RoundPipeline
+from ..base import GenerationReport, Generator, GeneratorConfig, Outcome, capped, surplus
+from ..rounds import Aborted, RoundPipeline, budget_room
 from .classify import classify, classify_tasks
-from .demand import Demand, budget_room, surplus, task_record
+from .demand import Demand, task_record
 from .tasks import Seed, Task, tokens, type_notes, unique_seeds
 
 NAME = "self-instruct"

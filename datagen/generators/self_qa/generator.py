@@ -36,7 +36,7 @@ from .unused import paid, unused
 from .sources import load_sources
 from ..base import Generator, GeneratorConfig, Outcome, capped, surplus
 from ..blocks import BlockResult, run_alone, split
-from ..rounds import Aborted, RoundPipeline
+from ..rounds import Aborted, RoundPipeline, budget_room
 from . import extractive as ex
 from .parsing import (answer_messages, clean_answer, grounding_score, parse_questions, question_messages,
                       refers_to_source, stable_seed)
@@ -268,6 +268,8 @@ class SelfQAGenerator(Generator):
             need = math.ceil((num - st["kept"] - st["chunks_in_flight"] * rate) / per_chunk)
             if need <= 0 and st["chunks_in_flight"]:
                 return None
+            if st["chunks_in_flight"] and not budget_room(client, st, st["planned"] - st["finished"]):
+                return None  # under a cap: rounds in flight would spend it on questions never answered
             batch = order[st["pos"]: st["pos"] + max(1, min(cfg.batch, need))]
             st["pos"] += len(batch)
             st["chunks_in_flight"] += len(batch)
@@ -302,6 +304,7 @@ class SelfQAGenerator(Generator):
         def finish(rnd, result):
             n_chunks, n_questions, pre, pending, replies = result
             st["finished"] = rnd
+            st["used_at_finish"] = client.usage.ledger.used() if client.usage.ledger is not None else None
             st["chunks_in_flight"] -= n_chunks
             counts["questions"] += n_questions
             entered["question"] += n_questions

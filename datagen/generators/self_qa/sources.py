@@ -9,6 +9,7 @@ skipped here, before any request is paid for.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 
 from ...errors import DataError
@@ -26,11 +27,20 @@ class Sources:
     doc_lang: dict[str, str]  # doc_id -> en | zh
 
 
+_NOT_PROSE = re.compile(r"(?ms)^[ \t]{0,3}(```|~~~).*?^[ \t]{0,3}\1|`[^`\n]*`|https?://\S+|<[^>\n]+>")
+
+
+def document_lang(text: str) -> str:
+    """A document's language by its prose: code, inline code, URLs and HTML tags left out
+    (a Chinese README is a third CJK by characters, most of its code and links Latin)."""
+    return detect_lang(_NOT_PROSE.sub(" ", text))
+
+
 def load_sources(cfg, report: GenerationReport) -> Sources:
     """Read `cfg.docs`, note skipped files in `report`, chunk what is kept."""
     found = load_documents(cfg.docs, cfg.text_field, cfg.on_bad_doc)
     skipped = dict(found.skipped)
-    doc_lang = {d.doc_id: detect_lang(d.text) for d in found.documents}
+    doc_lang = {d.doc_id: document_lang(d.text) for d in found.documents}
     docs = found.documents
     if cfg.lang != "auto":
         other = [d for d in docs if doc_lang[d.doc_id] != cfg.lang]
