@@ -14,6 +14,7 @@ import math
 import threading
 
 from ...records import Record
+from ..base import surplus
 
 
 class Demand:
@@ -69,3 +70,17 @@ def task_record(gen, client, task) -> Record:
     p, c = task.tokens
     return Record(instruction=task.instruction,
                   meta=gen.meta(client, task, usage={"prompt_tokens": p, "completion_tokens": c}))
+
+
+def drain(gen, client, result):
+    """A round in flight when the run stopped: what it had paid for, as surplus."""
+    pre, tasks, drafts, leftover = result
+    gen.report.count("abandoned_rounds")
+    yield from pre
+    yield from (surplus(r, "instruction", "round in flight when the run stopped") for r in leftover)
+    for task in tasks:
+        recs, rejects = drafts.get(task.id, ([], []))
+        yield from rejects
+        yield from (surplus(r, "instance", "round in flight when the run stopped") for r in recs)
+        if not recs and not rejects:
+            yield surplus(task_record(gen, client, task), "instruction", "round in flight when the run stopped")

@@ -26,7 +26,7 @@ from . import prompts as P
 from ..base import GenerationReport, Generator, GeneratorConfig, Outcome, capped, surplus
 from ..rounds import Aborted, RoundPipeline, budget_room
 from .classify import classify, classify_tasks
-from .demand import Demand, task_record
+from .demand import Demand, drain, task_record
 from .tasks import Seed, Task, tokens, type_notes, unique_seeds
 
 NAME = "self-instruct"
@@ -232,21 +232,9 @@ class SelfInstructGenerator(Generator):
         def stop():
             return st["done"] >= num or st["stale"] >= cfg.patience or capped(client)
 
-        def drain(rnd, result):
-            """A round in flight when the run stopped: what it had paid for, as surplus."""
-            pre, tasks, drafts, leftover = result
-            self.report.count("abandoned_rounds")
-            yield from pre
-            yield from (surplus(r, "instruction", "round in flight when the run stopped") for r in leftover)
-            for task in tasks:
-                recs, rejects = drafts.get(task.id, ([], []))
-                yield from rejects
-                yield from (surplus(r, "instance", "round in flight when the run stopped") for r in recs)
-                if not recs and not rejects:
-                    yield surplus(task_record(self, client, task), "instruction", "round in flight when the run stopped")
-
         try:
-            yield from RoundPipeline(depth).run(plan, work, finish, stop, drain)
+            yield from RoundPipeline(depth).run(plan, work, finish, stop,
+                                                lambda rnd, result: drain(self, client, result))
         finally:
             if encoding:
                 encoding.shutdown(wait=True, cancel_futures=True)
