@@ -26,6 +26,20 @@ class Clock:
         return self.t
 
 
+def used(requests=0, cached=0):
+    """A Usage that has recorded `requests` calls and `cached` cache hits."""
+    usage = Usage()
+    record(usage, requests, cached)
+    return usage
+
+
+def record(usage, requests=0, cached=0):
+    for _ in range(requests):
+        usage.add([])
+    for _ in range(cached):
+        usage.add([], cached=True)
+
+
 def outcome(kept=True, task=None):
     return Outcome(Record(instruction="x", meta={"task_id": task} if task else {}), Verdict(kept))
 
@@ -47,7 +61,7 @@ def test_lines_come_every_interval_and_count_tasks_and_requests():
     p = RunProgress(3, usage, stream=out, tty=False, interval=30, clock=clock)
     p.update(outcome(task="t1"))
     assert out.getvalue() == ""  # not yet 30 s
-    usage.requests, usage.cached = 120, 4
+    record(usage, 120, 4)
     clock.t = 31.0
     p.update(outcome(task="t1"))
     p.update(outcome(kept=False))
@@ -88,7 +102,7 @@ def test_the_ticker_writes_while_the_runner_is_blocked():
 
 def test_on_a_terminal_one_overall_bar():
     out = io.StringIO()
-    p = RunProgress(4, Usage(requests=7), stream=out, tty=True, interval=0, redraw=0)
+    p = RunProgress(4, used(7), stream=out, tty=True, interval=0, redraw=0)
     for o in p.follow([outcome(), outcome(kept=False), outcome()]):
         pass
     drawn = out.getvalue()

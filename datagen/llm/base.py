@@ -22,8 +22,8 @@ overrides and a caller reads:
   each call one job.
 - `returns_reasoning`: completions may carry a reasoning trace apart from the answer.
 `choose_many` and `tokenizer` have defaults every client may keep (one `choose` a item; no
-tokenizer). `usage` (with its `ledger`, None when the client was made without one) is
-always there.
+tokenizer). `usage` (its counts read from its accounts, llm/ledger.py; its `ledger` is
+those accounts, or None when the client was made without one) is always there.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ import time
 from dataclasses import dataclass, field, asdict
 from typing import Any, Sequence
 
+from .ledger import Ledger
 from .stages import CLASSIFY
 
 Message = dict  # {"role": "system"|"user"|"assistant", "content": str}
@@ -109,25 +110,60 @@ class Choice:
 
 @dataclass
 class Usage:
-    requests: int = 0
-    cached: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    retries: int = 0
+    """A client's counts (requests, cached, tokens, retries, requests sent), read from its
+    accounts (llm/ledger.py), the one place a call is recorded: a client made without a
+    ledger still has accounts, priceless and uncapped, so the two never disagree.
+    Beside them, throughput: when the first request went out, requests in flight now and
+    at most, and the integral of in-flight over time (its mean over a run = in-flight
+    seconds / run seconds)."""
+
+    accounts: Ledger = field(default_factory=Ledger.counting, repr=False, compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
-    # throughput: when the first request went out, requests in flight now and at most,
-    # and the integral of in-flight over time (its mean over a run = in-flight seconds / run seconds)
     first_sent: float | None = field(default=None, repr=False, compare=False)
-    # requests sent, retries and the re-asks of a server that ignores `n` included
-    # (`requests` counts calls: one per ChatRequest); a backend with no wire sends one a call
-    sent_requests: int = field(default=0, repr=False, compare=False)
     in_flight: int = field(default=0, repr=False, compare=False)
     peak_in_flight: int = field(default=0, repr=False, compare=False)
     in_flight_seconds: float = field(default=0.0, repr=False, compare=False)
     _since: float = field(default=0.0, repr=False, compare=False)
-    # the run's accounts by stage (llm/ledger.py), when the client was made with one
-    ledger: Any = field(default=None, repr=False, compare=False)
 
+    # -- the counts, all from the accounts ------------------------------------------------
+    @property
+    def ledger(self) -> Ledger | None:
+        """The run's accounts by stage, priced and capped, when the client was made with a
+        ledger (llm/__init__.py); else None (the counting accounts are not shown as one)."""
+        return None if self.accounts.counting_only else self.accounts
+
+    @ledger.setter
+    def ledger(self, ledger: Ledger | None) -> None:
+        # replaces the accounts and so the counts (a new client's, a Ray block's own)
+        self.accounts = Ledger.counting() if ledger is None else ledger
+
+    @property
+    def requests(self) -> int:
+        return self.accounts.totals()["requests"]
+
+    @property
+    def cached(self) -> int:
+        return self.accounts.totals()["cached"]
+
+    @property
+    def prompt_tokens(self) -> int:
+        return self.accounts.totals()["prompt_tokens"]
+
+    @property
+    def completion_tokens(self) -> int:
+        return self.accounts.totals()["completion_tokens"]
+
+    @property
+    def retries(self) -> int:
+        return self.accounts.totals()["retries"]
+
+    @property
+    def sent_requests(self) -> int:
+        """Requests sent, retries and the re-asks of a server that ignores `n` included
+        (`requests` counts calls: one per ChatRequest); a backend with no wire sends one a call."""
+        return self.accounts.totals()["sent"]
+
+    # -- throughput -----------------------------------------------------------------------
     def sent(self) -> None:
         """A request went out (call `returned()` when it is back)."""
         with self._lock:
@@ -148,43 +184,33 @@ class Usage:
             self.in_flight_seconds += self.in_flight * (now - self._since)
         self._since = now
 
+    # -- the gate and the record ----------------------------------------------------------
     def gate(self, requests: Sequence["ChatRequest"], stage: str | None = None) -> None:
         """Before sending: the ledger raises BudgetExceeded when these would pass the cap."""
-        if self.ledger is not None:
-            self.ledger.gate(requests, stage)
+        self.accounts.gate(requests, stage)
 
     def admit(self, requests: Sequence["ChatRequest"], stage: str | None = None) -> int:
         """Before sending: how many of `requests` (the first ones) fit under the cap."""
-        return len(requests) if self.ledger is None else self.ledger.admit(requests, stage)
+        return self.accounts.admit(requests, stage)
 
     def add(self, completions: Sequence[Completion], cached: bool = False, retries: int = 0,
             stage: str | None = None, mode: str = "online", sent: int | None = None):
-        """One call's completions; `sent`: the requests it took (default 1 + retries)."""
-        if self.ledger is not None:
-            pt = completions[0].prompt_tokens if completions else 0
-            self.ledger.record(stage, pt, sum(c.completion_tokens for c in completions),
-                               cached=cached, retries=retries, mode=mode, sent=sent,
-                               reasoning_tokens=sum(c.reasoning_tokens for c in completions))
-        with self._lock:
-            if cached:
-                self.cached += 1
-            else:
-                self.requests += 1
-                self.retries += retries
-                self.sent_requests += 1 + retries if sent is None else sent
-                # usage is per request: n completions share one prompt
-                if completions:
-                    self.prompt_tokens += completions[0].prompt_tokens
-                self.completion_tokens += sum(c.completion_tokens for c in completions)
+        """One call's completions; `sent`: the requests it took (default 1 + retries).
+        Usage is per request: n completions share one prompt."""
+        pt = completions[0].prompt_tokens if completions else 0
+        self.accounts.record(stage, pt, sum(c.completion_tokens for c in completions),
+                             cached=cached, retries=retries, mode=mode, sent=sent,
+                             reasoning_tokens=sum(c.reasoning_tokens for c in completions))
 
     def as_dict(self) -> dict:
+        t = self.accounts.totals()
         return {
-            "requests": self.requests,
-            "cached": self.cached,
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "total_tokens": self.prompt_tokens + self.completion_tokens,
-            "retries": self.retries,
+            "requests": t["requests"],
+            "cached": t["cached"],
+            "prompt_tokens": t["prompt_tokens"],
+            "completion_tokens": t["completion_tokens"],
+            "total_tokens": t["prompt_tokens"] + t["completion_tokens"],
+            "retries": t["retries"],
         }
 
 

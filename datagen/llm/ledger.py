@@ -137,6 +137,15 @@ class Ledger:
         self._asked: dict[str, list[float]] = {}  # per stage: requests admitted, their chars/4 prompt tokens
         self._cond = threading.Condition(self._lock)  # notified as requests in flight are recorded
         self._admitting = threading.Lock()
+        self.counting_only = False
+
+    @classmethod
+    def counting(cls) -> "Ledger":
+        """The accounts of a client made without a ledger: no price, no cap, and still every
+        call counted (its Usage reads them; llm/base.py)."""
+        new = cls("", "", prices=PriceTable({}))
+        new.counting_only = True
+        return new
 
     def _cost(self, prompt_tokens: int, completion_tokens: int, mode: str) -> float | None:
         if self.backend == "local":
@@ -186,6 +195,7 @@ class Ledger:
         new.budget = budget or Budget()
         new.items, new.stopped, new._held, new._asked, new._lock = {}, None, {}, {}, threading.Lock()
         new._cond, new._admitting = threading.Condition(new._lock), threading.Lock()
+        new.counting_only = self.counting_only
         return new
 
     def headroom(self, blocks_in_flight: int, blocks_done: int) -> Budget | None:

@@ -29,7 +29,7 @@ from typing import Any, Iterator
 from ..errors import ConfigError
 from ..generators.base import Outcome
 from ..generators.blocks import CANDIDATE_STAGE, BlockWork
-from .ray_worker import _USAGE, WorkerCache, run_block_task, score_block_task  # noqa: F401 (WorkerCache re-exported)
+from .ray_worker import WorkerCache, run_block_task, score_block_task  # noqa: F401 (WorkerCache re-exported)
 
 TASK_RETRIES = 3  # a block whose worker process died runs again (Ray task max_retries)
 
@@ -281,12 +281,10 @@ def _merge_report(report, res: dict) -> None:
 
 
 def _fold(res: dict, client, cache) -> None:
-    """A block's usage into the driver's client, its new answers into the response cache."""
+    """A block's ledger rows into the driver's client's accounts (its usage counts are read
+    from them), its new answers into the response cache."""
     if client is not None:
-        for k in _USAGE:
-            setattr(client.usage, k, getattr(client.usage, k) + res["usage"].get(k, 0))
-        if client.usage.ledger is not None:
-            client.usage.ledger.merge(res.get("ledger") or [])
+        client.usage.accounts.merge(res.get("ledger") or [])
     if cache is not None:
         cache.put_block(res["cache"])
 

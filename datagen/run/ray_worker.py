@@ -1,7 +1,8 @@
 """The worker side of `--executor ray` (run/executor.py): one client per worker process,
 a block's generator or scoring work with it, and what goes back to the driver: outcomes or
-scores, usage, the block's own ledger rows (merged into the run's one ledger), and the
-answers the block had to ask for (the driver writes them into the response cache)."""
+scores, the block's own ledger rows (its usage: merged into the run's one ledger, which the
+driver's counts are read from), and the answers the block had to ask for (the driver
+writes them into the response cache)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,6 @@ import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
-
-_USAGE = ("requests", "cached", "prompt_tokens", "completion_tokens", "retries")
 
 _CLIENTS: dict[str, tuple[Any, "WorkerCache | None"]] = {}  # one client per worker process
 
@@ -27,28 +26,24 @@ def _worker_client(llm_cfg):
 
 
 def _block_ledger(client, budget=None):
-    """This block's own ledger (its rows go back to the driver's), capped at `budget`."""
-    if client is not None and client.usage.ledger is not None:
-        client.usage.ledger = client.usage.ledger.fresh(budget)
+    """This block's own accounts (their rows go back to the driver's), capped at `budget`."""
+    if client is not None:
+        client.usage.accounts = client.usage.accounts.fresh(budget)
 
 
 def _ledger_rows(client) -> list[dict]:
-    ledger = client.usage.ledger if client is not None else None
-    return ledger.as_dict()["stages"] if ledger is not None else []
+    return client.usage.accounts.as_dict()["stages"] if client is not None else []
 
 
 def run_block_task(gen, block, llm_cfg, budget=None) -> dict:
     """One block on a Ray worker: the generator's work with this process's client, under
     `budget` (the block's share of the run's cap, from the driver). Returns the outcomes
-    with the usage, ledger rows and new cache entries of this block."""
+    with the ledger rows and new cache entries of this block."""
     client, cache = _worker_client(llm_cfg)
     _block_ledger(client, budget)
-    before = client.usage.as_dict()
     res = gen.run_block(block, client)
-    after = client.usage.as_dict()
     return {"outcomes": res.outcomes, "counts": res.counts, "prompt_templates": res.prompt_templates,
-            "notes": res.notes, "items": len(block), "usage": {k: after[k] - before[k] for k in _USAGE},
-            "ledger": _ledger_rows(client), "stopped": res.stopped,
+            "notes": res.notes, "items": len(block), "ledger": _ledger_rows(client), "stopped": res.stopped,
             "cache": cache.take_new() if cache is not None else {}}
 
 
@@ -56,18 +51,15 @@ _SCORERS: dict[str, Any] = {}  # one scorer (one loaded LM) per worker process
 
 
 def score_block_task(work, block, llm_cfg) -> dict:
-    """One scoring block on a Ray worker: its records' scores, with the usage and new
+    """One scoring block on a Ray worker: its records' scores, with the ledger rows and new
     cache entries of the judge's requests (none for ifd/perplexity)."""
     client, cache = _worker_client(llm_cfg) if llm_cfg is not None else (None, None)
     key = repr((work.cfg, llm_cfg))
     if key not in _SCORERS:
         _SCORERS[key] = work.make_scorer(client)
     _block_ledger(client)
-    before = client.usage.as_dict() if client is not None else {}
     scores = work.run_block(block, _SCORERS[key])
-    after = client.usage.as_dict() if client is not None else {}
-    return {"scores": scores, "items": len(block), "usage": {k: after[k] - before[k] for k in after if k in _USAGE},
-            "ledger": _ledger_rows(client), "cache": cache.take_new() if cache is not None else {}}
+    return {"scores": scores, "items": len(block), "ledger": _ledger_rows(client), "cache": cache.take_new() if cache is not None else {}}
 
 
 class WorkerCache:
