@@ -227,3 +227,32 @@ def test_conversations_made_past_num_are_surplus_lines(stub, tmp_path):
     held = {r.instruction for r in DatasetStore(store).read("mp")} | {r["record"]["instruction"] for r in rejects}
     chats = [b for b, p in zip(stub.requests, stub.paths) if p.endswith("/chat/completions")]
     assert len(chats) > 6 and all(b["messages"][-1]["content"] in held for b in chats)
+
+
+@pytest.mark.parametrize("share", [0.5, 0.8])
+def test_a_cap_leaves_no_paid_query_unaccounted(stub, tmp_path, share):
+    # every query the server wrote is in a kept record or a line, also in the round the cap
+    # stopped between its queries (paid) and their answers
+    respond, written = magpie_responder(), []
+
+    def recording(body):
+        text = respond(body)
+        if "prompt" in body:
+            written.append(text.removesuffix("<|im_end|>").strip())
+        return text
+
+    stub.default = recording
+    args = ("--num", "12", "--batch", "4", "--no-system", "--no-rouge", "--max-tokens", "24",
+            "--answer-max-tokens", "24")
+    res, store = run_magpie(stub, tmp_path / "full", *args, "--cache-path", str(tmp_path / "full.sqlite"))
+    assert res.exit_code == 0, res.output
+    tokens = DatasetStore(store).latest("mp").manifest["usage"]["ledger"]["total"]["tokens"]
+    written.clear()
+    res, store = run_magpie(stub, tmp_path / "cap", *args, "--max-total-tokens", str(int(tokens * share)),
+                            "--cache-path", str(tmp_path / "cap.sqlite"))
+    assert res.exit_code == 0 and "stopped: budget" in res.output, res.output
+    s = DatasetStore(store)
+    where = s.latest("mp").path if s.versions("mp") else s.attempts("mp")[-1]
+    lines = [json.loads(x) for f in where.glob("*.jsonl") for x in f.read_text().splitlines()]
+    held = {(r.get("record") or r)["instruction"] for r in lines}
+    assert written and [w for w in written if w not in held] == [], res.output

@@ -29,6 +29,7 @@ from ...errors import ConfigError
 from ...filters.base import FilterChain, Verdict
 from ...llm import stages
 from ...llm.base import ChatClient, ChatRequest, CompletionRequest
+from ...llm.ledger import BudgetExceeded
 from ...prompts import load_prompt
 from ...records import Record
 from ..base import Generator, GeneratorConfig, Outcome, surplus
@@ -188,6 +189,23 @@ class MagpieGenerator(Generator):
             else:
                 yield Outcome(rec, v, "instruction")
         done: list[tuple[Record, list[tuple[str, str]]]] = []
+        try:
+            yield from self._turns(client, rnd, render, system, stops, live, done)
+        except BudgetExceeded:  # the cap stopped the round: its paid queries are surplus lines
+            for rec in {id(r): r for r, _ in done + live}.values():
+                yield surplus(rec, "answer", "the cap stopped its round")
+            raise
+        from ...filters import build_answer_chain
+
+        answers = build_answer_chain(lang=self.lang)  # the answers' language and scaffolding
+        for rec, hist in done + live:
+            record = self._record(rec, hist)
+            v = answers.check(record, keep=False)
+            yield Outcome(record, v if not v.kept else Verdict(True), "answer")
+
+    def _turns(self, client, rnd, render, system, stops, live, done) -> Iterator[Outcome]:
+        """The round's conversations, turn by turn (`live` and `done` are updated in place)."""
+        cfg = self.config
         for turn in range(1, cfg.turns + 1):
             if not live:
                 break
@@ -202,7 +220,7 @@ class MagpieGenerator(Generator):
             asking = [(rec, hist, q) for (rec, hist), q in zip(live, queries) if q]
             done += [(rec, hist) for (rec, hist), q in zip(live, queries) if not q]  # ends where it was
             answers = self._answers(client, [_messages(system, hist + [(q, "")])[:-1] for _, hist, q in asking], rnd)
-            live = []
+            live.clear()
             for (rec, hist, q), answer in zip(asking, answers):
                 if answer:
                     live.append((rec, hist + [(q, answer)]))
@@ -210,13 +228,6 @@ class MagpieGenerator(Generator):
                     yield Outcome(rec, Verdict(False, "empty_answer", FILTER), "answer")
                 else:
                     done.append((rec, hist))
-        from ...filters import build_answer_chain
-
-        answers = build_answer_chain(lang=self.lang)  # the answers' language and scaffolding
-        for rec, hist in done + live:
-            record = self._record(rec, hist)
-            v = answers.check(record, keep=False)
-            yield Outcome(record, v if not v.kept else Verdict(True), "answer")
 
     def _record(self, rec: Record, hist: list[tuple[str, str]]) -> Record:
         """The conversation as a record; the system prompt the answers were written under is
