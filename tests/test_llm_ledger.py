@@ -74,3 +74,18 @@ def test_score_and_select_manifests_have_a_ledger(stub, tmp_path):
     assert res.exit_code == 0, res.output
     ledger = store.resolve("d@v3").manifest["usage"]["ledger"]
     assert ledger["total"]["requests"] == 0 and ledger["total"]["dollars"] == 0.0 and "no LLM" in ledger["price"]
+
+
+def test_merging_a_blocks_rows_keeps_every_count_reasoning_tokens_included():
+    """A Ray block's ledger rows merged on the driver give the same totals as recording the
+    calls there (reasoning tokens were dropped by the merge)."""
+    from datagen.llm.ledger import Ledger
+
+    here, worker, driver = (Ledger("openai", "gpt-4o-mini") for _ in range(3))
+    for ledger in (here, worker):
+        ledger.record("answers", 100, 40, reasoning_tokens=25)
+        ledger.record("answers", 80, 30, retries=1, reasoning_tokens=10)
+        ledger.record("answers", 0, 0, cached=True)
+    driver.merge(worker.as_dict()["stages"])
+    assert driver.totals() == here.totals()
+    assert driver.totals()["reasoning_tokens"] == 35

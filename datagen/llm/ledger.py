@@ -233,7 +233,8 @@ class Ledger:
                 key = (r["stage"], r.get("model") or self.model, r.get("endpoint") or self.endpoint,
                        r.get("mode") or "online")
                 item = self.items.setdefault(key, LineItem(dollars=self._cost(0, 0, key[3])))
-                for k in ("requests", "sent", "cached", "retries", "prompt_tokens", "completion_tokens"):
+                for k in ("requests", "sent", "cached", "retries", "prompt_tokens", "completion_tokens",
+                          "reasoning_tokens"):
                     setattr(item, k, getattr(item, k) + int(r.get(k) or 0))
                 d = r.get("dollars")
                 item.dollars = None if d is None or item.dollars is None else item.dollars + d
