@@ -69,8 +69,8 @@ def test_lines_come_every_interval_and_count_tasks_and_requests():
     p.update(outcome(task="t2"))
     lines = out.getvalue().splitlines()
     assert lines == [
-        "progress: kept 1/3 tasks (2 records), 120 requests (4 cached), 3.9 req/s, 31s",
-        "progress: kept 2/3 tasks (3 records), 120 requests (4 cached), 1.6 req/s, 1m15s",
+        "progress: kept 1/3 tasks (2 records), 120 requests + 4 cached, 3.9 req/s, 31s",
+        "progress: kept 2/3 tasks (3 records), 120 requests + 4 cached, 1.6 req/s, 1m15s",
     ]
 
 

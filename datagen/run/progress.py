@@ -89,7 +89,7 @@ class RunProgress:
         kept = f"kept {self.kept}/{self.num} {self.unit}"
         if self.unit == "tasks":
             kept += f" ({self.records} records)"
-        reqs = f"{sent} requests" + (f" ({cached} cached)" if cached else "")
+        reqs = f"{sent} requests" + (f" + {cached} cached" if cached else "")
         rate = sent / elapsed if elapsed > 0 else 0.0
         return f"progress: {kept}, {reqs}, {rate:.1f} req/s, {format_duration(elapsed)}"
 
