@@ -157,3 +157,14 @@ def test_dpo_under_torchrun_splits_the_pairs_over_two_ranks(tiny_model, tmp_path
     assert report["distributed"]["world_size"] == 2 and report["distributed"]["rows_per_rank"] == [8, 8]
     assert report["steps"] == 4  # 16 pairs / (2 per rank x 2 ranks): not 8, as two separate runs would take
     assert proc.stdout.count("trained ") == 1  # rank 0 alone reports and writes
+
+
+def test_dpo_prints_progress_lines_not_bars_or_dicts(tiny_model, tmp_path, capsys):  # noqa: F811
+    """DPO says what it is doing as SFT does (train/fit.py): step, loss, ETA; no tqdm bars or raw dicts."""
+    st = prefs_store(tmp_path)
+    train(tiny_cfg(tiny_model, tmp_path / "dpo", dataset="pat-prefs", store=str(st.root), method="dpo",
+                   max_steps=2, logging_steps=50, eval_steps=None), progress=True)
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.startswith(("train:", "eval:"))]
+    assert any(ln.startswith("train: step 1/2 (50%), loss ") and "ETA" in ln for ln in lines), err[-2000:]
+    assert "{'" not in err and "%|" not in err

@@ -26,9 +26,11 @@ from ..records import Record
 from . import dist
 from .config import TrainConfig
 from .data import load_train_data, split_records
+from .fit import fit
+from .progress import eval_every, logging_every
 from .lora import CARD, PLOT, REPORT, _lora_config, _publish, _quiet_datasets, check_out_dir, record_base_model
 from .model import load_model, load_tokenizer, pick_precision, resolve_base_model
-from .report import loss_curves, peak_memory, plot_loss, write_model_card, write_report
+from .report import loss_curves, plot_loss, write_model_card, write_report
 
 MEASURES = ("rewards/margins", "rewards/accuracies", "rewards/chosen", "rewards/rejected", "logps/chosen",
             "logps/rejected")
@@ -63,14 +65,15 @@ def _dpo_args(cfg: TrainConfig, output_dir: Path, precision: str, grad_ckpt: boo
         gradient_accumulation_steps=cfg.grad_accum, learning_rate=cfg.learning_rate,
         lr_scheduler_type=cfg.lr_scheduler, warmup_steps=int(total * cfg.warmup_ratio),
         weight_decay=cfg.weight_decay, max_length=cfg.max_length, beta=cfg.beta,
-        logging_steps=min(cfg.logging_steps, total),
+        logging_steps=logging_every(total, cfg.logging_steps),
         eval_strategy="steps" if has_eval else "no",
-        eval_steps=(cfg.eval_steps or max(1, total // 10)) if has_eval else None,
+        eval_steps=eval_every(total, cfg.eval_steps) if has_eval else None,
         save_strategy="steps" if cfg.save_steps else "no", save_steps=cfg.save_steps or 500,
         seed=cfg.seed, data_seed=cfg.seed, bf16=precision == "bf16", fp16=precision == "fp16",
         **{ckpt: grad_ckpt, f"{ckpt}_kwargs": {"use_reentrant": False} if grad_ckpt else None},
-        dataloader_pin_memory=torch.cuda.is_available(), report_to=cfg.report_to, disable_tqdm=not progress,
-        dataset_num_proc=None, **dist.sft_kwargs(world),
+        dataloader_pin_memory=torch.cuda.is_available(), report_to=cfg.report_to,
+        disable_tqdm=True, dataset_num_proc=None,  # progress lines instead (train/fit.py)
+        **dist.sft_kwargs(world),
     )
 
 
@@ -131,22 +134,9 @@ def train_dpo(cfg: TrainConfig, progress: bool = True) -> dict[str, Any] | None:
         with _quiet_datasets():
             trainer = DPOTrainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
                                  processing_class=tok, peft_config=peft_config)
-            if not progress or not world.is_main:
-                from transformers import PrinterCallback
-
-                trainer.remove_callback(PrinterCallback)
-            counter = trainer.data_collator = dist.CountingCollator(trainer.data_collator)
-            before = trainer.evaluate() if eval_ds is not None else None
-            if torch.cuda.is_available():
-                torch.cuda.reset_peak_memory_stats()
-            t0 = time.perf_counter()
-            counter.counting = True
-            result = trainer.train()
-            counter.counting = False
-            train_seconds = time.perf_counter() - t0
-            mem = peak_memory()
-            after = trainer.evaluate() if eval_ds is not None else None
-            shards = dist.shard_report(world, counter.rows, cfg.batch_size, cfg.grad_accum)
+            run = fit(trainer, world, cfg, eval_ds is not None, progress)
+            result, train_seconds, mem, shards = run.result, run.seconds, run.memory, run.shards
+            before, after = run.before, run.after
         if not world.is_main:
             return None
 

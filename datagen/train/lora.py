@@ -21,11 +21,12 @@ from .. import __version__
 from ..errors import ConfigError
 from ..io import umask_modes
 from .config import TrainConfig
-from .progress import eval_every, logging_every, progress_callback
+from .fit import fit
+from .progress import eval_every, logging_every
 from . import dist
 from .data import build_dataset, load_train_data, split_records
 from .model import load_model, load_tokenizer, pick_precision, resolve_base_model
-from .report import loss_curves, peak_memory, plot_loss, write_model_card, write_report
+from .report import loss_curves, plot_loss, write_model_card, write_report
 
 REPORT = "train_report.json"
 PLOT = "loss_curve.png"
@@ -190,24 +191,10 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
                     raise ConfigError(f"train: target_modules {cfg.target_modules} not found in "
                                       f"{base.name}: {e}") from None
                 raise
-            counter = trainer.data_collator = dist.CountingCollator(trainer.data_collator)
-            from transformers import PrinterCallback, ProgressCallback
-
-            for cb in (PrinterCallback, ProgressCallback):  # raw log dicts and tqdm bars
-                trainer.remove_callback(cb)
-            if progress and world.is_main:
-                trainer.add_callback(progress_callback())
-            eval_before = trainer.evaluate()["eval_loss"] if eval_ds is not None else None
-            if torch.cuda.is_available():
-                torch.cuda.reset_peak_memory_stats()
-            t0 = time.perf_counter()
-            counter.counting = True
-            result = trainer.train()
-            counter.counting = False
-            train_seconds = time.perf_counter() - t0
-            mem = peak_memory()
-            eval_after = trainer.evaluate()["eval_loss"] if eval_ds is not None else None
-            shards = dist.shard_report(world, counter.rows, cfg.batch_size, cfg.grad_accum)
+            run = fit(trainer, world, cfg, eval_ds is not None, progress)
+            result, train_seconds, mem, shards = run.result, run.seconds, run.memory, run.shards
+            eval_before = run.before["eval_loss"] if run.before else None
+            eval_after = run.after["eval_loss"] if run.after else None
         if not world.is_main:
             return None
 
