@@ -40,3 +40,11 @@ def test_report_has_a_cost_table_and_chart(tmp_path):
     html = (out / "report.html").read_text()
     assert "$0.0012" in html and f"${0.00225:.4f}" in html and "answers (batch)" in html
     assert "stopped early: token budget" in html and "as of 2025-06" in html
+
+
+def test_a_ledger_without_a_price_has_no_price_line():
+    from datagen.report.cost import cost_stats
+
+    ledger = {k: v for k, v in LEDGER.items() if k != "price"}
+    st = cost_stats({"usage": {"ledger": ledger}})
+    assert st["price"] is None and st["total"]["dollars"] == 0.00225

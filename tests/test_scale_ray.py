@@ -145,3 +145,71 @@ def test_generator_without_blocks_runs_on_the_driver(cluster, stub, tmp_path):
                                     "--out", str(tmp_path / "si.jsonl")], catch_exceptions=False)
     assert res.exit_code == 0, res.output
     assert "no independent input blocks; it ran on the driver" in res.output
+
+
+def _parent_cmdline(pid: int) -> tuple[int, str]:
+    ppid = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+    return ppid, open(f"/proc/{ppid}/cmdline", "rb").read().replace(b"\0", b" ").decode(errors="replace")
+
+
+@pytest.fixture
+def doc_folder(tmp_path, corpora):
+    pytest.importorskip("pdfplumber")
+    import shutil
+
+    d = tmp_path / "in"
+    d.mkdir()
+    for name in ("self_instruct_README.pdf", "self_instruct_README.docx", "004_722e8f5d027ef2f0.html"):
+        shutil.copy(corpora / "formats" / name, d / name)
+    (d / "broken.epub").write_bytes(b"PK\x03\x04 truncated")
+    return d
+
+
+def test_cache_misses_convert_as_ray_tasks(cluster, doc_folder):
+    from datagen.io import convert
+    from datagen.llm import LLMConfig
+    from datagen.run.executor import RayExecutor
+
+    files = sorted(doc_folder.iterdir())
+    inline = convert.convert_files(files, workers=1, cache=False)
+    first = convert.convert_files(files, map_fn=RayExecutor(LLMConfig()).map)
+    # the same text, pages and bad-document reasons as a local conversion
+    assert first == inline and first[1].error.startswith("not a readable EPUB file")
+    assert not any(c.cached for c in first)
+    for c in first:  # converted in Ray worker processes: neither here nor in a pool of ours
+        ppid, parent = _parent_cmdline(c.pid)
+        assert c.pid != os.getpid() and ppid != os.getpid() and "raylet" in parent
+    # the driver wrote the cache: a rerun converts nothing, in Ray or anywhere
+    calls = []
+    again = convert.convert_files(files, map_fn=lambda fn, items: calls.append(items) or list(map(fn, items)))
+    assert calls == [] and all(c.cached and c.pid == 0 for c in again)
+    assert [(c.text, c.pages, c.error) for c in again] == [(c.text, c.pages, c.error) for c in first]
+
+
+def test_self_qa_under_ray_converts_its_documents_there(cluster, stub, doc_folder, tmp_path):
+    from datagen.generators.self_qa.generator import SelfQAConfig, SelfQAGenerator
+    from datagen.llm import LLMConfig
+    from datagen.run.executor import RayExecutor
+    from datagen.run.job import make_generator
+
+    class Recording(RayExecutor):
+        mapped: list = []
+
+        def map(self, fn, items):
+            self.mapped = self.mapped + [p.name for p in items]
+            return super().map(fn, items)
+
+    ex = Recording(LLMConfig())
+    gen = make_generator(SelfQAGenerator, SelfQAConfig(docs=str(doc_folder), lang="auto"), ex)
+    assert sorted(ex.mapped) == sorted(p.name for p in doc_folder.iterdir())
+    assert gen.report.skipped["broken.epub"].startswith("not a readable EPUB file")
+    assert {d.doc_id for d in gen.documents} == {"self_instruct_README.pdf", "self_instruct_README.docx",
+                                                 "004_722e8f5d027ef2f0.html"}
+    make_generator(SelfQAGenerator, SelfQAConfig(docs=str(doc_folder), lang="auto"), ex)
+    assert len(ex.mapped) == 4  # the rerun came from the cache
+    # fail-fast under ray: the bad file stops the run before any request
+    stub.default = lambda body: "1. What is it?"
+    res = run("--docs", doc_folder, "--base-url", stub.url, "--num", 2, "--executor", "ray", "--on-bad-doc", "fail",
+              "--out", tmp_path / "o.jsonl")
+    assert res.exit_code == 2 and "broken.epub" in res.output and "not a readable EPUB file" in res.output
+    assert stub.requests == []

@@ -170,3 +170,47 @@ def test_word_diff_splits_words_and_chinese_characters():
         {"op": "same", "text": "the "}, {"op": "del", "text": "cat"}, {"op": "ins", "text": "dog"},
         {"op": "same", "text": " sat"}]
     assert {"op": "ins", "text": "很"} in word_diff("长城长", "长城很长")
+
+
+def test_a_version_report_is_built_once_then_its_figures_are_served(env):
+    pytest.importorskip("matplotlib")
+    store, c = env
+    before = c.get("/api/datasets/demo/v0001/report").json()
+    assert before == {"built": False, "figures": [], "html": None, "missing": None}
+    assert "build-report" in c.get("/d/demo/v0001").text
+    assert httpx.post(c.base_url.join("/api/datasets/demo/v0001/report")).status_code == 403  # no XSRF
+    assert c.get("/d/demo/v0001/figures/lengths.png").status_code == 404  # nothing built yet
+    built = c.post("/api/datasets/demo/v0001/report", timeout=120).json()
+    assert built["built"] and "lengths.png" in built["figures"] and built["html"] == "/d/demo/v0001/report/report.html"
+    folder = store.dataset_dir("demo") / ".studio" / "reports" / "v0001"
+    assert sorted(p.name for p in folder.glob("*.png")) == built["figures"]
+    assert c.get("/api/datasets/demo/v0001").json()["report"] == built
+    png = c.get("/d/demo/v0001/figures/lengths.png")
+    assert png.status_code == 200 and png.headers["content-type"] == "image/png" and png.content[:4] == b"\x89PNG"
+    html = c.get(built["html"])
+    assert html.status_code == 200 and "demo@v0001" in html.text
+    page = c.get("/d/demo/v0001").text
+    assert "build-report" not in page and 'src="/d/demo/v0001/figures/lengths.png"' in page
+    # reused: a second build returns the same folder untouched
+    mtime = (folder / "report.html").stat().st_mtime_ns
+    assert c.post("/api/datasets/demo/v0001/report").json() == built
+    assert (folder / "report.html").stat().st_mtime_ns == mtime
+    # only PNGs of that folder, by plain names
+    (store.dataset_dir("demo") / ".studio" / "secret.png").write_bytes(b"\x89PNG no")
+    for bad in ("..%2Fsecret.png", "%2E%2E%2F%2E%2E%2Fv0001.sqlite", "stats.json", "report.html", "x.png"):
+        assert c.get(f"/d/demo/v0001/figures/{bad}").status_code in (400, 404), bad
+    assert c.get("/d/demo/v0001/figures/../../v0001.review.json").status_code in (400, 404)
+    assert c.get("/d/demo/v0002/figures/lengths.png").status_code == 404  # another version's: not built
+
+
+def test_a_report_without_matplotlib_is_one_line_not_a_500(env, monkeypatch):
+    import sys
+
+    _, c = env
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if the `report` extra were not installed
+    view = c.get("/api/datasets/demo/v0002/report").json()
+    assert not view["built"] and "'report' extra" in view["missing"]
+    r = c.post("/api/datasets/demo/v0002/report")
+    assert r.status_code == 501 and "pip install 'datagen[report]'" in r.json()["error"]
+    page = c.get("/d/demo/v0002")
+    assert page.status_code == 200 and "report-missing" in page.text and "build-report" not in page.text

@@ -168,3 +168,22 @@ def test_start_a_run_from_the_page_and_open_its_version(tmp_path, browser_page):
         page.wait_for_selector("#records")
         assert page.locator("#records tbody tr").count() == 4
     assert store.versions("kg-from-page") == ["v0001"]
+
+
+def test_build_a_version_report_from_its_page(tmp_path, browser_page):
+    pytest.importorskip("matplotlib")
+    page = browser_page
+    store = make_store(tmp_path / "store")
+    with live_server(create_app(store.root)) as url:
+        page.goto(url + "/d/demo/v0002")
+        assert page.locator("#report figure").count() == 0
+        page.click("#build-report")  # a POST with the page's XSRF token, then the page reloads
+        page.wait_for_selector("#report figure img", timeout=120_000)
+        page.wait_for_function("() => Array.from(document.querySelectorAll('#report img'))"
+                               ".every(i => i.complete && i.naturalWidth > 0)", timeout=10_000)
+        assert page.locator("#build-report").count() == 0 and page.locator("#report-html").count() == 1
+        page.screenshot(path=tmp_path / "report.png", full_page=True)
+        page.click("#report-html")
+        page.wait_for_load_state()
+        assert "demo@v0002" in page.content()
+    assert (store.dataset_dir("demo") / ".studio" / "reports" / "v0002" / "report.html").is_file()

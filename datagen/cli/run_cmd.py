@@ -59,7 +59,11 @@ def run_generator_flags(name, gen_cls, gen_opts, shared: RunOptions, kwargs: dic
     flags = {**gen_opts.flags, "seed": "--seed", "lang": "--lang"}
     cfg = from_dict(gen_cls.config_cls, values, "", origin=Origin(flags=flags))
     filter_cfg = filter_config(shared, kwargs, cfg.filter_defaults())
-    result = job.execute(job.Run(gen_cls(cfg), settings, llm_cfg, filter_cfg))
+    from ..run.executor import make_executor
+
+    executor = make_executor(settings, llm_cfg)  # before the generator: it may convert its documents there
+    gen = job.make_generator(gen_cls, cfg, executor)
+    result = job.execute(job.Run(gen, settings, llm_cfg, filter_cfg, executor=executor))
     echo_result(result, settings)
 
 

@@ -88,6 +88,9 @@ class Generator:
     # the field named by `datagen run NAME ... ` as its main input (e.g. "seeds", "docs")
     required: ClassVar[tuple[str, ...]] = ()
     num_counts: ClassVar[str] = "records"  # what --num counts ("tasks": records carry meta.task_id)
+    # True: __init__ also takes `map_fn`, where its CPU-bound input work runs (Self-QA's
+    # document conversion: Ray tasks under --executor ray, run/job.py make_generator)
+    maps_inputs: ClassVar[bool] = False
 
     def __init__(self, config: GeneratorConfig):
         if not isinstance(config, self.config_cls):

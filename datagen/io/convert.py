@@ -5,7 +5,9 @@ converter version) up in the conversion cache, `$DATAGEN_CACHE_DIR/docs/` (defau
 `~/.cache/datagen/docs/`): a rerun over unchanged files converts none of them again, and
 a renamed or copied file is not converted twice. The misses are converted in a process
 pool (one process per core, at most one per file): PDF layout analysis is CPU-bound and
-pure Python. A file that cannot be read comes back with its one-line reason (cached too:
+pure Python. A caller that has somewhere else to run them passes `map_fn` (under
+`--executor ray`: one Ray task per file, run/executor.py `RayExecutor.map`); the cache is
+still read and written here, on the driver. A file that cannot be read comes back with its one-line reason (cached too:
 a corrupt file stays corrupt until its bytes change).
 """
 
@@ -15,8 +17,9 @@ import hashlib
 import json
 import os
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from .clean import clean_pages
 from .readers import BadDocument, read_any
@@ -31,6 +34,11 @@ class Converted:
     pages: tuple[int, ...] = ()  # offset where each page starts in `text`; () if not paged
     error: str = ""  # why the file could not be read ("" when it was)
     cached: bool = False
+    pid: int = field(default=0, compare=False)  # the process that converted it (0: from the cache)
+
+
+# how the cache misses are converted: map_fn(convert_file, paths) -> their results, in order
+MapFn = Callable[[Callable, list], list]
 
 
 def cache_root() -> Path:
@@ -41,14 +49,15 @@ def cache_root() -> Path:
 
 def convert_file(path: str | Path) -> Converted:
     """Read and clean one file, uncached; a BadDocument becomes `error`."""
+    pid = os.getpid()
     try:
         ex = read_any(path)
     except BadDocument as e:
-        return Converted("", (), e.reason)
+        return Converted("", (), e.reason, pid=pid)
     text, starts = clean_pages(ex.pages, ex.paged)
     if not text.strip():
-        return Converted("", (), "no text found")
-    return Converted(text, tuple(starts))
+        return Converted("", (), "no text found", pid=pid)
+    return Converted(text, tuple(starts), pid=pid)
 
 
 def _key(data: bytes, suffix: str) -> str:
@@ -76,8 +85,10 @@ def _store(path: Path, conv: Converted) -> None:
         pass  # a read-only cache only costs time
 
 
-def convert_files(paths: list[Path], workers: int | None = None, cache: bool = True) -> list[Converted]:
-    """Converted text of each file, in order; cached conversions are not redone."""
+def convert_files(paths: list[Path], workers: int | None = None, cache: bool = True,
+                  map_fn: MapFn | None = None) -> list[Converted]:
+    """Converted text of each file, in order; cached conversions are not redone. The misses
+    go through `map_fn` when given, else a local process pool of `workers`."""
     from ..extras import require_extra
 
     require_extra("docs", "reading .pdf/.docx/.html/.epub/.pptx")
@@ -97,7 +108,9 @@ def convert_files(paths: list[Path], workers: int | None = None, cache: bool = T
         else:
             todo.append((i, where))
     workers = min(workers or os.cpu_count() or 1, len(todo))
-    if workers > 1:
+    if map_fn is not None and todo:
+        results = list(map_fn(convert_file, [paths[i] for i, _ in todo]))
+    elif workers > 1:
         # the platform's default start method: spawn would re-run a caller's script that has
         # no `if __name__ == "__main__"` guard; documents are read before any client starts
         with ProcessPoolExecutor(workers) as pool:

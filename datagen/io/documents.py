@@ -76,12 +76,15 @@ def read_documents(path: str | Path, text_field: str = "text") -> list[Document]
     return load_documents(path, text_field, on_bad_doc="fail").documents
 
 
-def load_documents(path: str | Path, text_field: str = "text", on_bad_doc: str = "skip") -> DocumentSet:
+def load_documents(path: str | Path, text_field: str = "text", on_bad_doc: str = "skip",
+                   map_fn=None) -> DocumentSet:
     """Every non-empty document under `path` (a file or a folder, recursively), and every
     other file of the folder with the reason it was not read (an unsupported type, no
     text, a corrupt, encrypted or scanned document). `on_bad_doc="fail"` raises on the
     first file that cannot be read instead of skipping it; a file named explicitly must
-    always be readable. Hidden files are left alone. Finding no text at all is an error."""
+    always be readable. Hidden files are left alone. Finding no text at all is an error.
+    `map_fn`: where files not in the conversion cache are converted (convert.py; default:
+    a local process pool)."""
     if on_bad_doc not in ON_BAD_DOC:
         raise ValueError(f"on_bad_doc must be one of {ON_BAD_DOC}")
     path = Path(path)
@@ -102,7 +105,7 @@ def load_documents(path: str | Path, text_field: str = "text", on_bad_doc: str =
                                         f"(use {', '.join(SUFFIXES)})")
         files, root = [path], path.parent
         on_bad_doc = "fail"  # nothing else to read
-    converted = _convert([p for p in files if p.suffix.lower() in CONVERTED_SUFFIXES])
+    converted = _convert([p for p in files if p.suffix.lower() in CONVERTED_SUFFIXES], map_fn)
     docs: list[Document] = []
     for f in files:
         rel = f.relative_to(root).as_posix()
@@ -131,12 +134,12 @@ def load_documents(path: str | Path, text_field: str = "text", on_bad_doc: str =
     return DocumentSet(docs, dict(sorted(skipped.items())))
 
 
-def _convert(files: list[Path]) -> dict:
+def _convert(files: list[Path], map_fn=None) -> dict:
     if not files:
         return {}
     from .convert import convert_files
 
-    return dict(zip(files, convert_files(files)))
+    return dict(zip(files, convert_files(files, map_fn=map_fn)))
 
 
 def _read_file(path: Path, rel: str, text_field: str) -> Iterator[Document]:

@@ -25,8 +25,8 @@ def cost_stats(manifest: dict[str, Any]) -> dict[str, Any] | None:
               for s, row in by.items()]
     price = ledger.get("price")
     return {"stages": stages, "total": ledger.get("total", {}), "stopped": manifest.get("stopped"),
-            "price": price if isinstance(price, str) else
-            f"${price['input_per_1m']}/1M in, ${price['output_per_1m']}/1M out (as of {price['as_of']})"}
+            "price": price if isinstance(price, str) or not isinstance(price, dict) else
+            f"${price.get('input_per_1m')}/1M in, ${price.get('output_per_1m')}/1M out (as of {price.get('as_of')})"}
 
 
 def cost_plot(label: str, st: dict[str, Any], path: Path) -> Path | None:

@@ -15,6 +15,9 @@ back with the block and the driver writes them into the cache. One writer, and a
 whose worker died leaves nothing behind: Ray retries it (max_retries) and only the
 attempt that returned counts, so nothing is duplicated.
 
+Self-QA's document conversion (cache misses, while the generator is built) runs as one
+Ray task per file through `RayExecutor.map` (run/job.py `make_generator`).
+
 Scoring (`datagen score --executor ray`) goes through the same scheduler (`InOrder`):
 the version's records in blocks of `score.block`, each block a task
 (`score_block_task`) whose scores the driver writes into its records in block order.
@@ -69,6 +72,20 @@ class RayExecutor:
         ray, started = self._connect()
         try:
             yield from self._run(ray, gen, client, chain, num)
+        finally:
+            if started:
+                ray.shutdown()
+
+    def map(self, fn, items: list) -> list:
+        """`fn` over `items`, one Ray task each, results in order: CPU-bound input work of a
+        generator being built (Self-QA's document conversion, io/convert.py). A Ray started
+        here stops here; the run's blocks start it again."""
+        if not items:
+            return []
+        ray, started = self._connect()
+        try:
+            task = self._task(ray, fn)
+            return ray.get([task.remote(x) for x in items])
         finally:
             if started:
                 ray.shutdown()

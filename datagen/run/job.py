@@ -97,6 +97,15 @@ def default_dataset(gen: Generator) -> str:
     return name or gen.name
 
 
+def make_generator(gen_cls, cfg, executor=None) -> Generator:
+    """The generator, built (its inputs read) where the run's executor says: under
+    `--executor ray` a generator that `maps_inputs` converts its documents as Ray tasks."""
+    mapper = getattr(executor, "map", None)
+    if gen_cls.maps_inputs and mapper is not None:
+        return gen_cls(cfg, map_fn=mapper)
+    return gen_cls(cfg)
+
+
 def choose_destination(gen: Generator, settings: RunSettings) -> str | None:
     """Where the records go: --dataset (a version in the store; with --out too, this
     run's new records are also written there), --out (a file), or neither given: a
@@ -161,7 +170,8 @@ def execute(run: Run) -> RunResult:
     note = choose_destination(gen, settings)
     from .executor import make_executor
 
-    run.executor = make_executor(settings, run.llm)  # a missing ray extra fails before any call
+    if run.executor is None:  # a missing ray extra fails before any call
+        run.executor = make_executor(settings, run.llm)
     own = run.client is None
     if own:
         run.client = make_client(run.llm, budget=settings.budget(), batch_state=batch_state_path(settings))

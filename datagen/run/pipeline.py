@@ -245,7 +245,8 @@ def run(pipe: Pipeline, train: bool = True, progress: bool = True) -> PipelineRe
     """Run the pipeline. With a dataset, the whole run (and training) holds its lock."""
     from contextlib import nullcontext
 
-    from .job import Run, RunSettings, execute
+    from .executor import make_executor
+    from .job import Run, RunSettings, execute, make_generator
     from .publish import PublishedRun
 
     if pipe.dataset is None and not pipe.out:
@@ -259,7 +260,9 @@ def run(pipe: Pipeline, train: bool = True, progress: bool = True) -> PipelineRe
         settings = RunSettings(num=pipe.num, out=pipe.out, rejects=pipe.rejects,
                                dataset=pipe.dataset.name if pipe.dataset else None,
                                store=pipe.dataset.store if pipe.dataset else None, **pipe.cost)
-        result = execute(Run(gen_cls(pipe.generator), settings, pipe.llm, pipe.filters, lock=lock))
+        executor = make_executor(settings, pipe.llm)  # before the generator: it may convert its documents there
+        result = execute(Run(make_generator(gen_cls, pipe.generator, executor), settings, pipe.llm, pipe.filters,
+                             lock=lock, executor=executor))
         out = PipelineResult(run=result)
         if settings.dry_run:  # an estimate: nothing was generated to score or train on
             return out

@@ -8,6 +8,8 @@ GET /api/datasets/{name}/{version}/records/{id}   one record with scores, lineag
 GET /api/datasets/{name}/{version}/review         the review draft (revision, actions)
 POST /api/datasets/{name}/{version}/review        {revision, action, id | filter, note?, edit?}
 POST /api/datasets/{name}/{version}/publish       {revision} -> the new version
+GET /api/datasets/{name}/{version}/report         {built, figures, html, missing}
+POST /api/datasets/{name}/{version}/report        build it (as `datagen report`), once; 501 without matplotlib
 GET /api/compare?a=name@v0001&b=name@v0002        added / removed / changed, word by word
 """
 
@@ -83,6 +85,18 @@ async def publish(request):
                                          body), status=201)
 
 
+def report_get(request):
+    p = request.path_params
+    return _json(views.version_report(request.app.state.store, p["name"], p["version"]))
+
+
+async def report_post(request):
+    from starlette.concurrency import run_in_threadpool
+
+    p = request.path_params
+    return _json(await run_in_threadpool(views.build_report, request.app.state.store, p["name"], p["version"]))
+
+
 def compare(request):
     from .compare import compare as do_compare
     from .refs import open_version
@@ -105,5 +119,7 @@ def routes():
         Route(base + "/review", review_get, methods=["GET"]),
         Route(base + "/review", review_post, methods=["POST"]),
         Route(base + "/publish", publish, methods=["POST"]),
+        Route(base + "/report", report_get, methods=["GET"]),
+        Route(base + "/report", report_post, methods=["POST"]),
         Route("/api/compare", compare),
     ]

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import re
-
 from . import summary, views
 from .rendering import render
-from .refs import BadRequest, NotFound, open_version, split_pair
-
-FIGURE_RE = re.compile(r"^[A-Za-z0-9_-]{1,80}\.png$")
+from .refs import open_version, split_pair
 
 
 def home(request):
@@ -44,16 +40,27 @@ def compare(request):
 
 
 def figure(request):
+    """A PNG of the version's report (reports.py checks the name against the folder)."""
     from starlette.responses import FileResponse
+
+    from .reports import report_file
 
     p = request.path_params
     store = request.app.state.store
     dv = open_version(store, p["name"], p["version"])
-    if not FIGURE_RE.match(p["file"]):
-        raise BadRequest("bad figure name")
-    if p["file"] not in summary.report_figures(store, dv):
-        raise NotFound("no such figure")
-    return FileResponse(store.dataset_dir(dv.name) / summary.REPORTS / dv.version / p["file"], media_type="image/png")
+    return FileResponse(report_file(store, dv, p["file"]), media_type="image/png")
+
+
+def report_html(request):
+    """The report's self-contained report.html (its pictures are data: URIs, no script)."""
+    from starlette.responses import FileResponse
+
+    from .reports import HTML, report_file
+
+    p = request.path_params
+    store = request.app.state.store
+    dv = open_version(store, p["name"], p["version"])
+    return FileResponse(report_file(store, dv, HTML, html=True), media_type="text/html; charset=utf-8")
 
 
 def routes():
@@ -64,5 +71,6 @@ def routes():
         Route("/d/{name}/{version}", version),
         Route("/d/{name}/{version}/r/{rid}", record),
         Route("/d/{name}/{version}/figures/{file}", figure),
+        Route("/d/{name}/{version}/report/report.html", report_html),
         Route("/compare", compare),
     ]

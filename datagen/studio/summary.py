@@ -2,7 +2,7 @@
 
 Everything is read from the store: manifests, rejects.jsonl (streamed once per version and
 kept in memory only as a summary: versions never change), eval summaries (eval/history.py)
-and report figures a `datagen report --out <store>/<name>/reports/<version>` left there.
+(a version's report figures: reports.py).
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from .index import medians_if_indexed
 REJECT_EXAMPLES = 12
 # keys of a reject's detail that hold the kept text it was measured against
 SIMILAR_KEYS = ("most_similar", "similar_to", "duplicate_of", "nearest", "kept", "parent_text")
-REPORTS = "reports"
 
 
 def cost_of(manifest: dict[str, Any]) -> float | None:
@@ -138,12 +137,6 @@ def rejects(dv: DatasetVersion) -> dict[str, Any]:
     counts, examples = _rejects_summary(str(path), size)
     return {"total": sum(counts.values()),
             "groups": [{"reason": r, "count": n, "examples": examples.get(r, [])} for r, n in counts.items()]}
-
-
-def report_figures(store: DatasetStore, dv: DatasetVersion) -> list[str]:
-    """PNG names of a report kept at <store>/<name>/reports/<version>/ (served by /figures)."""
-    d = store.dataset_dir(dv.name) / REPORTS / dv.version
-    return sorted(p.name for p in d.glob("*.png")) if d.is_dir() else []
 
 
 def chart_svg(rows: list[dict[str, Any]], width: int = 720, height: int = 180) -> str:

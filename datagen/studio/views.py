@@ -9,6 +9,7 @@ from ..store import DatasetStore
 from . import review, summary
 from .index import Query, VersionIndex
 from .record_view import record_view
+from .reports import report_view
 from .refs import NotFound, check_dataset, check_record_id, open_version
 
 
@@ -47,7 +48,7 @@ def version_view(store: DatasetStore, name: str, version: str, params) -> dict[s
         "manifest": summary.manifest_view(dv), "rejects": summary.rejects(dv),
         "review": {"revision": draft.get("revision", 0), "counts": review.counts(draft, total_all),
                    "published": draft.get("published")},
-        "figures": summary.report_figures(store, dv),
+        "report": report_view(store, dv),
     }
 
 
@@ -110,3 +111,13 @@ def publish_review(store: DatasetStore, name: str, version: str, body: dict[str,
     if not isinstance(body, dict) or not isinstance(body.get("revision"), int):
         raise BadRequest("send JSON with an integer 'revision'")
     return review.publish(store, dv, body["revision"])
+
+
+def version_report(store: DatasetStore, name: str, version: str) -> dict[str, Any]:
+    return report_view(store, open_version(store, name, version))
+
+
+def build_report(store: DatasetStore, name: str, version: str) -> dict[str, Any]:
+    from .reports import build
+
+    return build(store, open_version(store, name, version))

@@ -110,11 +110,13 @@ class SelfQAGenerator(Generator):
     config_cls = SelfQAConfig
     summary = "Questions from document chunks, answered from the same chunk (Self-QA)."
     required = ("docs",)
+    maps_inputs = True
 
-    def __init__(self, config: SelfQAConfig):
+    def __init__(self, config: SelfQAConfig, map_fn=None):
         super().__init__(config)
-        # read now, so a bad file fails before any model is loaded or call is paid for
-        sources = load_sources(config, self.report)
+        # read now, so a bad file fails before any model is loaded or call is paid for;
+        # `map_fn`: where files not in the conversion cache are converted (io/convert.py)
+        sources = load_sources(config, self.report, map_fn)
         self.documents, self.chunks, self.doc_lang = sources.documents, sources.chunks, sources.doc_lang
         # --lang auto: each document in its own language, even after the run pins one
         self._per_doc_lang = config.lang == "auto"

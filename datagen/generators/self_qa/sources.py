@@ -36,9 +36,10 @@ def document_lang(text: str) -> str:
     return detect_lang(_NOT_PROSE.sub(" ", text))
 
 
-def load_sources(cfg, report: GenerationReport) -> Sources:
-    """Read `cfg.docs`, note skipped files in `report`, chunk what is kept."""
-    found = load_documents(cfg.docs, cfg.text_field, cfg.on_bad_doc)
+def load_sources(cfg, report: GenerationReport, map_fn=None) -> Sources:
+    """Read `cfg.docs`, note skipped files in `report`, chunk what is kept. `map_fn`: where
+    documents not in the conversion cache are converted (io/convert.py)."""
+    found = load_documents(cfg.docs, cfg.text_field, cfg.on_bad_doc, map_fn=map_fn)
     skipped = dict(found.skipped)
     doc_lang = {d.doc_id: document_lang(d.text) for d in found.documents}
     docs = found.documents

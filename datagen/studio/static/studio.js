@@ -138,6 +138,18 @@
     });
   }
 
+  // ---- the report: built once per version, then the page shows its figures ----------------
+  const buildReport = document.getElementById("build-report");
+  if (buildReport) buildReport.addEventListener("click", async () => {
+    const rs = document.getElementById("report-status");
+    buildReport.disabled = true;
+    rs.textContent = "building the report… (a minute for a large version)";
+    try {
+      await post("/report", {});
+      window.location.reload();
+    } catch (e) { rs.textContent = e.message; rs.className = "bad"; buildReport.disabled = false; }
+  });
+
   // ---- the record page -----------------------------------------------------------------
   if (page.id && !table) {
     const act = async (action) => {
