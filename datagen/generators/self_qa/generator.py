@@ -34,6 +34,7 @@ from ...text import detect_lang
 from .notes import STAGE_HINTS, stage_note
 from .unused import paid, unused
 from .sources import load_sources
+from .checks import FILTER, check_questions
 from ..base import Generator, GeneratorConfig, Outcome, capped, surplus
 from ..blocks import BlockResult, run_alone, split
 from ..rounds import Aborted, RoundPipeline, budget_room
@@ -43,7 +44,6 @@ from .parsing import (answer_messages, clean_answer, grounding_score, parse_ques
 
 __all__ = ["SelfQAConfig", "SelfQAGenerator", "stable_seed"]
 
-FILTER = "self_qa"
 
 ANSWER_MODES = ("auto", "extractive", "abstractive")
 # ---- the generator ---------------------------------------------------------------------
@@ -290,7 +290,7 @@ class SelfQAGenerator(Generator):
             pre, pending, replies = [], questions, None
             try:
                 with turn:  # `asked` grows in round order
-                    pre, pending = self._check_questions(questions, asked, mode)
+                    pre, pending = check_questions(self._meta, questions, asked, mode)
                 turn.check()
                 replies = self._answer_requests(client, pending) if pending and mode == "abstractive" else None
             except (Aborted, BudgetExceeded):  # questions paid, never answered (or checked): surplus
@@ -356,27 +356,6 @@ class SelfQAGenerator(Generator):
                 f"asked about every chunk once ({len(self.chunks)} chunks from {len(self.documents)} "
                 f"documents) and kept {kept} of {num}; add documents, or publish another version "
                 "(a new seed asks new questions)")
-
-    def _check_questions(self, questions, asked: set[str], mode: str):
-        """The question-stage drops of a round and the questions left to answer. Order-
-        sensitive (`asked`: a question an earlier one asked is a duplicate): rounds in order."""
-        pre: list[Outcome] = []
-        pending: list[tuple[Chunk, str, str, ex.Span | None]] = []
-        for c, lang, q, source in questions:
-            reason = ("question_refers_to_text" if refers_to_source(q)
-                      else "not_a_question" if source and not ex.is_question(q)
-                      else "question_off_topic" if source and not ex.on_topic(q, source.text)
-                      else "duplicate_question" if q in asked else None)
-            asked.add(q)
-            if reason:
-                meta = self._meta(c, lang)
-                if source:  # the sentence it was written from, to judge the drop by
-                    meta.update(answer_mode=mode, answer_span=ex.document_span(c, source))
-                pre.append(Outcome(Record(instruction=q, output=source.text if source else "", meta=meta),
-                                   Verdict(False, reason, FILTER), stage="question"))
-            else:
-                pending.append((c, lang, q, source))
-        return pre, pending
 
     # ---- sharding (datagen/generators/blocks.py): blocks of the chunk order ------------
     _block: list[Chunk] | None = None  # set on a copy by run_alone: that block only
