@@ -247,7 +247,9 @@ def _hf_rows(records: list[Record]) -> list[dict[str, Any]]:
     return rows
 
 
-def _save_hf(records: list[Record], out: Path) -> None:
+def save_hf_rows(rows: list[dict], out: Path) -> None:
+    """`datasets.Dataset.save_to_disk` of `rows` into `out`, whole or not at all (a temp
+    folder renamed into place; an existing `out` must be a saved datasets folder)."""
     from datasets import Dataset
 
     if out.exists() and not (out / "state.json").exists():
@@ -255,7 +257,7 @@ def _save_hf(records: list[Record], out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        Dataset.from_list(_hf_rows(records)).save_to_disk(str(tmp))
+        Dataset.from_list(rows).save_to_disk(str(tmp))
         umask_modes(tmp)  # mkdtemp made it 0700
         if out.exists():
             shutil.rmtree(out)
@@ -308,7 +310,7 @@ def export_records(records: list[Record], fmt: str, out: str | Path, name: str |
     as_dir = is_folder_target(out)
     out = Path(out)
     if fmt == "hf":
-        _save_hf(records, out)
+        save_hf_rows(_hf_rows(records), out)
         return ExportResult(out, fmt, len(records))
     if as_dir:
         out = out / f"{name or 'datagen'}_{fmt}.{EXTENSIONS[fmt]}"  # NAME_FORMAT: the --format value as typed

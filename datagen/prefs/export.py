@@ -12,15 +12,12 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, DataError
-from ..export import ExportResult, _sha1, _write_rows, export_dataset, is_folder_target, update_dataset_info
-from ..io import umask_modes
+from ..export import (ExportResult, _sha1, _write_rows, export_dataset, is_folder_target, save_hf_rows,
+                      update_dataset_info)
 from ..records import Record
 from . import is_preference_version
 
@@ -82,7 +79,7 @@ def export_preferences(records: list[Record], fmt: str, out: str | Path, name: s
     rows = [BUILDERS[fmt](r) for r in usable]
     out = Path(out)
     if fmt == "hf":
-        _save_hf(rows, out)
+        save_hf_rows(rows, out)
         return ExportResult(out, fmt, len(rows), skipped=len(records) - len(usable))
     if is_folder_target(out):
         out = out / f"{name or 'datagen'}_{fmt}_pairs.{EXTENSIONS[fmt]}"
@@ -97,24 +94,6 @@ def export_preferences(records: list[Record], fmt: str, out: str | Path, name: s
         info = out.parent / "dataset_info.json"
         update_dataset_info(info, key, ranking_entry(fmt, out))
     return ExportResult(out, fmt, len(rows), info, len(records) - len(usable))
-
-
-def _save_hf(rows: list[dict[str, Any]], out: Path) -> None:
-    from datasets import Dataset
-
-    if out.exists() and not (out / "state.json").exists():
-        raise ConfigError(f"--out {out} exists and is not a saved datasets folder; choose a new path")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        Dataset.from_list(rows).save_to_disk(str(tmp))
-        umask_modes(tmp)
-        if out.exists():
-            shutil.rmtree(out)
-        os.rename(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def export_version(store, ref: str, fmt: str, out: str | Path, name: str | None = None,
