@@ -163,7 +163,7 @@ def test_adapter_config_records_the_base_models_id(tmp_path):
     import json
     from pathlib import Path
 
-    from datagen.train.lora import record_base_model
+    from datagen.train.fit import record_base_model
     from datagen.train.model import SMOLLM2_ID, BaseModel
 
     (tmp_path / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": "/root/.cache/x", "r": 8}))
