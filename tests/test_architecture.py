@@ -12,7 +12,7 @@ PKG = Path(__file__).resolve().parent.parent / "datagen"
 
 # a module may import its own layer or lower ones
 LAYERS = {
-    "datagen": 0, "datagen.records": 0, "datagen.errors": 0, "datagen.text": 0, "datagen.prompts": 0,
+    "datagen": 0, "datagen.records": 0, "datagen.errors": 0, "datagen.registry": 0, "datagen.text": 0, "datagen.prompts": 0,
     "datagen.config": 0, "datagen.extras": 0, "datagen.secrets": 0,
     "datagen.io": 1, "datagen.llm": 1,
     "datagen.filters": 2, "datagen.store": 2,

@@ -7,9 +7,7 @@ whose fields give the YAML keys and the `datagen run NAME` flags.
 
 from __future__ import annotations
 
-import importlib
-
-from ..errors import ConfigError
+from ..registry import lookup
 from .base import GenerationReport, Generator, GeneratorConfig, Outcome, run_language
 
 REGISTRY: dict[str, str | type[Generator]] = {
@@ -26,10 +24,4 @@ __all__ = ["REGISTRY", "get_generator", "Generator", "GeneratorConfig", "Generat
 
 def get_generator(name: str) -> type[Generator]:
     """The generator class registered as `name`; ConfigError naming the choices if none."""
-    entry = REGISTRY.get(name)
-    if entry is None:
-        raise ConfigError(f"unknown generator '{name}' (choose from {', '.join(REGISTRY)})")
-    if isinstance(entry, str):
-        module, _, attr = entry.partition(":")
-        entry = getattr(importlib.import_module(module), attr)
-    return entry
+    return lookup(REGISTRY, name, "generator")

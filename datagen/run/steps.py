@@ -32,7 +32,7 @@ import importlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..errors import ConfigError
+from ..registry import lookup
 
 if TYPE_CHECKING:
     from ..store import DatasetLock, DatasetVersion
@@ -250,10 +250,4 @@ STEPS: dict[str, str | type[Step]] = {
 
 def get_step(section: str) -> type[Step]:
     """The Step class registered for `section`."""
-    entry = STEPS.get(section)
-    if entry is None:
-        raise ConfigError(f"unknown pipeline stage '{section}' (choose from {', '.join(STEPS)})")
-    if isinstance(entry, str):
-        module, _, attr = entry.partition(":")
-        entry = getattr(importlib.import_module(module), attr)
-    return entry
+    return lookup(STEPS, section, "pipeline stage")
