@@ -3,7 +3,8 @@
 POST /v1/files (multipart, purpose batch) stores the file; POST /v1/batches makes a job;
 each GET /v1/batches/ID moves it validating -> in_progress -> completed (or `expired`),
 and on completion every row is answered through `responder(body) -> text` (as the chat
-stub's default) into an output file, rows for which `fail(custom_id, attempt)` is true
+stub's default) into an output file, rows for which `fail(body, attempt)` is true (decided on the request, not on its
+custom_id: that hash includes the port, so a test keyed on it would pass or fail by chance)
 into an error file. `hold` keeps jobs in_progress (a process killed while polling).
 """
 
@@ -24,10 +25,18 @@ def prompt_tokens(body: dict[str, Any]) -> int:
     return sum((len(str(m.get("content", ""))) + 3) // 4 + 4 for m in body.get("messages", [])) + 3
 
 
+def odd_prompt(body: dict) -> bool:
+    """True for about half of the tests' requests: those whose last user message has an odd
+    number in it ("prompt 3", "Is task 5 odd?")."""
+    user = [m["content"] for m in body["messages"] if m["role"] == "user"][-1]
+    digits = [int(d) for d in user.split() if d.strip("?").isdigit()] or [0]
+    return digits[0] % 2 == 1
+
+
 class FakeBatchServer:
     def __init__(self, responder: Callable[[dict], str] = lambda body: "ok"):
         self.responder = responder
-        self.fail: Callable[[str, int], bool] = lambda cid, attempt: False
+        self.fail: Callable[[dict, int], bool] = lambda body, attempt: False
         self.expire_next = False  # the next job to finish expires with half its rows done
         self.hold = False
         self.files: dict[str, str] = {}
@@ -62,7 +71,7 @@ class FakeBatchServer:
         out, err = [], []
         for row in rows:
             cid = row["custom_id"]
-            if self.fail(cid, job["attempt"]):
+            if self.fail(row["body"], job["attempt"]):
                 err.append({"custom_id": cid, "response": None,
                             "error": {"code": "server_error", "message": "fake failure"}})
                 continue

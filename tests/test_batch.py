@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from batch_server import FakeBatchServer
+from batch_server import FakeBatchServer, odd_prompt
 from datagen.llm.stages import INSTRUCTIONS
 from datagen.errors import LLMError
 from datagen.llm import LLMConfig, make_client
@@ -86,22 +86,22 @@ def test_a_killed_poll_resumes_the_same_job_without_resubmitting(fake, tmp_path)
 
 
 def test_failed_rows_are_resubmitted_once_in_a_new_job(fake, tmp_path):
-    fake.fail = lambda cid, attempt: attempt == 1 and cid.startswith(tuple("0123456789abcdef"[:8]))
+    fake.fail = lambda body, attempt: attempt == 1 and odd_prompt(body)
     client = batch_client(fake.url, tmp_path)
     out = client.chat_many(requests_for(8), desc="answers")
     assert fake.posted_batches == 2
     second_job = fake.uploads[1].splitlines()
-    assert 0 < len(second_job) < 8  # only the failed rows
+    assert len(second_job) == 4  # only the failed rows
     assert all(c[0].text.startswith("re: prompt") for c in out)
     client.close()
 
 
 def test_expired_rows_without_fallback_come_back_empty(fake, tmp_path):
-    fake.fail = lambda cid, attempt: cid.startswith(tuple("01234567"))  # these fail in every job
+    fake.fail = lambda body, attempt: odd_prompt(body)  # these fail in every job
     client = batch_client(fake.url, tmp_path)
     out = client.chat_many(requests_for(8), desc="answers")
     failed = [c for c in out if c[0].finish_reason == "error"]
-    assert failed and all(c[0].text == "" for c in failed)
+    assert len(failed) == 4 and all(c[0].text == "" for c in failed)
     assert fake.posted_batches == 2  # one resubmission, bounded
     client.close()
 
@@ -112,7 +112,7 @@ def test_rows_failing_every_job_go_online_with_fallback(fake, tmp_path, stub):
     stub.default = lambda body: "online: " + body["messages"][-1]["content"]
     client = batch_client(fake.url, tmp_path, batch_fallback="online")
     client.online.base_urls = [stub.url]
-    fake_fail_all_second = lambda cid, attempt: attempt >= 2  # noqa: E731
+    fake_fail_all_second = lambda body, attempt: attempt >= 2  # noqa: E731
     fake.fail = fake_fail_all_second
     out = client.chat_many(requests_for(6), desc="answers")
     texts = [c[0].text for c in out]

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from batch_server import FakeBatchServer
+from batch_server import FakeBatchServer, odd_prompt
 from test_batch import batch_client
 
 OPTIONS = ["Yes", "No"]
@@ -62,24 +62,24 @@ def test_duplicate_questions_are_one_row(fake, tmp_path):
 
 
 def test_rows_failing_every_job_have_no_option_without_fallback(fake, tmp_path):
-    fake.fail = lambda cid, attempt: cid.startswith(tuple("01234567"))
+    fake.fail = lambda body, attempt: odd_prompt(body)
     client = batch_client(fake.url, tmp_path)
     out = client.choose_many(items_for(8), OPTIONS)
     assert fake.posted_batches == 2  # one resubmission, bounded
     missing = [c for c in out if c.option is None]
-    assert missing and all(c.raw == "" and c.scores == {} for c in missing)
+    assert len(missing) == 4 and all(c.raw == "" and c.scores == {} for c in missing)
     assert all(c.option in OPTIONS for c in out if c not in missing)
     client.close()
 
 
 def test_rows_failing_every_job_go_online_with_fallback(fake, tmp_path, stub):
-    fake.fail = lambda cid, attempt: cid.startswith(tuple("01234567"))
+    fake.fail = lambda body, attempt: odd_prompt(body)
     stub.default = lambda body: "No"
     client = batch_client(fake.url, tmp_path, batch_fallback="online")
     client.online.base_urls = [stub.url]
     out = client.choose_many(items_for(8), OPTIONS)
     assert all(c.option in OPTIONS for c in out)
-    assert 0 < len(stub.requests) < 8 and all(b["max_tokens"] == 8 for b in stub.requests)
+    assert len(stub.requests) == 4 and all(b["max_tokens"] == 8 for b in stub.requests)
     modes = {r["mode"]: r["requests"] for r in client.usage.ledger.as_dict()["stages"]}
     assert modes["online"] == len(stub.requests) and modes["batch"] == 8 - len(stub.requests)
     client.close()
