@@ -10,15 +10,25 @@ run, stopped with the parent (daemon) or by `close()`.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import threading
 from typing import Sequence
 
 import numpy as np
 
+# the encoder yields the CPU to the process sending requests (and to a local model server):
+# loading torch took a core for ~2 s right when a run's first replies came back
+NICE = 10
+
 
 def _serve(conn, model: str | None, batch_size: int) -> None:
+    import os
+
     from .encoder import load_encoder
+
+    with contextlib.suppress(OSError, AttributeError):  # not on every platform
+        os.nice(NICE)
 
     try:
         encode = load_encoder(model, batch_size)

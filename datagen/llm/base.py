@@ -250,6 +250,10 @@ class ChatClient:
         """The model's tokenizer, where the client runs the model itself; else None."""
         return None
 
+    def warm_up(self) -> None:
+        """Start what the first request needs (a connection pool, an event loop) in the
+        background, while the caller builds the rest of the run; never waits, never fails."""
+
     def close(self) -> None:
         pass
 

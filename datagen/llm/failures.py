@@ -1,7 +1,8 @@
 """Why an openai-backend call failed, said plainly, and whether trying again can help.
 
-The SDK wraps the root cause: with the aiohttp transport even a refused connection or a
-host that does not resolve surfaces as APITimeoutError("Request timed out"). These
+The errors come from llm/openai_http.py (HTTPStatusError, TimeoutError, aiohttp's
+ClientError) or, for the Batch API client, from the SDK, which wraps the root cause: there
+even a refused connection can surface as APITimeoutError("Request timed out"). These
 functions look through to the cause, so the message says "connection refused" or
 "cannot resolve host", and what cannot succeed is not retried. Base URLs are checked
 before any request: `--base-url not-a-url` fails at once instead of after 17 s of retries.
@@ -10,6 +11,7 @@ before any request: `--base-url not-a-url` fails at once instead of after 17 s o
 from __future__ import annotations
 
 import re
+import sys
 
 REFUSED_RETRIES = 2  # a refused connection is retried this often at most (a restart's gap)
 
@@ -55,21 +57,45 @@ def failure_kind(exc: BaseException) -> str | None:
     return None
 
 
-def retryable(exc: BaseException) -> bool:
-    import openai
+def _sdk_errors():
+    """The SDK's exception classes where something imported the SDK (the Batch API client);
+    nothing else can raise them, so the hot path never pays for importing it here."""
+    return sys.modules.get("openai")
 
+
+def _timed_out(exc: BaseException) -> bool:
+    sdk = _sdk_errors()
+    return isinstance(exc, TimeoutError) or (sdk is not None and isinstance(exc, sdk.APITimeoutError))
+
+
+def _connection_failed(exc: BaseException) -> bool:
+    sdk = _sdk_errors()
+    aiohttp = sys.modules.get("aiohttp")
+    return ((aiohttp is not None and isinstance(exc, aiohttp.ClientError))
+            or (sdk is not None and isinstance(exc, sdk.APIConnectionError)))
+
+
+def status_code(exc: BaseException) -> int | None:
+    """The HTTP status of a reply that was not 2xx (ours or the SDK's error), else None."""
+    code = getattr(exc, "status_code", None)
+    return code if isinstance(code, int) else None
+
+
+def retryable(exc: BaseException) -> bool:
     if failure_kind(exc) == "dns":
         return False  # a host that does not resolve will not resolve on the next try
-    if isinstance(exc, (openai.APITimeoutError, openai.APIConnectionError)):
+    if _timed_out(exc) or _connection_failed(exc):
         return True
-    if isinstance(exc, openai.APIStatusError):
-        return exc.status_code == 429 or exc.status_code >= 500 or exc.status_code == 408
+    if (code := status_code(exc)) is not None:
+        return code == 429 or code >= 500 or code == 408
+    sdk = _sdk_errors()
+    if sdk is not None and isinstance(exc, sdk.APIResponseValidationError):
+        return True
     # a 200 with a body that is not the expected JSON: a proxy hiccup, worth a retry
-    return isinstance(exc, (openai.APIResponseValidationError, ValueError, KeyError, TypeError))
+    return isinstance(exc, (ValueError, KeyError, TypeError))
 
 
 def fatal_message(exc: BaseException, base_url: str, timeout: float | None = None) -> str:
-    import openai
     from urllib.parse import urlsplit
 
     kind = failure_kind(exc)
@@ -77,19 +103,19 @@ def fatal_message(exc: BaseException, base_url: str, timeout: float | None = Non
         return f"{base_url}: cannot resolve host {urlsplit(base_url).hostname!r} (check --base-url)"
     if kind == "refused":
         return f"{base_url}: connection refused (is the server running, on that port?)"
-    if isinstance(exc, openai.APITimeoutError):
+    if _timed_out(exc):
         return f"{base_url}: request timed out" + (f" after {timeout:g}s (see --timeout)" if timeout else "")
-    if isinstance(exc, openai.APIStatusError):
+    if (code := status_code(exc)) is not None:
         hint = {
             401: "check OPENAI_API_KEY",
             403: "the key may not use this model",
             404: "check --model and --base-url",
             400: "the server rejected the request",
-        }.get(exc.status_code, "")
-        detail = str(getattr(exc, "message", exc)).strip().splitlines()[0] if str(exc).strip() else ""
+        }.get(code, "")
+        detail = (str(getattr(exc, "message", exc)).strip().splitlines() or [""])[0]
         # the SDK words it "Error code: 401 - ..."; the status is already said once
         detail = re.sub(r"^Error code: \d+\s*-?\s*", "", detail)[:200]
-        return f"{base_url}: HTTP {exc.status_code} {detail}" + (f" ({hint})" if hint else "")
+        return f"{base_url}: HTTP {code} {detail}" + (f" ({hint})" if hint else "")
     text = f"{base_url}: {type(exc).__name__}: {first_line(exc)}"
     root = exc
     while root.__cause__ is not None and root.__cause__ is not root:

@@ -1,4 +1,4 @@
-"""The `openai` backend: the official SDK against any OpenAI-compatible endpoint.
+"""The `openai` backend: any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, llama.cpp's server).
 
 Async with bounded concurrency; tenacity retries with exponential backoff and jitter on
 429, 5xx, timeouts, connection errors and garbled bodies; no retry on 400/401/403/404
@@ -6,13 +6,11 @@ or on a host that does not resolve, and only a couple of quick ones on a refused
 connection (llm/failures.py): those stop the run with a message that names the cause.
 Several base URLs spread the load, and a failed attempt moves to the next endpoint.
 
-Throughput: one event loop and one SDK client per endpoint live as long as the
-ChatClient (building a client is not free), the aiohttp transport is used when the
-`openai[aiohttp]` extra is installed (the SDK's advice for high concurrency), and
-requests go through `client.post(..., cast_to=httpx.Response)`, skipping the typed
-`create()`'s per-call params transform and pydantic models (measured in
-docs/benchmarks.md, "Figures behind the code"); the raw response also carries the
-x-ratelimit-* headers of successful replies, which the rate limiter (llm/ratelimit.py) reads.
+Throughput: one event loop and one aiohttp session per endpoint live as long as the
+ChatClient, and bodies go out as JSON through llm/openai_http.py rather than the SDK's
+client, whose import and per-call models cost the first request 0.55 s and every request
+CPU (docs/benchmarks.md, "Figures behind the code"); the reply's x-ratelimit-* headers
+reach the rate limiter (llm/ratelimit.py).
 """
 
 from __future__ import annotations
@@ -35,8 +33,7 @@ from .stages import CLASSIFY
 from .cache import ResponseCache, endpoint_key, request_key
 from .failures import REFUSED_RETRIES, check_base_url, failure_kind, fatal_message, retryable
 from .openai_raw import RawCompletions
-from .openai_wire import (_check_response, _gather_or_cancel, completion_of, _http_client, _json, _response_class,
-                          choice_from, sample_n, sampling_body)
+from .openai_wire import _check_response, _gather_or_cancel, choice_from, completion_of, sample_n, sampling_body
 
 
 # clients someone forgot to close() are closed at exit, so aiohttp does not print
@@ -94,6 +91,7 @@ class OpenAIChatClient(RawCompletions, ChatClient):
         self._clients: list | None = None
         self._sem: asyncio.Semaphore | None = None
         self._start_lock = threading.Lock()
+        self._closed = False  # a warm-up that starts after close() starts nothing
         _LIVE.add(self)
 
     def __repr__(self) -> str:  # never shows the key
@@ -101,13 +99,11 @@ class OpenAIChatClient(RawCompletions, ChatClient):
 
     # -- plumbing -------------------------------------------------------------------
     async def _make_clients(self):
-        from openai import AsyncOpenAI
+        from .. import __version__
+        from .openai_http import Endpoint
 
-        return [
-            AsyncOpenAI(base_url=u, api_key=self._api_key, timeout=self.timeout, max_retries=0,
-                        http_client=_http_client())
-            for u in self.base_urls
-        ]
+        return [Endpoint(u, self._api_key, self.timeout, user_agent=f"datagen/{__version__}")
+                for u in self.base_urls]
 
     async def _call(self, clients, sem, body: dict[str, Any],
                     path: str = "/chat/completions") -> tuple[dict[str, Any], int]:
@@ -146,7 +142,7 @@ class OpenAIChatClient(RawCompletions, ChatClient):
                             await self.limiter.before(body)
                         self.usage.sent()
                         try:
-                            resp = await clients[idx].post(path, body=body, cast_to=_response_class())
+                            reply = await clients[idx].post(path, body)
                         except Exception as exc:  # noqa: BLE001 - counted, then tenacity decides
                             refused += failure_kind(exc) == "refused"
                             if self.limiter is not None:
@@ -154,9 +150,9 @@ class OpenAIChatClient(RawCompletions, ChatClient):
                             raise
                         finally:
                             self.usage.returned()
-                        data = _json(resp)
+                        data = reply.data
                         if self.limiter is not None:  # x-ratelimit-* of a 200: slow down before a 429
-                            self.limiter.after_response(resp.headers, self.usage.in_flight, data)
+                            self.limiter.after_response(reply.headers, self.usage.in_flight, data)
                         _check_response(data)
                         return data, attempt - 1
             except Exception as exc:  # noqa: BLE001 - every failure becomes one LLMError
@@ -168,11 +164,13 @@ class OpenAIChatClient(RawCompletions, ChatClient):
                 detail = fatal_message(exc, self.base_urls[idx], self.timeout)
                 raise LLMError(redact(f"LLM call failed ({why}): {detail}")) from None
 
-    def _start(self) -> asyncio.AbstractEventLoop:
+    def _start(self, warming: bool = False) -> asyncio.AbstractEventLoop | None:
         """One event loop in a background thread for the client's life: calls from any
         thread (pipelined stages of a generator) share it, its connections, and one
         semaphore, so `concurrency` caps the requests in flight across all of them."""
         with self._start_lock:
+            if warming and self._closed:
+                return None  # closed before the warm-up got here: start nothing
             if self._loop is None:
                 loop = asyncio.new_event_loop()
                 thread = threading.Thread(target=loop.run_forever, name="datagen-llm", daemon=True)
@@ -184,6 +182,16 @@ class OpenAIChatClient(RawCompletions, ChatClient):
                 self._clients, self._sem = asyncio.run_coroutine_threadsafe(setup(), loop).result()
                 self._loop, self._thread = loop, thread
             return self._loop
+
+    def warm_up(self) -> None:
+        """The event loop and the endpoints' sessions (importing aiohttp: ~0.15 s) start in a
+        thread while the run builds its filters; the first request then finds them ready.
+        A failure here is left for that request to raise."""
+        def start():
+            with contextlib.suppress(Exception):
+                self._start(warming=True)
+
+        threading.Thread(target=start, name="datagen-llm-start", daemon=True).start()
 
     def _run(self, coro_factory):
         loop = self._start()
@@ -343,6 +351,7 @@ class OpenAIChatClient(RawCompletions, ChatClient):
 
     def close(self) -> None:
         with self._start_lock:
+            self._closed = True
             loop, thread, clients = self._loop, self._thread, self._clients
             self._loop = self._thread = self._clients = self._sem = None
         if loop is not None:

@@ -1,42 +1,12 @@
-"""What goes over the wire for the openai backend: the transport, response checks and
-parsing of chat.completion bodies (text, usage, fixed-choice answers and their logprobs)."""
+"""What goes over the wire for the openai backend: response checks and parsing of
+chat.completion bodies (text, usage, fixed-choice answers and their logprobs)."""
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import math
 
 from .base import Choice, Completion, match_option
-
-
-def _http_client():
-    """The SDK's aiohttp transport when the `openai[aiohttp]` extra is installed (much
-    less CPU per request than httpx at high concurrency); None means the SDK default."""
-    try:
-        from openai import DefaultAioHttpClient
-    except ImportError:
-        return None
-    try:
-        return DefaultAioHttpClient()
-    except (ImportError, RuntimeError):
-        return None
-
-
-@functools.cache
-def _response_class():
-    """`cast_to` that makes the SDK's post() return the HTTP response itself, read, so the
-    headers of a 200 (x-ratelimit-*) reach the limiter; the body is parsed by `_json`."""
-    import httpx  # the SDK accepts httpx.Response (also where its transport is httpx2)
-
-    return httpx.Response
-
-
-def _json(resp):
-    try:
-        return resp.json()
-    except ValueError:  # not JSON: _check_response says so, and it is retried
-        return resp.text
 
 
 def _check_response(data) -> None:

@@ -175,6 +175,7 @@ def execute(run: Run) -> RunResult:
     own = run.client is None
     if own:
         run.client = make_client(run.llm, budget=settings.budget(), batch_state=batch_state_path(settings))
+        run.client.warm_up()  # connections start while the filters and the generator are built
     try:
         if settings.dataset:
             from .publish import publish_run

@@ -1,0 +1,102 @@
+"""The openai backend's transport: JSON POSTs to an OpenAI-compatible endpoint over one
+aiohttp session per base URL.
+
+The wire is JSON in, JSON out, so the hot path does not go through the SDK's client:
+importing `openai` (its typed models) took 0.55 s, all of it before a run's first request,
+and each `post()` through it spent CPU in the event-loop thread that the run's filters
+share under the GIL (figures in docs/benchmarks.md, "Figures behind the code"). aiohttp is
+the transport the SDK itself uses at high concurrency (`openai[aiohttp]`). The Batch API
+client (llm/batch.py) keeps the SDK: Files and Batches are not on a hot path.
+
+Errors keep the shape llm/failures.py reads: a reply that is not 2xx raises
+`HTTPStatusError` (status_code, message, response.headers); timeouts raise TimeoutError;
+connection failures raise aiohttp's ClientError, whose causes name refused or DNS.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+ORG_HEADERS = {"OPENAI_ORG_ID": "OpenAI-Organization", "OPENAI_PROJECT_ID": "OpenAI-Project"}
+
+
+class HTTPStatusError(Exception):
+    """A reply that is not 2xx: `status_code`, the server's `message`, `response.headers`
+    (for Retry-After); the same attributes the SDK's APIStatusError has."""
+
+    def __init__(self, status_code: int, message: str, headers):
+        super().__init__(f"Error code: {status_code} - {message}")
+        self.status_code, self.message = status_code, message
+        self.response = _Headers(headers)
+
+
+@dataclass
+class _Headers:
+    headers: Any
+
+
+@dataclass
+class Reply:
+    headers: Any  # case-insensitive (aiohttp's CIMultiDictProxy)
+    data: Any  # the parsed JSON, or the text when the body is not JSON
+
+
+def error_message(data: Any) -> str:
+    """The server's own words: `error.message` of an OpenAI-style body, else its text."""
+    if isinstance(data, dict) and data.get("error") is not None:
+        err = data["error"]
+        return str(err.get("message") or err) if isinstance(err, dict) else str(err)
+    if isinstance(data, dict) and data.get("detail"):  # FastAPI-style servers (vLLM)
+        return str(data["detail"])
+    return str(data).strip()[:200]
+
+
+def proxy_for(url: str) -> str | None:
+    """The proxy the environment names for `url` (HTTP_PROXY / HTTPS_PROXY, unless
+    NO_PROXY covers its host), as curl and the SDK read them; None for a direct connection."""
+    from urllib.parse import urlsplit
+    from urllib.request import getproxies, proxy_bypass
+
+    parts = urlsplit(url)
+    proxy = getproxies().get(parts.scheme)
+    if not proxy or proxy_bypass(parts.hostname or ""):
+        return None
+    return proxy
+
+
+class Endpoint:
+    """One base URL: `await post(path, body) -> Reply`, `await close()`. Made inside the
+    event loop that uses it (aiohttp sessions belong to one loop)."""
+
+    def __init__(self, base_url: str, api_key: str, timeout: float, user_agent: str = "datagen"):
+        import aiohttp
+
+        self.base_url = base_url.rstrip("/")
+        headers = {"Authorization": f"Bearer {api_key}", "User-Agent": user_agent,
+                   "Content-Type": "application/json", "Accept": "application/json"}
+        headers.update({h: os.environ[v] for v, h in ORG_HEADERS.items() if os.environ.get(v)})
+        # limit=0: the client's semaphore bounds what is in flight. The proxy (HTTP(S)_PROXY,
+        # NO_PROXY) is looked up once here: aiohttp's trust_env does it per request, reading
+        # the environment and ~/.netrc in a thread, which was a third of the CPU per request
+        self._session = aiohttp.ClientSession(
+            headers=headers, timeout=aiohttp.ClientTimeout(total=timeout), proxy=proxy_for(self.base_url),
+            connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300), raise_for_status=False)
+
+    async def post(self, path: str, body: dict) -> Reply:
+        async with self._session.post(self.base_url + path, data=json.dumps(body)) as resp:
+            raw = await resp.read()
+            headers, status, reason = resp.headers, resp.status, resp.reason or ""
+        text = raw.decode("utf-8", errors="replace")
+        try:
+            data = json.loads(text)
+        except ValueError:  # not JSON: the caller's check says so, and it is retried
+            data = text
+        if status >= 400:
+            raise HTTPStatusError(status, error_message(data) or reason, headers)
+        return Reply(headers, data)
+
+    async def close(self) -> None:
+        await self._session.close()
