@@ -18,7 +18,7 @@ import json
 import random
 import threading
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Iterator
+from typing import Any, ClassVar, Iterator, Sequence
 
 from ..errors import ConfigError
 from ..filters.base import FilterChain, Verdict
@@ -121,6 +121,11 @@ class Generator:
     @property
     def seed(self) -> int:
         return self.config.seed
+
+    def continue_from(self, parent: Sequence[Record]) -> None:
+        """A refresh: the records the parent version holds. A generator that walks its inputs
+        (Self-QA's chunks) starts with those the parent has not used, so the money goes to
+        new records rather than to duplicates of old ones. Default: nothing to do."""
 
     # -- deterministic randomness: a re-run sends identical requests (cache hits) ---------
     def request_seed(self, *parts: Any) -> int:

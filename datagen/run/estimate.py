@@ -53,7 +53,10 @@ def estimate_run(gen, settings, llm_cfg, filter_cfg, lang: str) -> RunResult:
         from ..store import DatasetStore
         from .publish import version_seed
 
-        gen.reseed(version_seed(gen.seed, DatasetStore(settings.store).next_version(settings.dataset)))
+        store = DatasetStore(settings.store)
+        gen.reseed(version_seed(gen.seed, store.next_version(settings.dataset)))
+        parent = store.latest(settings.dataset)
+        gen.continue_from(parent.records() if parent else [])  # the order the refresh will ask in
     # embedding dedup would load an encoder to compare placeholder text: off for the probe
     chain = build_chain(dataclasses.replace(filter_cfg, embed=None), lang)
     kept, finished, tasks = 0, False, set()

@@ -122,6 +122,7 @@ def publish_run(run) -> PublishedRun:
         version = store.next_version(name)
         seed = version_seed(gen.seed, version)
         gen.reseed(seed)
+        gen.continue_from(parent_records)
 
         from ..filters import build_chain
 

@@ -360,13 +360,26 @@ class SelfQAGenerator(Generator):
     # ---- sharding (datagen/generators/blocks.py): blocks of the chunk order ------------
     _block: list[Chunk] | None = None  # set on a copy by run_alone: that block only
 
+    _covered: frozenset = frozenset()  # (doc, start, end) of the chunks the parent's records came from
+
+    def continue_from(self, parent) -> None:
+        """A refresh asks first about the chunks none of the parent's records came from: on
+        the same documents, the parent's chunks give back questions it already holds, each
+        paid for (question and answer) and then dropped as a duplicate."""
+        self._covered = frozenset((m.get("doc"), *m["chunk"]) for r in parent
+                                  if (m := r.meta or {}).get("source") == "self-qa"
+                                  and isinstance(m.get("chunk"), list) and len(m["chunk"]) == 2)
+
     def chunk_order(self) -> list[Chunk]:
         """The chunks in the order a run asks about them: shuffled by the seed, so a run
-        samples across documents, not the first one only."""
+        samples across documents, not the first one only; in a refresh, those the parent
+        version used go last."""
         if self._block is not None:
             return list(self._block)
         order = list(self.chunks)
         random.Random(self.config.seed).shuffle(order)
+        if self._covered:  # a stable sort: the seed's order within each part
+            order.sort(key=lambda c: (c.doc_id, c.start, c.end) in self._covered)
         return order
 
     def blocks(self) -> list[list[Chunk]]:
