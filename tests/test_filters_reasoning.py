@@ -74,3 +74,26 @@ def test_rules_are_inert_without_a_trace_and_run_first():
     chain = build_instance_chain()
     assert [v.reason for v in chain.check_many([plain, thought, cut], keep=False)] == [
         "empty_output", "answer_missing", "reasoning_truncated"]
+
+
+def test_joint_instances_drop_a_reply_cut_off_while_thinking_and_store_no_shared_trace():
+    def instances(body, user):
+        if "houseplants" in user:  # cut off while thinking: no example is its answer
+            return Reply(body=reasoning_body("<think>Example one could be", field="", finish_reason="length"))
+        return Reply(body=reasoning_body(" None\nOutput: A full answer.\nExample 2\nInput: two\nOutput: Another.",
+                                         "Three examples, each different."))
+
+    script = Script(instances=instances, clf=lambda b, u: "No",
+                    bootstrap=" " + "\n".join(f"{i}. {t}" for i, t in enumerate(TASKS.values(), 10)))
+    with StubLLMServer(script) as stub:
+        gen = SelfInstructGenerator(SelfInstructConfig(seeds=[str(SEEDS_EN)], batch=1, max_rounds=1,
+                                                       instance_mode="joint"))
+        client = make_client(LLMConfig(backend="openai", base_url=[stub.url], model="stub", max_retries=0))
+        try:
+            result = run_generator(gen, client, build_chain(FilterConfig(embed=None), "en"), 10)
+        finally:
+            client.close()
+    assert result.kept and all("reasoning" not in r.meta for r in result.kept)  # one trace, several records
+    assert TASKS["plants"] not in {r.instruction for r in result.kept}
+    cut = [r for r in result.rejects if r["record"]["instruction"] == TASKS["plants"]]
+    assert [r["reason"] for r in cut] == ["reasoning_truncated"]

@@ -155,7 +155,9 @@ def test_empty_and_truncated_queries_are_dropped(stub, tmp_path):
 
     stub.enqueue("<|im_end|>", Reply(body=completion_body(["Tell me about a very long", ], finish_reason="length")))
     stub.default = magpie_responder()
-    res, store = run_magpie(stub, tmp_path, "--num", "2", "--batch", "4", "--no-system")
+    # --no-rouge: which two queries get the queued replies depends on arrival order, and two
+    # of the others' topics can be ROUGE-similar (a rouge_dup: seen in 1 of 4 runs)
+    res, store = run_magpie(stub, tmp_path, "--num", "2", "--batch", "4", "--no-system", "--no-rouge")
     assert res.exit_code == 0, res.output
     reasons = sorted(r["reason"] for r in DatasetStore(store).resolve("mp").rejects())
     assert reasons == ["empty_instruction", "truncated_instruction"]
@@ -256,3 +258,30 @@ def test_a_cap_leaves_no_paid_query_unaccounted(stub, tmp_path, share):
     lines = [json.loads(x) for f in where.glob("*.jsonl") for x in f.read_text().splitlines()]
     held = {(r.get("record") or r)["instruction"] for r in lines}
     assert written and [w for w in written if w not in held] == [], res.output
+
+
+def test_a_reasoning_models_trace_is_kept_apart_and_bad_ones_dropped(stub, tmp_path):
+    from stub_server import Reply, reasoning_body
+
+    queries = magpie_responder()
+
+    def respond(body):
+        if "prompt" in body:
+            return queries(body)
+        q = body["messages"][-1]["content"]
+        kind = zlib.crc32(q.encode()) % 3
+        if kind == 0:  # the trace beside the answer, a refusal-like thought inside it
+            return Reply(body=reasoning_body(f"An answer to: {q}", "I'm sorry, I can't... no wait, I can."))
+        if kind == 1:  # cut off while thinking
+            return Reply(body=reasoning_body("<think>First, consider the", field="", finish_reason="length"))
+        return Reply(body=reasoning_body("", "Thinking it over, with nothing after."))  # no answer
+
+    stub.default = respond
+    res, store = run_magpie(stub, tmp_path, "--num", "4", "--batch", "8", "--no-system")
+    assert res.exit_code == 0, res.output
+    version = DatasetStore(store).resolve("mp")
+    records = version.records()
+    assert records and all(r.meta["reasoning"] == "I'm sorry, I can't... no wait, I can." for r in records)
+    assert all(r.output == f"An answer to: {r.instruction}" and "think" not in r.output for r in records)
+    reasons = {r["reason"] for r in version.rejects()}
+    assert {"reasoning_truncated", "answer_missing"} <= reasons

@@ -262,3 +262,25 @@ def test_bad_triples_one_line_exit_2(stub, tmp_path):
 ])
 def test_fact_check_matches_whole_tokens(answer, tail, missing):
     assert missing_tails(answer, [tail]) == ([tail] if missing else [])
+
+
+def test_a_reasoning_models_trace_is_kept_apart_and_a_cut_off_one_dropped(stub, tmp_path):
+    from stub_server import Reply, reasoning_body
+
+    def respond(body):
+        head = re.findall(r"^- (.+?) \| ", body["messages"][0]["content"], re.M)[0]
+        if head == "Japan":  # cut off while thinking
+            return Reply(body=reasoning_body("<think>Japan has", field="", finish_reason="length"))
+        return Reply(body=reasoning_body(kg_responder(body), f"The facts about {head} are listed."))
+
+    stub.responder = respond
+    res = run("--triples", SEEDS / "kg_en.jsonl", "--base-url", stub.url, "--dataset", "kg", "--store",
+              tmp_path, "--num", 200, "--no-embed", "--rouge", 1.0)
+    assert res.exit_code == 0, res.output
+    ver = DatasetStore(tmp_path).resolve("kg")
+    records = ver.records()
+    assert records and all(r.meta["reasoning"] == f"The facts about {r.meta['entity']} are listed."
+                           for r in records)
+    assert all("facts about" not in r.output for r in records)
+    japan = [r for r in ver.rejects() if r["record"]["meta"]["entity"] == "Japan"]
+    assert japan and {r["reason"] for r in japan} == {"reasoning_truncated"}

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from ..records import Record
 from .base import Filter
-from .base import Filter
 
 
 class ReasoningTruncated(Filter):

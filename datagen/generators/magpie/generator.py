@@ -27,9 +27,11 @@ from typing import Iterator
 
 from ...errors import ConfigError
 from ...filters.base import FilterChain, Verdict
+from ...filters.reasoning import trace_reason
 from ...llm import stages
 from ...llm.base import ChatClient, ChatRequest, CompletionRequest
 from ...llm.ledger import BudgetExceeded
+from ...llm.reasoning import trace_meta
 from ...prompts import load_prompt
 from ...records import Record
 from ..base import Generator, GeneratorConfig, Outcome, surplus
@@ -162,11 +164,12 @@ class MagpieGenerator(Generator):
         self.report.count("query_requests", len(reqs))
         return [c[0] for c in client.complete_many(reqs, desc=desc)]
 
-    def _answers(self, client: ChatClient, convs: list[list[dict]], rnd: int) -> list[str]:
+    def _answers(self, client: ChatClient, convs: list[list[dict]], rnd: int) -> list:
+        """The answer completions (the client keeps a reasoning model's trace apart)."""
         cfg = self.config
         reqs = [ChatRequest.make(m, temperature=cfg.answer_temperature, max_tokens=cfg.answer_max_tokens,
                                  seed=self.request_seed("answer", [x["content"] for x in m])) for m in convs]
-        return [c[0].text.strip() for c in client.chat_many(reqs, desc=stages.ANSWERS.at_round(rnd))] if reqs else []
+        return [c[0] for c in client.chat_many(reqs, desc=stages.ANSWERS.at_round(rnd))] if reqs else []
 
     def _round(self, client, chain, rnd, render, system, first, stops, base) -> Iterator[Outcome]:
         cfg = self.config
@@ -221,7 +224,15 @@ class MagpieGenerator(Generator):
             done += [(rec, hist) for (rec, hist), q in zip(live, queries) if not q]  # ends where it was
             answers = self._answers(client, [_messages(system, hist + [(q, "")])[:-1] for _, hist, q in asking], rnd)
             live.clear()
-            for (rec, hist, q), answer in zip(asking, answers):
+            for (rec, hist, q), comp in zip(asking, answers):
+                answer = comp.text.strip()
+                if turn == 1:  # the first answer's trace is the record's (docs/reasoning.md)
+                    rec.meta.update(trace_meta(comp))
+                    why = trace_reason(Record(instruction=q, output=answer, meta=rec.meta))
+                    if why:
+                        yield Outcome(Record(instruction=q, output=answer, meta=rec.meta),
+                                      Verdict(False, why, why), "answer")
+                        continue
                 if answer:
                     live.append((rec, hist + [(q, answer)]))
                 elif turn == 1:

@@ -136,10 +136,15 @@ class InstanceBuilder:
             cut = comp.finish_reason == "length"
             pairs = P.parse_examples(comp.text, truncated=cut)[: cfg.instances]
             share = [v // max(1, len(pairs)) for v in _tokens(comps)]
+            if not comp.reasoning_closed:  # cut off while thinking: whatever follows is not its answer
+                self._drop(task, self._record(task, instance_order="joint"), "reasoning_truncated")
+                continue
             if not pairs:
                 rec = self._record(task, instance_order="joint")
                 self._drop(task, rec, "output_truncated" if cut else "no_instances", {"raw": comp.text[:200]})
                 continue
+            # a trace here thought about all the examples at once: it is no one record's
+            # reasoning, so it is not kept as meta.reasoning (docs/reasoning.md)
             seen: set[str] = set()
             for inp, out in pairs:
                 rec = self._record(task, inp, out, share, instance_order="joint")

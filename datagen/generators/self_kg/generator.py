@@ -18,12 +18,14 @@ from typing import Iterator
 
 from ...errors import ConfigError
 from ...filters.base import FilterChain, Verdict
+from ...filters.reasoning import trace_reason
 from ...io import read_text
 from ...io.triples import read_triples
 from .kg import (FactGroup, format_facts, group_by_head, join_items, missing_tails, parse_qa,
                  parse_templates, template_qa)
 from ...llm import stages
 from ...llm.base import ChatClient, ChatRequest
+from ...llm.reasoning import trace_meta
 from ...prompts import load_prompt
 from ...records import Record
 from ...text import detect_lang
@@ -161,9 +163,14 @@ class SelfKGGenerator(Generator):
             batch = groups[pos: pos + (len(groups) if cfg.mode == "template" else max(1, min(cfg.batch, num - kept)))]
             pos += len(batch)
             pending: list[Record] = []
-            for group, lang, reply in self._pairs(client, batch):
-                meta = self._meta(group, lang)
+            for group, lang, reply, trace in self._pairs(client, batch):
+                meta = {**self._meta(group, lang), **trace}  # a reasoning model's trace, kept apart
                 question, answer, raw = reply
+                why = trace_reason(Record(instruction=question or "", output=answer, meta=meta))
+                if why:
+                    yield Outcome(Record(instruction=question or "", output=answer, meta=meta),
+                                  Verdict(False, why, why), stage="answer")
+                    continue
                 if question is None:
                     yield Outcome(Record(instruction="", output=raw, meta=meta),
                                   Verdict(False, "unparsable_reply", FILTER), stage="answer")
@@ -197,13 +204,14 @@ class SelfKGGenerator(Generator):
         return kept
 
     def _pairs(self, client: ChatClient, batch: list[FactGroup]):
-        """(group, lang, (question or None, answer, raw reply)) per group, from templates or the model."""
+        """(group, lang, (question or None, answer, raw reply), trace meta) per group, from
+        templates or the model."""
         cfg = self.config
         langs = [self.lang_of(g) for g in batch]
         if cfg.mode == "template":
             for g, lang in zip(batch, langs):
                 q, a = template_qa(g, self.templates(lang), lang)
-                yield g, lang, (q, a, "")
+                yield g, lang, (q, a, ""), {}
             return
         for lang in set(langs):
             p = load_prompt("self_kg_qa", lang)
@@ -215,4 +223,4 @@ class SelfKGGenerator(Generator):
         for g, lang, comps in zip(batch, langs, client.chat_many(reqs, desc=stages.SELF_KG_PAIRS)):
             raw = comps[0].text
             parsed = parse_qa(raw)
-            yield g, lang, (parsed[0], parsed[1], raw) if parsed else (None, "", raw)
+            yield g, lang, (parsed[0], parsed[1], raw) if parsed else (None, "", raw), trace_meta(comps[0])
