@@ -295,15 +295,15 @@ def read_pptx(path: Path) -> Extracted:
     """One page per slide: the title as a heading, each paragraph a line, tables."""
     from pptx import Presentation
 
-    from pptx.enum.shapes import PP_PLACEHOLDER
-
-    titles = (PP_PLACEHOLDER.TITLE, PP_PLACEHOLDER.CENTER_TITLE)
     pages = []
     for slide in Presentation(str(path)).slides:
         title, blocks = None, []
+        # the title placeholders in one query per slide: asking each shape for its
+        # placeholder type was two XPath queries a shape, a fifth of the conversion's time
+        titled = set(slide.element.xpath('.//p:sp[p:nvSpPr/p:nvPr/p:ph[@type="title" or @type="ctrTitle"]]'))
         for shape in _shapes(slide.shapes):
             if shape.has_text_frame:
-                if title is None and shape.is_placeholder and shape.placeholder_format.type in titles:
+                if title is None and shape.element in titled:
                     title = shape.text_frame.text.strip()
                     if title:
                         blocks.insert(0, f"## {title}")
