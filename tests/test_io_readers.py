@@ -176,6 +176,8 @@ def test_pptx_slides_are_pages(tmp_path):
         rows = slide.shapes.add_table(2, 2, Inches(1), Inches(4), Inches(4), Inches(1)).table
         for (r, c), v in {(0, 0): "kind", (0, 1): "oxidised", (1, 0): "green", (1, 1): f"no {n}"}.items():
             rows.cell(r, c).text = v
+        group = slide.shapes.add_group_shape()  # a group's members are read, in order
+        group.shapes.add_textbox(Inches(1), Inches(6), Inches(3), Inches(1)).text_frame.text = f"A grouped note on {title}."
     prs.save(tmp_path / "deck.pptx")
     text, starts = extract(tmp_path / "deck.pptx")
     assert len(starts) == 2
@@ -183,6 +185,7 @@ def test_pptx_slides_are_pages(tmp_path):
     assert first.startswith("## Tea basics\n\nTea is made from Camellia sinensis leaves.")
     assert "| kind | oxidised |\n|---|---|\n| green | no 1 |" in first
     assert "## 绿茶" in second and "| green | no 2 |" in second
+    assert "A grouped note on Tea basics." in first and "A grouped note on 绿茶." in second
 
 
 def test_bad_documents_say_why(tmp_path, corpora):

@@ -320,8 +320,10 @@ def read_pptx(path: Path) -> Extracted:
 
 
 def _shapes(shapes):
+    from pptx.shapes.group import GroupShape
+
     for s in shapes:
-        if s.shape_type == 6:  # a group: its members, in order
+        if isinstance(s, GroupShape):  # its members, in order (`shape_type` costs an XPath query a shape)
             yield from _shapes(s.shapes)
         else:
             yield s
