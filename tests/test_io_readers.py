@@ -173,6 +173,9 @@ def test_pptx_slides_are_pages(tmp_path):
         slide = prs.slides.add_slide(prs.slide_layouts[1])
         slide.shapes.title.text = title
         slide.placeholders[1].text = body
+        if n == 1:  # an indented paragraph is a list item
+            sub = slide.placeholders[1].text_frame.add_paragraph()
+            sub.text, sub.level = "Grown mostly in Asia.", 1
         rows = slide.shapes.add_table(2, 2, Inches(1), Inches(4), Inches(4), Inches(1)).table
         for (r, c), v in {(0, 0): "kind", (0, 1): "oxidised", (1, 0): "green", (1, 1): f"no {n}"}.items():
             rows.cell(r, c).text = v
@@ -182,7 +185,7 @@ def test_pptx_slides_are_pages(tmp_path):
     text, starts = extract(tmp_path / "deck.pptx")
     assert len(starts) == 2
     first, second = text[:starts[1]], text[starts[1]:]
-    assert first.startswith("## Tea basics\n\nTea is made from Camellia sinensis leaves.")
+    assert first.startswith("## Tea basics\n\nTea is made from Camellia sinensis leaves.\n\n- Grown mostly in Asia.")
     assert "| kind | oxidised |\n|---|---|\n| green | no 1 |" in first
     assert "## 绿茶" in second and "| green | no 2 |" in second
     assert "A grouped note on Tea basics." in first and "A grouped note on 绿茶." in second

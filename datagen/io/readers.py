@@ -291,6 +291,11 @@ def read_epub(path: Path) -> Extracted:
 
 # ---- PPTX -------------------------------------------------------------------------------
 
+_PH, _PPR, _SP = ("{http://schemas.openxmlformats.org/presentationml/2006/main}ph",
+                  "{http://schemas.openxmlformats.org/drawingml/2006/main}pPr",
+                  "{http://schemas.openxmlformats.org/presentationml/2006/main}sp")
+
+
 def read_pptx(path: Path) -> Extracted:
     """One page per slide: the title as a heading, each paragraph a line, tables."""
     from pptx import Presentation
@@ -298,9 +303,14 @@ def read_pptx(path: Path) -> Extracted:
     pages = []
     for slide in Presentation(str(path)).slides:
         title, blocks = None, []
-        # the title placeholders in one query per slide: asking each shape for its
-        # placeholder type was two XPath queries a shape, a fifth of the conversion's time
-        titled = set(slide.element.xpath('.//p:sp[p:nvSpPr/p:nvPr/p:ph[@type="title" or @type="ctrTitle"]]'))
+        # one pass over the slide's XML (lxml's iter by tag) finds the title placeholders and
+        # the shapes with indented (list) paragraphs: asking each shape for its placeholder
+        # type was two XPath queries a shape, and reading `paragraph.level` adds a
+        # properties element to each paragraph that has none
+        titled, indented = set(), set()
+        for el in slide.element.iter(_PH, _PPR):
+            if (el.get("type") in ("title", "ctrTitle") if el.tag == _PH else el.get("lvl", "0") != "0"):
+                (titled if el.tag == _PH else indented).add(next(el.iterancestors(_SP), None))
         for shape in _shapes(slide.shapes):
             if shape.has_text_frame:
                 if title is None and shape.element in titled:
@@ -308,7 +318,10 @@ def read_pptx(path: Path) -> Extracted:
                     if title:
                         blocks.insert(0, f"## {title}")
                     continue
-                lines = [("- " if p.level else "") + p.text.strip() for p in shape.text_frame.paragraphs]
+                if shape.element in indented:
+                    lines = [("- " if p.level else "") + p.text.strip() for p in shape.text_frame.paragraphs]
+                else:  # the frame's text is its paragraphs joined by newlines (a line break is \v)
+                    lines = [ln.strip() for ln in shape.text_frame.text.split("\n")]
                 if text := "\n\n".join(ln for ln in lines if ln.strip()):
                     blocks.append(text)
             elif getattr(shape, "has_table", False) and shape.has_table:
