@@ -32,7 +32,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field, asdict
-from typing import Any, Sequence
+from typing import Sequence
 
 from .ledger import Ledger
 from .stages import CLASSIFY

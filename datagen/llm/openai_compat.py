@@ -28,7 +28,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 from ..errors import LLMError
 from .ledger import NOT_ASKED, BudgetExceeded
 from ..secrets import redact
-from .base import ChatClient, ChatRequest, Choice, Completion, Message, Usage, match_option
+from .base import ChatClient, ChatRequest, Choice, Completion, Message, Usage
 from .stages import CLASSIFY
 from .cache import ResponseCache, endpoint_key, request_key
 from .failures import REFUSED_RETRIES, check_base_url, failure_kind, fatal_message, retryable

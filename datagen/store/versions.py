@@ -27,7 +27,7 @@ from typing import Any, Iterable
 import jsonlines
 
 from .. import __version__
-from ..errors import ConfigError, DataError, LockHeldError
+from ..errors import ConfigError, DataError
 from ..io import iter_json_rows, read_jsonl_records
 from ..records import Record
 from .lock import DatasetLock, _now

@@ -327,7 +327,7 @@ class VersionIndex:
             return rows
         # past the scored records: those without this score, in file order
         n_scored = self.con.execute(f"SELECT count(*) {scored}", [q.sort] + args).fetchone()[0]
-        unscored = (f" WHERE r.rid NOT IN (SELECT rid FROM scores WHERE name = ?)"
+        unscored = (" WHERE r.rid NOT IN (SELECT rid FROM scores WHERE name = ?)"
                     + where.replace(" WHERE ", " AND ", 1))
         return rows + self._rows(f"SELECT {COLS} FROM records r{unscored} ORDER BY r.rid LIMIT ? OFFSET ?",
                                  [q.sort] + args + [q.per_page - len(rows), max(0, offset - n_scored)])

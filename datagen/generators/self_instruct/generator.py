@@ -19,7 +19,7 @@ from typing import Callable, Iterator, Sequence
 from ...errors import ConfigError
 from ...filters.base import FilterChain, Verdict
 from ...llm import stages
-from ...llm.base import ChatClient, ChatRequest, Choice, Completion
+from ...llm.base import ChatClient, ChatRequest, Choice
 from ...llm.ledger import BudgetExceeded
 from ...records import Record
 from . import prompts as P
@@ -27,7 +27,7 @@ from ..base import GenerationReport, Generator, GeneratorConfig, Outcome, capped
 from ..rounds import Aborted, RoundPipeline, budget_room
 from .classify import classify, classify_tasks
 from .demand import Demand, drain, task_record
-from .tasks import Seed, Task, tokens, type_notes, unique_seeds
+from .tasks import Task, tokens, type_notes, unique_seeds
 
 NAME = "self-instruct"
 

@@ -15,7 +15,6 @@ Every kept record carries its provenance (document, chunk offsets) in `meta`.
 from __future__ import annotations
 
 import math
-import random
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -33,7 +32,7 @@ from ...records import Record
 from ...text import detect_lang
 from .notes import STAGE_HINTS, stage_note
 from .unused import paid, unused
-from .sources import load_sources
+from .sources import chunk_order, covered_chunks, load_sources
 from .checks import FILTER, check_questions
 from ..base import Generator, GeneratorConfig, Outcome, capped, surplus
 from ..blocks import BlockResult, run_alone, split
@@ -360,27 +359,17 @@ class SelfQAGenerator(Generator):
     # ---- sharding (datagen/generators/blocks.py): blocks of the chunk order ------------
     _block: list[Chunk] | None = None  # set on a copy by run_alone: that block only
 
-    _covered: frozenset = frozenset()  # (doc, start, end) of the chunks the parent's records came from
+    _covered: frozenset = frozenset()  # the chunks the parent's records came from
 
     def continue_from(self, parent) -> None:
-        """A refresh asks first about the chunks none of the parent's records came from: on
-        the same documents, the parent's chunks give back questions it already holds, each
-        paid for (question and answer) and then dropped as a duplicate."""
-        self._covered = frozenset((m.get("doc"), *m["chunk"]) for r in parent
-                                  if (m := r.meta or {}).get("source") == "self-qa"
-                                  and isinstance(m.get("chunk"), list) and len(m["chunk"]) == 2)
+        """A refresh asks first about the chunks none of the parent's records came from
+        (sources.covered_chunks): the parent's give back questions it already holds."""
+        self._covered = covered_chunks(parent)
 
     def chunk_order(self) -> list[Chunk]:
-        """The chunks in the order a run asks about them: shuffled by the seed, so a run
-        samples across documents, not the first one only; in a refresh, those the parent
-        version used go last."""
-        if self._block is not None:
-            return list(self._block)
-        order = list(self.chunks)
-        random.Random(self.config.seed).shuffle(order)
-        if self._covered:  # a stable sort: the seed's order within each part
-            order.sort(key=lambda c: (c.doc_id, c.start, c.end) in self._covered)
-        return order
+        """The chunks in the order a run asks about them (sources.chunk_order)."""
+        return list(self._block) if self._block is not None else chunk_order(self.chunks, self.config.seed,
+                                                                                 self._covered)
 
     def blocks(self) -> list[list[Chunk]]:
         return split(self.chunk_order(), self.config.batch)

@@ -9,6 +9,7 @@ skipped here, before any request is paid for.
 from __future__ import annotations
 
 import logging
+import random
 import re
 from dataclasses import dataclass
 
@@ -64,3 +65,22 @@ def load_sources(cfg, report: GenerationReport, map_fn=None) -> Sources:
         raise DataError(cfg.docs, None, f"no chunk of at least {cfg.min_chunk_chars} characters "
                                         "of prose to ask questions about")
     return Sources(docs, chunks, {d.doc_id: doc_lang[d.doc_id] for d in docs})
+
+
+def covered_chunks(records) -> frozenset:
+    """(doc, start, end) of the chunks Self-QA `records` came from (their meta.doc / meta.chunk)."""
+    return frozenset((m.get("doc"), *m["chunk"]) for r in records
+                     if (m := r.meta or {}).get("source") == "self-qa"
+                     and isinstance(m.get("chunk"), list) and len(m["chunk"]) == 2)
+
+
+def chunk_order(chunks: list[Chunk], seed: int, covered: frozenset = frozenset()) -> list[Chunk]:
+    """Shuffled by the seed, so a run samples across documents, not the first one only; in
+    a refresh, the chunks `covered` by the parent's records go last. On the same documents
+    they give back questions the parent holds, each paid for (question and answer) and then
+    dropped as a duplicate: a refresh at --num 80 cost 358 requests against 224."""
+    order = list(chunks)
+    random.Random(seed).shuffle(order)
+    if covered:  # a stable sort: the seed's order within each part
+        order.sort(key=lambda c: (c.doc_id, c.start, c.end) in covered)
+    return order
