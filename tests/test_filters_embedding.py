@@ -87,7 +87,7 @@ def test_warm_up_loads_in_the_background(monkeypatch):
     loaded = threading.Event()
 
     def slow_load(model=None, batch_size=64):
-        time.sleep(0.3)
+        time.sleep(1.0)  # far longer than warm_up may take below, even on a loaded machine
         loaded.set()
         return BagOfWords()
 
@@ -96,7 +96,7 @@ def test_warm_up_loads_in_the_background(monkeypatch):
     f = EmbeddingDedup(0.9)
     t0 = time.perf_counter()
     f.warm_up()
-    assert time.perf_counter() - t0 < 0.2 and not loaded.is_set()  # returned at once
+    assert time.perf_counter() - t0 < 0.5 and not loaded.is_set()  # returned at once
     assert f.check(Record("describe the water cycle")) is None  # waits for the load
     assert loaded.is_set()
 

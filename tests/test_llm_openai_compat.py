@@ -59,8 +59,10 @@ def test_retries_on_429_500_and_garbled_bodies_then_succeeds(stub):
 
 
 def test_timeouts_are_retried(stub):
-    stub.enqueue(Reply(body=chat_body("too late"), delay=1.5))
-    client = client_for(stub.url, timeout=0.3)
+    # the retry must be answered within the timeout too: 1 s leaves a loaded CI machine room
+    # (at 0.3 s a stall there could time the retry out as well: a third request)
+    stub.enqueue(Reply(body=chat_body("too late"), delay=5.0))
+    client = client_for(stub.url, timeout=1.0)
     assert chat(client, USER)[0].text == "ok"
     assert len(stub.requests) == 2
     assert client.usage.retries == 1
