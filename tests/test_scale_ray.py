@@ -90,11 +90,11 @@ def test_killed_worker_block_is_retried_once(cluster, stub, docs, tmp_path):
     marker = tmp_path / "crashed"
 
     class CrashOnce(SelfQAGenerator):  # defined here: Ray pickles it by value
-        def run_block(self, block, client):
+        def run_block(self, block, client, asked_before=frozenset()):
             try:
                 fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
             except FileExistsError:
-                return super().run_block(block, client)
+                return super().run_block(block, client, asked_before)
             os.close(fd)
             os._exit(1)  # the worker process dies mid-block, before returning anything
 

@@ -53,6 +53,22 @@ def test_ray_ledger_equals_the_local_one(cluster, stub, tmp_path):
     assert b["total"]["dollars"] > 0 and "cost: $0.0000" not in out
 
 
+def test_a_block_sent_after_an_earlier_one_returned_does_not_pay_for_its_questions(cluster, stub, tmp_path):
+    """Every chunk asks "What does every stone hold?". Locally only the first chunk's copy is
+    answered; on Ray, one block at a time, each block is sent knowing what those before it
+    asked, so it drops the repeat unanswered too: the same requests, the same ledger."""
+    stub.responder = responder
+    _, local = run(stub, tmp_path, "local", "--num", 1000)
+    local_sent = len(stub.requests)
+    _, on_ray = run(stub, tmp_path, "ray", "--num", 1000, "--executor", "ray", "--ray-workers", 1)
+    a = local.latest("d").manifest["usage"]["ledger"]
+    b = on_ray.latest("d").manifest["usage"]["ledger"]
+    assert len(stub.requests) - local_sent == local_sent
+    assert rows(b) == rows(a) and b["total"] == a["total"]
+    dupes = [r for r in on_ray.latest("d").rejects() if r["reason"] == "duplicate_question"]
+    assert dupes and all(r["stage"] == "question" for r in dupes)  # dropped before its answer
+
+
 def test_ray_cap_applies_between_blocks(cluster, stub, tmp_path):
     stub.responder = responder
     _, full = run(stub, tmp_path, "full", "--num", 1000, "--executor", "ray")

@@ -38,23 +38,46 @@ class BlockWork(Protocol):
     def blocks(self) -> list[Any]:
         """The input in the order a run takes it, cut into picklable blocks."""
 
-    def run_block(self, block: Any, client) -> BlockResult:
-        """One block's requests and the generator's own checks; no shared filter chain."""
+    def run_block(self, block: Any, client, asked_before: frozenset = frozenset()) -> BlockResult:
+        """One block's requests and the generator's own checks; no shared filter chain.
+        `asked_before`: `digest`s of what the blocks before it asked (those whose results
+        the driver had when it sent this one), so a repeat is dropped before it is paid for."""
 
     def accept_block(self, outcomes: list[Outcome], state: dict) -> list[Outcome]:
         """On the driver, in block order: drop what only the whole run can see (a question
         an earlier block already asked). `state` lives for one run."""
 
 
+def digest(text: str) -> int:
+    """64 bits of a question's hash: what the driver sends a block of the questions asked
+    before it (~9 bytes each pickled, not the text)."""
+    import hashlib
+
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "big")
+
+
+class Asked(set):
+    """The questions a run has asked: this process's, and (a Ray block) the `digest`s of
+    those the blocks before it asked."""
+
+    def __init__(self, before: frozenset = frozenset()):
+        super().__init__()
+        self.before = before
+
+    def __contains__(self, text) -> bool:
+        return set.__contains__(self, text) or (bool(self.before) and digest(text) in self.before)
+
+
 def split(items: list, size: int) -> list[list]:
     return [items[i: i + size] for i in range(0, len(items), max(1, size))]
 
 
-def run_alone(gen, block: list, client) -> BlockResult:
+def run_alone(gen, block: list, client, asked_before: frozenset = frozenset()) -> BlockResult:
     """Run `gen.generate` on `block` only (the copy's `_block` replaces its input order),
     with a chain that keeps everything: its outcomes are drops and candidates."""
     sub = copy.copy(gen)
     sub._block = list(block)
+    sub._asked_before = asked_before
     base = dict(gen.report.counts)  # what __init__ counted (inputs): reported once, by the driver
     sub.report = GenerationReport(counts=dict(base))
     outcomes, stopped = [], None

@@ -31,7 +31,7 @@ from typing import Any, Iterator
 
 from ..errors import ConfigError
 from ..generators.base import Outcome
-from ..generators.blocks import CANDIDATE_STAGE, BlockWork
+from ..generators.blocks import CANDIDATE_STAGE, BlockWork, digest
 from .ray_worker import WorkerCache, run_block_task, score_block_task  # noqa: F401 (WorkerCache re-exported)
 
 TASK_RETRIES = 3  # a block whose worker process died runs again (Ray task max_retries)
@@ -128,14 +128,19 @@ class RayExecutor:
 
         ledger = client.usage.ledger if client is not None else None
 
+        asked: set[int] = set()  # digests of what the blocks back so far asked
+
         def arrived(res):
             _fold(res, client, cache)  # paid for: kept even if the run stops here
             if res.get("stopped") and ledger is not None:
                 ledger.stopped = ledger.stopped or res["stopped"]
+            asked.update(digest(o.record.instruction) for o in res["outcomes"] if o.record.instruction)
             bar.update(res["items"])
 
-        order = InOrder(ray, lambda i, budget: task.remote(gen_ref, blocks[i], self.llm_cfg, budget), len(blocks),
-                        self._width(ray), arrived, room=lambda f, done: _room(ledger, f, done))
+        # a block is sent with what the blocks before it asked, as far as their results are
+        # back (those still running cannot be known): it drops a repeat before paying for it
+        order = InOrder(ray, lambda i, budget: task.remote(gen_ref, blocks[i], self.llm_cfg, budget, frozenset(asked)),
+                        len(blocks), self._width(ray), arrived, room=lambda f, done: _room(ledger, f, done))
         ok = False
         try:
             for res in order:

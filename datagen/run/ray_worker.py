@@ -35,13 +35,14 @@ def _ledger_rows(client) -> list[dict]:
     return client.usage.accounts.as_dict()["stages"] if client is not None else []
 
 
-def run_block_task(gen, block, llm_cfg, budget=None) -> dict:
+def run_block_task(gen, block, llm_cfg, budget=None, asked_before: frozenset = frozenset()) -> dict:
     """One block on a Ray worker: the generator's work with this process's client, under
-    `budget` (the block's share of the run's cap, from the driver). Returns the outcomes
-    with the ledger rows and new cache entries of this block."""
+    `budget` (the block's share of the run's cap, from the driver), knowing what the blocks
+    before it asked (`asked_before`). Returns the outcomes with the ledger rows and new
+    cache entries of this block."""
     client, cache = _worker_client(llm_cfg)
     _block_ledger(client, budget)
-    res = gen.run_block(block, client)
+    res = gen.run_block(block, client, asked_before)
     return {"outcomes": res.outcomes, "counts": res.counts, "prompt_templates": res.prompt_templates,
             "notes": res.notes, "items": len(block), "ledger": _ledger_rows(client), "stopped": res.stopped,
             "cache": cache.take_new() if cache is not None else {}}

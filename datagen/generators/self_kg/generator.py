@@ -142,7 +142,7 @@ class SelfKGGenerator(Generator):
     def blocks(self) -> list[list[FactGroup]]:
         return split(self.groups(), self.config.batch)
 
-    def run_block(self, block: list[FactGroup], client: ChatClient) -> BlockResult:
+    def run_block(self, block: list[FactGroup], client: ChatClient, asked_before: frozenset = frozenset()) -> BlockResult:
         return run_alone(self, block, client)
 
     def accept_block(self, outcomes: list[Outcome], state: dict) -> list[Outcome]:

@@ -35,7 +35,7 @@ from .unused import paid, unused
 from .sources import chunk_order, covered_chunks, load_sources
 from .checks import FILTER, check_questions
 from ..base import Generator, GeneratorConfig, Outcome, capped, surplus
-from ..blocks import BlockResult, run_alone, split
+from ..blocks import Asked, BlockResult, run_alone, split
 from ..rounds import Aborted, RoundPipeline, budget_room
 from . import extractive as ex
 from .parsing import (answer_messages, clean_answer, grounding_score, parse_questions, question_messages,
@@ -252,7 +252,7 @@ class SelfQAGenerator(Generator):
         entered = Counter()
         order = self.chunk_order()  # shuffled by the seed; a Ray block's own chunks
         self._paid: dict = {}  # (chunk, question): its share of the question request's tokens
-        asked: set[str] = set()
+        asked = Asked(self._asked_before)  # a Ray block: what the blocks before it asked
         # about half of free-form pairs survive, most extractive ones
         per_chunk = max(1, cfg.questions_per_chunk // 2 if mode == "abstractive" else cfg.questions_per_chunk - 1)
         depth = (cfg.rounds_in_flight if client.concurrent_calls and not cfg.strict_rounds and self._block is None
@@ -358,6 +358,7 @@ class SelfQAGenerator(Generator):
 
     # ---- sharding (datagen/generators/blocks.py): blocks of the chunk order ------------
     _block: list[Chunk] | None = None  # set on a copy by run_alone: that block only
+    _asked_before: frozenset = frozenset()  # and the digests of what the blocks before it asked
 
     _covered: frozenset = frozenset()  # the chunks the parent's records came from
 
@@ -374,12 +375,13 @@ class SelfQAGenerator(Generator):
     def blocks(self) -> list[list[Chunk]]:
         return split(self.chunk_order(), self.config.batch)
 
-    def run_block(self, block: list[Chunk], client: ChatClient) -> BlockResult:
-        return run_alone(self, block, client)
+    def run_block(self, block: list[Chunk], client: ChatClient, asked_before: frozenset = frozenset()) -> BlockResult:
+        return run_alone(self, block, client, asked_before)
 
     def accept_block(self, outcomes: list[Outcome], state: dict) -> list[Outcome]:
-        """A question an earlier block asked is a duplicate_question, as in one process
-        (there it is dropped before it is answered; a block answers it first)."""
+        """A question an earlier block asked is a duplicate_question, as in one process. A
+        block sent once that one's result was back dropped it unanswered (`asked_before`);
+        one running beside it answered it first: paid for, dropped here."""
         asked: set[str] = state.setdefault("asked", set())
         out = []
         for o in outcomes:
