@@ -82,3 +82,47 @@ def test_prompt_completion_is_no_preference_format(tmp_path):
     res = CliRunner().invoke(main, ["export", "demo-prefs", "--store", store, "--format", "prompt-completion",
                                     "--out", str(tmp_path / "x.jsonl")])
     assert res.exit_code == 2 and "a preference version exports as" in res.output
+
+
+def test_a_pair_from_a_conversation_keeps_its_context_in_every_format(tmp_path):
+    from datasets import load_dataset
+    from transformers import AutoTokenizer
+    from trl.data_utils import maybe_apply_chat_template
+
+    from datagen.llm.embedded import smollm2_dir
+
+    history = [["What is a prime number?", "A number with exactly two divisors."]]
+    store = DatasetStore(tmp_path / "store")
+    recs = [Record(instruction=p, output=c, meta={"generator": "prefs"}, extra={"prompt": p, "chosen": c, "rejected": r})
+            for p, c, r in PAIRS]
+    recs.append(Record(instruction="What is a prime number?", output="No: 3 divides it.", meta={"generator": "prefs"},
+                       extra={"system": "You are a patient tutor.", "history": history, "prompt": "Is 9 one?",
+                              "chosen": "No: 3 divides it.", "rejected": "Yes."}))
+    with store.lock("demo-prefs"):
+        store.publish("demo-prefs", recs, [], {"stage": "prefs", "generator": "prefs"})
+    store = str(tmp_path / "store")
+    export(store, "alpaca", tmp_path / "out" / "a.json")
+    export(store, "sharegpt", tmp_path / "out" / "s.json")
+    export(store, "messages", tmp_path / "t.jsonl")
+    export(store, "openai", tmp_path / "o.jsonl")
+    info = json.loads((tmp_path / "out" / "dataset_info.json").read_text())
+    assert info["a"]["columns"]["history"] == "history" and info["a"]["columns"]["system"] == "system"
+    assert info["s"]["columns"]["system"] == "system"
+    a = load_dataset("json", data_files=str(tmp_path / "out" / "a.json"), split="train")
+    assert a[2] == {"instruction": "Is 9 one?", "input": "", "chosen": "No: 3 divides it.", "rejected": "Yes.",
+                    "history": history, "system": "You are a patient tutor."}
+    assert a[0]["history"] == [] and a[0]["system"] == ""  # every row has the columns
+    s = load_dataset("json", data_files=str(tmp_path / "out" / "s.json"), split="train")
+    assert s[2]["conversations"] == [{"from": "human", "value": history[0][0]}, {"from": "gpt", "value": history[0][1]},
+                                     {"from": "human", "value": "Is 9 one?"}]
+    assert s[2]["system"] == "You are a patient tutor."
+    context = [{"role": "system", "content": "You are a patient tutor."},
+               {"role": "user", "content": history[0][0]}, {"role": "assistant", "content": history[0][1]},
+               {"role": "user", "content": "Is 9 one?"}]
+    t = load_dataset("json", data_files=str(tmp_path / "t.jsonl"), split="train")
+    assert t[2]["prompt"] == context
+    text = maybe_apply_chat_template(t[2], AutoTokenizer.from_pretrained(str(smollm2_dir())))
+    assert text["prompt"].index("patient tutor") < text["prompt"].index("exactly two divisors") \
+        < text["prompt"].index("Is 9 one?")
+    rows = [json.loads(line) for line in (tmp_path / "o.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert rows[2]["input"]["messages"] == context

@@ -105,3 +105,31 @@ def test_pairs_never_go_into_the_source_dataset(tmp_path):
     with StubLLMServer(answers) as stub:
         res = prefs(stub, store, "--into", "demo")
     assert res.exit_code == 2 and "is the source dataset" in res.output and len(stub.requests) == 0
+
+
+def test_a_conversation_is_paired_on_its_last_turn_in_its_context(tmp_path):
+    store = DatasetStore(tmp_path / "store")
+    convo = [{"role": "system", "content": "You are a patient tutor."},
+             {"role": "user", "content": "What is a prime number?"},
+             {"role": "assistant", "content": "A number with exactly two divisors."},
+             {"role": "user", "content": "Is 9 one?"},
+             {"role": "assistant", "content": "No: 3 divides it."}]
+    with store.lock("demo"):
+        store.publish("demo", [Record(instruction="What is a prime number?", output="No: 3 divides it.",
+                                      messages=convo, meta={"lang": "en"})], [], {"generator": "magpie"})
+    with StubLLMServer(answers) as stub:
+        res = prefs(stub, str(tmp_path / "store"), "--responses", "2", "--model", "strong", "--model", "weak",
+                    "--judge-model", "judge")
+        sent = list(stub.requests)
+    assert res.exit_code == 0, res.output
+    asked = [b for b in sent if b["model"] in ("strong", "weak")]
+    assert asked and all(b["messages"] == convo[:-1] for b in asked)  # the context, up to the last user turn
+    judged = [b["messages"][-1]["content"] for b in sent if b["model"] == "judge"]
+    assert judged and all("Instruction:\nIs 9 one?" in j and "User: What is a prime number?" in j
+                          and "Assistant: A number with exactly two divisors." in j
+                          and "Reference answer:\nNo: 3 divides it." in j for j in judged)
+    [pair] = DatasetStore(tmp_path / "store").resolve("demo-prefs").records()
+    assert pair.extra["prompt"] == "Is 9 one?" and pair.extra["system"] == "You are a patient tutor."
+    assert pair.extra["history"] == [["What is a prime number?", "A number with exactly two divisors."]]
+    assert pair.extra["chosen"].startswith("STRONG") and pair.extra["rejected"].startswith("meh")
+    assert pair.messages == convo[:-1] + [{"role": "assistant", "content": pair.extra["chosen"]}]

@@ -1,13 +1,17 @@
 """Preference versions in the trainers' preference formats (docs/preferences.md):
 
 - alpaca / sharegpt: LLaMA-Factory's ranking data (`"ranking": true` in dataset_info.json),
-  `{"instruction", "input", "chosen", "rejected"}` or `{"conversations": [human turn],
-  "chosen": {"from": "gpt", ...}, "rejected": {...}}`;
-- messages: TRL's conversational preference rows, `{"prompt": [user message],
-  "chosen": [assistant message], "rejected": [assistant message]}` (DPOTrainer);
+  `{"instruction", "input", "chosen", "rejected"}` (+ `"history"`, `"system"` for a
+  conversation) or `{"conversations": [earlier turns..., human turn], "chosen": {"from":
+  "gpt", ...}, "rejected": {...}}` (+ `"system"`);
+- messages: TRL's conversational preference rows, `{"prompt": [system, earlier turns...,
+  user message], "chosen": [assistant message], "rejected": [assistant message]}` (DPOTrainer);
 - openai: OpenAI preference fine-tuning JSONL, `{"input": {"messages": [...]},
   "preferred_output": [...], "non_preferred_output": [...]}`;
 - hf: the TRL rows, `datasets.Dataset.save_to_disk`.
+
+A pair made from a conversation (extra `history`, `system`) is for its last turn: the
+earlier turns are the prompt's context in every format.
 """
 
 from __future__ import annotations
@@ -30,26 +34,47 @@ def _parts(r: Record) -> tuple[str, str, str]:
     return prompt, chosen, rejected
 
 
+def _context(r: Record) -> tuple[str, list[list[str]]]:
+    """(system prompt, earlier [user, assistant] turns) of a pair made from a conversation."""
+    return str(r.extra.get("system") or ""), [[str(u), str(a)] for u, a in r.extra.get("history") or []]
+
+
+def _prompt_messages(r: Record, prompt: str) -> list[dict[str, str]]:
+    system, history = _context(r)
+    msgs = [{"role": "system", "content": system}] if system else []
+    for u, a in history:
+        msgs += [{"role": "user", "content": u}, {"role": "assistant", "content": a}]
+    return msgs + [{"role": "user", "content": prompt}]
+
+
 def to_ranking_alpaca(r: Record) -> dict[str, Any]:
-    _, chosen, rejected = _parts(r)
-    return {"instruction": r.instruction, "input": r.input, "chosen": chosen, "rejected": rejected}
+    prompt, chosen, rejected = _parts(r)
+    system, history = _context(r)
+    if not history:
+        row = {"instruction": r.instruction, "input": r.input, "chosen": chosen, "rejected": rejected}
+    else:  # the last user turn is the instruction, the turns before it LLaMA-Factory's history
+        row = {"instruction": prompt, "input": "", "chosen": chosen, "rejected": rejected, "history": history}
+    return {**row, **({"system": system} if system else {})}
 
 
 def to_ranking_sharegpt(r: Record) -> dict[str, Any]:
     prompt, chosen, rejected = _parts(r)
-    return {"conversations": [{"from": "human", "value": prompt}],
-            "chosen": {"from": "gpt", "value": chosen}, "rejected": {"from": "gpt", "value": rejected}}
+    system, history = _context(r)
+    turns = [{"from": who, "value": text} for u, a in history for who, text in (("human", u), ("gpt", a))]
+    return {"conversations": turns + [{"from": "human", "value": prompt}],
+            "chosen": {"from": "gpt", "value": chosen}, "rejected": {"from": "gpt", "value": rejected},
+            **({"system": system} if system else {})}
 
 
 def to_trl(r: Record) -> dict[str, Any]:
     prompt, chosen, rejected = _parts(r)
-    return {"prompt": [{"role": "user", "content": prompt}], "chosen": [{"role": "assistant", "content": chosen}],
+    return {"prompt": _prompt_messages(r, prompt), "chosen": [{"role": "assistant", "content": chosen}],
             "rejected": [{"role": "assistant", "content": rejected}]}
 
 
 def to_openai(r: Record) -> dict[str, Any]:
     prompt, chosen, rejected = _parts(r)
-    return {"input": {"messages": [{"role": "user", "content": prompt}]},
+    return {"input": {"messages": _prompt_messages(r, prompt)},
             "preferred_output": [{"role": "assistant", "content": chosen}],
             "non_preferred_output": [{"role": "assistant", "content": rejected}]}
 
@@ -58,15 +83,20 @@ BUILDERS = {"alpaca": to_ranking_alpaca, "sharegpt": to_ranking_sharegpt, "messa
             "hf": to_trl}
 
 
-def ranking_entry(fmt: str, path: Path) -> dict[str, Any]:
-    """LLaMA-Factory's dataset_info.json entry for a ranking file."""
+def ranking_entry(fmt: str, path: Path, rows: list[dict[str, Any]] = ()) -> dict[str, Any]:
+    """LLaMA-Factory's dataset_info.json entry for a ranking file (its history and system
+    columns named where `rows` have them)."""
     entry: dict[str, Any] = {"file_name": path.name, "file_sha1": _sha1(path), "ranking": True}
     if fmt == "alpaca":
         entry["columns"] = {"prompt": "instruction", "query": "input", "chosen": "chosen", "rejected": "rejected"}
+        if any("history" in r for r in rows):
+            entry["columns"]["history"] = "history"
     else:
         entry["formatting"] = "sharegpt"
         entry["columns"] = {"messages": "conversations", "chosen": "chosen", "rejected": "rejected"}
         entry["tags"] = {"role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt"}
+    if any("system" in r for r in rows):
+        entry["columns"]["system"] = "system"
     return entry
 
 
@@ -77,6 +107,10 @@ def export_preferences(records: list[Record], fmt: str, out: str | Path, name: s
         raise ConfigError(f"a preference version exports as {', '.join(FORMATS)}, not '{fmt}'")
     usable = [r for r in records if all(x.strip() for x in _parts(r))]
     rows = [BUILDERS[fmt](r) for r in usable]
+    for key, empty in (("history", []), ("system", "")):  # a column some rows have, every row has
+        if any(key in row for row in rows) and fmt in ("alpaca", "sharegpt"):
+            for row in rows:
+                row.setdefault(key, empty)
     out = Path(out)
     if fmt == "hf":
         save_hf_rows(rows, out)
@@ -92,7 +126,7 @@ def export_preferences(records: list[Record], fmt: str, out: str | Path, name: s
     info = None
     if fmt in ("alpaca", "sharegpt"):
         info = out.parent / "dataset_info.json"
-        update_dataset_info(info, key, ranking_entry(fmt, out))
+        update_dataset_info(info, key, ranking_entry(fmt, out, rows))
     return ExportResult(out, fmt, len(rows), info, len(records) - len(usable))
 
 

@@ -31,8 +31,41 @@ def _lang(rec: Record) -> str:
 
 
 def prompt_of(rec: Record) -> str:
-    """The user turn the responses answer (instruction, then input)."""
-    return conversation(rec)[1][0][0]
+    """The user turn the responses answer: the last one of a conversation (instruction,
+    then input, for a single-turn record)."""
+    return conversation(rec)[1][-1][0]
+
+
+def context_of(rec: Record) -> tuple[str, list[tuple[str, str]]]:
+    """(system prompt, the (user, assistant) turns before the one the responses answer)."""
+    system, turns = conversation(rec)
+    return system, turns[:-1]
+
+
+def prompt_messages(rec: Record) -> list[dict[str, str]]:
+    """What a responder is sent: the system prompt, the conversation so far, the last user turn."""
+    system, history = context_of(rec)
+    msgs = [{"role": "system", "content": system}] if system else []
+    for user, assistant in history:
+        msgs += [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
+    return msgs + [{"role": "user", "content": prompt_of(rec)}]
+
+
+_SPEAKERS = {"en": ("System", "User", "Assistant", "The conversation so far"), "zh": ("系统", "用户", "助手", "此前的对话")}
+
+
+def judged_task(rec: Record, lang: str) -> Record:
+    """The task the judge compares answers to: a conversation's last user turn, with the
+    turns before it as its input and the source's last answer as the reference."""
+    system, history = context_of(rec)
+    if not history and not system:
+        return rec
+    sys_, user, assistant, title = _SPEAKERS.get(lang, _SPEAKERS["en"])
+    lines = [f"{sys_}: {system}"] if system else []
+    for u, a in history:
+        lines += [f"{user}: {u}", f"{assistant}: {a}"]
+    return Record(instruction=prompt_of(rec), input=f"{title}:\n" + "\n".join(lines),
+                  output=conversation(rec)[1][-1][1])
 
 
 def sample_responses(responders: Sequence[ChatClient], records: Sequence[Record], cfg: PrefsConfig) -> list[list[Response]]:
@@ -45,7 +78,7 @@ def sample_responses(responders: Sequence[ChatClient], records: Sequence[Record]
         if not share[i]:
             got.append([[] for _ in records])
             continue
-        reqs = [ChatRequest.make([{"role": "user", "content": prompt_of(r)}], n=share[i], temperature=cfg.temperature,
+        reqs = [ChatRequest.make(prompt_messages(r), n=share[i], temperature=cfg.temperature,
                                  max_tokens=cfg.max_tokens, seed=_seed(cfg.seed, r.id, i)) for r in records]
         got.append(client.chat_many(reqs, desc=f"{STAGE} responses"))
     out = []
@@ -70,11 +103,12 @@ def judge_all(judge: ChatClient, records: Sequence[Record], responses: Sequence[
     reqs, index = [], []
     for r_idx, (rec, resp) in enumerate(zip(records, responses)):
         lang = _lang(rec)
+        task = judged_task(rec, lang)
         for i, j in pairs_to_judge(len(resp)):
             if not (resp[i].text and resp[j].text):
                 continue
             for a, b in ((i, j), (j, i)):
-                msgs = [{"role": "user", "content": pairwise_prompt(rec, resp[a].text, resp[b].text, lang)}]
+                msgs = [{"role": "user", "content": pairwise_prompt(task, resp[a].text, resp[b].text, lang)}]
                 reqs.append(ChatRequest.make(msgs, temperature=0.0, max_tokens=256))
             index.append((r_idx, i, j))
     replies = judge.chat_many(reqs, desc=f"{STAGE} judge") if reqs else []
@@ -97,9 +131,14 @@ def pair_record(src: Record, source_ref: str, resp: list[Response], comps: list[
             "pair_scores": {"chosen": d.scores[d.chosen], "rejected": d.scores[d.rejected], "all": d.scores},
             "margin": d.margin, "responses": len(resp),
             "judge": {"reasons": [_reason_text(t) for t in direct.replies], "verdicts": list(direct.verdicts)}}
-    rid = hashlib.sha256(json.dumps([prompt, chosen.text, rejected.text], ensure_ascii=False).encode()).hexdigest()[:16]
+    system, history = context_of(src)
+    context = {**({"system": system} if system else {}), **({"history": [list(t) for t in history]} if history else {})}
+    key = ([context] if context else []) + [prompt, chosen.text, rejected.text]
+    rid = hashlib.sha256(json.dumps(key, ensure_ascii=False).encode()).hexdigest()[:16]
+    # a conversation stays one, its last answer the chosen one (the version still reads as SFT data)
+    messages = prompt_messages(src) + [{"role": "assistant", "content": chosen.text}] if history else None
     return Record(instruction=src.instruction, input=src.input, output=chosen.text, id=rid, meta=meta,
-                  extra={"prompt": prompt, "chosen": chosen.text, "rejected": rejected.text})
+                  messages=messages, extra={**context, "prompt": prompt, "chosen": chosen.text, "rejected": rejected.text})
 
 
 def _reason_text(reply: str) -> str:
@@ -110,12 +149,12 @@ def _reason_text(reply: str) -> str:
 
 def build_pairs(records: Sequence[Record], source_ref: str, responders: Sequence[ChatClient], judge: ChatClient,
                 cfg: PrefsConfig) -> tuple[list[Record], list[dict[str, Any]]]:
-    """(pairs, rejects) for `records` (single-turn ones; a conversation is rejected as `multi_turn`)."""
+    """(pairs, rejects) for `records`; a conversation's pair is for its last turn, in its context."""
     rejects: list[dict[str, Any]] = []
     todo = []
     for r in records:
-        if r.is_multi_turn:
-            rejects.append({"reason": "multi_turn", "filter": STAGE, "stage": STAGE, "record": r.to_dict()})
+        if not conversation(r)[1]:
+            rejects.append({"reason": "no_turn", "filter": STAGE, "stage": STAGE, "record": r.to_dict()})
         else:
             todo.append(r)
     responses = sample_responses(responders, todo, cfg)
