@@ -108,3 +108,32 @@ def test_no_proxy_and_an_empty_environment_connect_directly(monkeypatch):
     assert proxy_for("http://gpu1:8000/v1") is None  # only https goes through it
     monkeypatch.setenv("NO_PROXY", "api.openai.com,localhost")
     assert proxy_for("https://api.openai.com/v1") is None
+
+
+def test_all_proxy_is_a_fallback_and_a_socks_proxy_one_clear_error(monkeypatch):
+    from datagen.errors import ConfigError
+    from datagen.llm.openai_http import proxy_for
+
+    for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "no_proxy", "NO_PROXY",
+                "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("ALL_PROXY", "http://user:secret@proxy.corp:3128")
+    assert proxy_for("https://api.openai.com/v1") == "http://user:secret@proxy.corp:3128"
+    monkeypatch.setenv("ALL_PROXY", "socks5://user:secret@proxy.corp:1080")
+    with pytest.raises(ConfigError) as err:
+        OpenAIChatClient(model="m", base_urls=["https://api.openai.com/v1"])
+    assert "only HTTP(S) proxies" in str(err.value) and "secret" not in str(err.value)
+
+
+def test_https_endpoints_verify_with_certifis_bundle_unless_the_environment_names_one(monkeypatch):
+    import ssl
+
+    from datagen.llm.openai_http import tls_context
+
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    ctx = tls_context("https://api.openai.com/v1")
+    assert isinstance(ctx, ssl.SSLContext) and ctx.verify_mode == ssl.CERT_REQUIRED and ctx.check_hostname
+    assert tls_context("http://127.0.0.1:8000/v1") is True  # no TLS to set up
+    monkeypatch.setenv("SSL_CERT_FILE", "/etc/ssl/certs/ca-certificates.crt")
+    assert tls_context("https://api.openai.com/v1") is True  # aiohttp's default reads it

@@ -130,7 +130,8 @@ def test_multi_turn_conversations_continue_the_template(stub, tmp_path):
     for r in records:
         assert r.meta["turns"] == 2 and r.meta["system"] is None
         assert [m["role"] for m in r.messages] == ["user", "assistant", "user", "assistant"]
-        assert r.instruction == r.messages[0]["content"] and r.output == r.messages[3]["content"]
+        # the flat fields are the first exchange; messages hold the whole conversation
+        assert r.instruction == r.messages[0]["content"] and r.output == r.messages[1]["content"]
     follow = [b["prompt"] for b in stub.requests if "prompt" in b and b["prompt"] != CHATML_USER]
     assert len(follow) == 3
     first = records[0].messages

@@ -133,3 +133,4 @@ def test_a_conversation_is_paired_on_its_last_turn_in_its_context(tmp_path):
     assert pair.extra["history"] == [["What is a prime number?", "A number with exactly two divisors."]]
     assert pair.extra["chosen"].startswith("STRONG") and pair.extra["rejected"].startswith("meh")
     assert pair.messages == convo[:-1] + [{"role": "assistant", "content": pair.extra["chosen"]}]
+    assert pair.output == "A number with exactly two divisors."  # the flat fields: the first exchange

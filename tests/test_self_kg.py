@@ -271,6 +271,8 @@ def test_a_reasoning_models_trace_is_kept_apart_and_a_cut_off_one_dropped(stub, 
         head = re.findall(r"^- (.+?) \| ", body["messages"][0]["content"], re.M)[0]
         if head == "Japan":  # cut off while thinking
             return Reply(body=reasoning_body("<think>Japan has", field="", finish_reason="length"))
+        if head == "France":  # a trace, then a reply that does not parse: unparsable, not answer_missing
+            return Reply(body=reasoning_body("I like France.", "France has several facts."))
         return Reply(body=reasoning_body(kg_responder(body), f"The facts about {head} are listed."))
 
     stub.responder = respond
@@ -284,3 +286,5 @@ def test_a_reasoning_models_trace_is_kept_apart_and_a_cut_off_one_dropped(stub, 
     assert all("facts about" not in r.output for r in records)
     japan = [r for r in ver.rejects() if r["record"]["meta"]["entity"] == "Japan"]
     assert japan and {r["reason"] for r in japan} == {"reasoning_truncated"}
+    france = [r for r in ver.rejects() if r["record"]["meta"]["entity"] == "France"]
+    assert france and {r["reason"] for r in france} == {"unparsable_reply"}

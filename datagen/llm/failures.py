@@ -64,8 +64,12 @@ def _sdk_errors():
 
 
 def _timed_out(exc: BaseException) -> bool:
+    import asyncio
+
     sdk = _sdk_errors()
-    return isinstance(exc, TimeoutError) or (sdk is not None and isinstance(exc, sdk.APITimeoutError))
+    # asyncio.TimeoutError is the built-in TimeoutError from Python 3.11 on, its own class in 3.10
+    return (isinstance(exc, (TimeoutError, asyncio.TimeoutError))
+            or (sdk is not None and isinstance(exc, sdk.APITimeoutError)))
 
 
 def _connection_failed(exc: BaseException) -> bool:

@@ -68,8 +68,11 @@ class OpenAIChatClient(RawCompletions, ChatClient):
     ):
         if not base_urls:
             raise LLMError("the openai backend needs --base-url (or OPENAI_BASE_URL)")
+        from .openai_http import proxy_for
+
         for url in base_urls:
             check_base_url(url)
+            proxy_for(url)  # a proxy it cannot use fails here, once, not in the event loop
         self.model = model
         self.base_urls = [u.rstrip("/") for u in base_urls]
         self.endpoint = endpoint_key(self.base_urls)  # part of every cache key

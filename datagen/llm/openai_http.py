@@ -55,16 +55,48 @@ def error_message(data: Any) -> str:
 
 
 def proxy_for(url: str) -> str | None:
-    """The proxy the environment names for `url` (HTTP_PROXY / HTTPS_PROXY, unless
-    NO_PROXY covers its host), as curl and the SDK read them; None for a direct connection."""
+    """The proxy the environment names for `url` (HTTP_PROXY / HTTPS_PROXY, else ALL_PROXY,
+    unless NO_PROXY covers its host), as curl and the SDK read them; None for a direct
+    connection. A SOCKS proxy is a ConfigError: aiohttp speaks to HTTP proxies only."""
     from urllib.parse import urlsplit
     from urllib.request import getproxies, proxy_bypass
 
+    from ..errors import ConfigError
+
     parts = urlsplit(url)
-    proxy = getproxies().get(parts.scheme)
+    found = getproxies()
+    proxy = found.get(parts.scheme) or found.get("all")
     if not proxy or proxy_bypass(parts.hostname or ""):
         return None
+    if not proxy.lower().startswith(("http://", "https://")):
+        raise ConfigError(f"proxy {redact_url(proxy)} for {parts.hostname}: only HTTP(S) proxies are supported "
+                          "(HTTPS_PROXY=http://HOST:PORT); for SOCKS, run a local HTTP proxy in front of it")
     return proxy
+
+
+def redact_url(url: str) -> str:
+    """`url` without its user:password part."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None and parts.username is None:
+        return url
+    return urlunsplit(parts._replace(netloc=f"***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")))
+
+
+def tls_context(url: str):
+    """Certificates for an https endpoint: certifi's bundle, as the SDK's httpx transport
+    verified them, unless SSL_CERT_FILE / SSL_CERT_DIR name the system's; True (aiohttp's
+    default) for http or without certifi."""
+    if not url.lower().startswith("https://") or os.environ.get("SSL_CERT_FILE") or os.environ.get("SSL_CERT_DIR"):
+        return True
+    try:
+        import certifi
+    except ImportError:
+        return True
+    import ssl
+
+    return ssl.create_default_context(cafile=certifi.where())
 
 
 class Endpoint:
@@ -81,12 +113,14 @@ class Endpoint:
         # limit=0: the client's semaphore bounds what is in flight. The proxy (HTTP(S)_PROXY,
         # NO_PROXY) is looked up once here: aiohttp's trust_env does it per request, reading
         # the environment and ~/.netrc in a thread, which was a third of the CPU per request
+        self._proxy = proxy_for(self.base_url)
         self._session = aiohttp.ClientSession(
-            headers=headers, timeout=aiohttp.ClientTimeout(total=timeout), proxy=proxy_for(self.base_url),
-            connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300), raise_for_status=False)
+            headers=headers, timeout=aiohttp.ClientTimeout(total=timeout),
+            connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, ssl=tls_context(self.base_url)),
+            raise_for_status=False)
 
     async def post(self, path: str, body: dict) -> Reply:
-        async with self._session.post(self.base_url + path, data=json.dumps(body)) as resp:
+        async with self._session.post(self.base_url + path, data=json.dumps(body), proxy=self._proxy) as resp:
             raw = await resp.read()
             headers, status, reason = resp.headers, resp.status, resp.reason or ""
         text = raw.decode("utf-8", errors="replace")

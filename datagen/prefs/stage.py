@@ -135,9 +135,11 @@ def pair_record(src: Record, source_ref: str, resp: list[Response], comps: list[
     context = {**({"system": system} if system else {}), **({"history": [list(t) for t in history]} if history else {})}
     key = ([context] if context else []) + [prompt, chosen.text, rejected.text]
     rid = hashlib.sha256(json.dumps(key, ensure_ascii=False).encode()).hexdigest()[:16]
-    # a conversation stays one, its last answer the chosen one (the version still reads as SFT data)
+    # a conversation stays one, its last answer the chosen one (the version still reads as SFT
+    # data); its flat fields stay its first exchange (records.py)
     messages = prompt_messages(src) + [{"role": "assistant", "content": chosen.text}] if history else None
-    return Record(instruction=src.instruction, input=src.input, output=chosen.text, id=rid, meta=meta,
+    output = history[0][1] if history else chosen.text
+    return Record(instruction=src.instruction, input=src.input, output=output, id=rid, meta=meta,
                   messages=messages, extra={**context, "prompt": prompt, "chosen": chosen.text, "rejected": rejected.text})
 
 

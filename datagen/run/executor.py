@@ -128,18 +128,20 @@ class RayExecutor:
 
         ledger = client.usage.ledger if client is not None else None
 
-        asked: set[int] = set()  # digests of what the blocks back so far asked
+        asked: list = []  # per block back so far, one object: the digests of what it asked
 
         def arrived(res):
             _fold(res, client, cache)  # paid for: kept even if the run stops here
             if res.get("stopped") and ledger is not None:
                 ledger.stopped = ledger.stopped or res["stopped"]
-            asked.update(digest(o.record.instruction) for o in res["outcomes"] if o.record.instruction)
+            digests = frozenset(digest(o.record.instruction) for o in res["outcomes"] if o.record.instruction)
+            if digests:
+                asked.append(ray.put(digests))  # stored once; each later block gets its reference
             bar.update(res["items"])
 
         # a block is sent with what the blocks before it asked, as far as their results are
         # back (those still running cannot be known): it drops a repeat before paying for it
-        order = InOrder(ray, lambda i, budget: task.remote(gen_ref, blocks[i], self.llm_cfg, budget, frozenset(asked)),
+        order = InOrder(ray, lambda i, budget: task.remote(gen_ref, blocks[i], self.llm_cfg, budget, list(asked)),
                         len(blocks), self._width(ray), arrived, room=lambda f, done: _room(ledger, f, done))
         ok = False
         try:

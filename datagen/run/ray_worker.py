@@ -35,13 +35,17 @@ def _ledger_rows(client) -> list[dict]:
     return client.usage.accounts.as_dict()["stages"] if client is not None else []
 
 
-def run_block_task(gen, block, llm_cfg, budget=None, asked_before: frozenset = frozenset()) -> dict:
+def run_block_task(gen, block, llm_cfg, budget=None, asked: list = ()) -> dict:
     """One block on a Ray worker: the generator's work with this process's client, under
     `budget` (the block's share of the run's cap, from the driver), knowing what the blocks
-    before it asked (`asked_before`). Returns the outcomes with the ledger rows and new
+    before it asked (`asked`: object references, one set of digests per block, each put in
+    the object store once by the driver). Returns the outcomes with the ledger rows and new
     cache entries of this block."""
+    import ray
+
     client, cache = _worker_client(llm_cfg)
     _block_ledger(client, budget)
+    asked_before = frozenset().union(*ray.get(list(asked))) if asked else frozenset()
     res = gen.run_block(block, client, asked_before)
     return {"outcomes": res.outcomes, "counts": res.counts, "prompt_templates": res.prompt_templates,
             "notes": res.notes, "items": len(block), "ledger": _ledger_rows(client), "stopped": res.stopped,

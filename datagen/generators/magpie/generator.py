@@ -247,8 +247,8 @@ class MagpieGenerator(Generator):
         system = meta.get("system")
         if len(hist) == 1 and not system:
             return Record(instruction=hist[0][0], output=hist[0][1], meta=meta)
-        return Record(instruction=hist[0][0], output=hist[-1][1] if len(hist) > 1 else hist[0][1],
-                      messages=_messages(system, hist), meta=meta)
+        # the flat fields are the first exchange (records.py), `messages` the whole conversation
+        return Record(instruction=hist[0][0], output=hist[0][1], messages=_messages(system, hist), meta=meta)
 
 
 def _messages(system: str | None, hist: list[tuple[str, str]]) -> list[dict]:

@@ -166,10 +166,10 @@ class SelfKGGenerator(Generator):
             for group, lang, reply, trace in self._pairs(client, batch):
                 meta = {**self._meta(group, lang), **trace}  # a reasoning model's trace, kept apart
                 question, answer, raw = reply
-                why = trace_reason(Record(instruction=question or "", output=answer, meta=meta))
-                if why:
-                    yield Outcome(Record(instruction=question or "", output=answer, meta=meta),
-                                  Verdict(False, why, why), stage="answer")
+                # the reply itself where it did not parse: a trace with text after it has an answer
+                seen = Record(instruction=question or "", output=answer if question is not None else raw, meta=meta)
+                if why := trace_reason(seen):
+                    yield Outcome(seen, Verdict(False, why, why), stage="answer")
                     continue
                 if question is None:
                     yield Outcome(Record(instruction="", output=raw, meta=meta),
