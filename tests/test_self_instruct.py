@@ -264,9 +264,14 @@ def test_cli_end_to_end_and_cache_on_rerun(tmp_path):
         first = CliRunner().invoke(main, args)
         assert first.exit_code == 0, first.output
         calls = len(stub.requests)
+        sent_first = {json.dumps(b, sort_keys=True) for b in stub.requests}
         second = CliRunner().invoke(main, args)
         assert second.exit_code == 0, second.output
-        assert len(stub.requests) == calls  # every request identical: all from the cache
+        # nothing is paid twice: every request the first run sent comes from the cache. (The
+        # rounds in flight when --num was reached got as far as timing let them, so a rerun
+        # may send a request the first one never reached: 2 of 13 in one CI run.)
+        sent_second = [json.dumps(b, sort_keys=True) for b in stub.requests[calls:]]
+        assert not sent_first & set(sent_second)
     assert "kept 3 tasks" not in first.output and "stopped: kept 2 tasks" in first.output
     # two tasks were enough: the other candidates were never checked, each a surplus reject
     assert "classification share" in first.output and "surplus" in first.output
