@@ -108,6 +108,11 @@ class Choice:
     raw: str = ""
 
 
+def _total(key: str, doc: str | None = None) -> property:
+    """A read-only count of Usage: the accounts' total of `key`."""
+    return property(lambda self: self.accounts.totals()[key], doc=doc)
+
+
 @dataclass
 class Usage:
     """A client's counts (requests, cached, tokens, retries, requests sent), read from its
@@ -137,31 +142,13 @@ class Usage:
         # replaces the accounts and so the counts (a new client's, a Ray block's own)
         self.accounts = Ledger.counting() if ledger is None else ledger
 
-    @property
-    def requests(self) -> int:
-        return self.accounts.totals()["requests"]
-
-    @property
-    def cached(self) -> int:
-        return self.accounts.totals()["cached"]
-
-    @property
-    def prompt_tokens(self) -> int:
-        return self.accounts.totals()["prompt_tokens"]
-
-    @property
-    def completion_tokens(self) -> int:
-        return self.accounts.totals()["completion_tokens"]
-
-    @property
-    def retries(self) -> int:
-        return self.accounts.totals()["retries"]
-
-    @property
-    def sent_requests(self) -> int:
-        """Requests sent, retries and the re-asks of a server that ignores `n` included
-        (`requests` counts calls: one per ChatRequest); a backend with no wire sends one a call."""
-        return self.accounts.totals()["sent"]
+    requests = _total("requests")
+    cached = _total("cached")
+    prompt_tokens = _total("prompt_tokens")
+    completion_tokens = _total("completion_tokens")
+    retries = _total("retries")
+    sent_requests = _total("sent", """Requests sent, retries and the re-asks of a server that ignores `n`
+        included (`requests` counts calls: one per ChatRequest); a backend with no wire sends one a call.""")
 
     # -- throughput -----------------------------------------------------------------------
     def sent(self) -> None:

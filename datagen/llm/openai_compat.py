@@ -72,9 +72,10 @@ class OpenAIChatClient(RawCompletions, ChatClient):
 
         for url in base_urls:
             check_base_url(url)
-            proxy_for(url)  # a proxy it cannot use fails here, once, not in the event loop
         self.model = model
         self.base_urls = [u.rstrip("/") for u in base_urls]
+        # read once, here: a proxy it cannot use fails at once, not in the event loop
+        self._proxies = [proxy_for(u) for u in self.base_urls]
         self.endpoint = endpoint_key(self.base_urls)  # part of every cache key
         self._api_key = api_key or "not-needed"  # local servers accept any key
         self.concurrency = max(1, int(concurrency))
@@ -105,8 +106,8 @@ class OpenAIChatClient(RawCompletions, ChatClient):
         from .. import __version__
         from .openai_http import Endpoint
 
-        return [Endpoint(u, self._api_key, self.timeout, user_agent=f"datagen/{__version__}")
-                for u in self.base_urls]
+        return [Endpoint(u, self._api_key, self.timeout, proxy=proxy, user_agent=f"datagen/{__version__}")
+                for u, proxy in zip(self.base_urls, self._proxies)]
 
     async def _call(self, clients, sem, body: dict[str, Any],
                     path: str = "/chat/completions") -> tuple[dict[str, Any], int]:

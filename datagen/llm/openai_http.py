@@ -103,17 +103,18 @@ class Endpoint:
     """One base URL: `await post(path, body) -> Reply`, `await close()`. Made inside the
     event loop that uses it (aiohttp sessions belong to one loop)."""
 
-    def __init__(self, base_url: str, api_key: str, timeout: float, user_agent: str = "datagen"):
+    def __init__(self, base_url: str, api_key: str, timeout: float, proxy: str | None = None,
+                 user_agent: str = "datagen"):
         import aiohttp
 
         self.base_url = base_url.rstrip("/")
         headers = {"Authorization": f"Bearer {api_key}", "User-Agent": user_agent,
                    "Content-Type": "application/json", "Accept": "application/json"}
         headers.update({h: os.environ[v] for v, h in ORG_HEADERS.items() if os.environ.get(v)})
-        # limit=0: the client's semaphore bounds what is in flight. The proxy (HTTP(S)_PROXY,
-        # NO_PROXY) is looked up once here: aiohttp's trust_env does it per request, reading
-        # the environment and ~/.netrc in a thread, which was a third of the CPU per request
-        self._proxy = proxy_for(self.base_url)
+        # limit=0: the client's semaphore bounds what is in flight. `proxy` (proxy_for, looked
+        # up once by the client): aiohttp's trust_env does it per request, reading the
+        # environment and ~/.netrc in a thread, which was a third of the CPU per request
+        self._proxy = proxy
         self._session = aiohttp.ClientSession(
             headers=headers, timeout=aiohttp.ClientTimeout(total=timeout),
             connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, ssl=tls_context(self.base_url)),

@@ -57,5 +57,24 @@ class PrefsConfig:
         return [(s.split("=", 1)[0].strip(), s.split("=", 1)[1].strip() if "=" in s else None) for s in specs]
 
 
+@dataclass(frozen=True)
+class Turn:
+    """The user turn a pair's responses answer, in its context: the system prompt, the
+    earlier (user, assistant) turns of a conversation, the turn itself, and the source
+    record's own answer to it (the judge's reference)."""
+
+    system: str
+    history: tuple[tuple[str, str], ...]
+    prompt: str
+    reference: str = ""
+
+    def messages(self) -> list[dict[str, str]]:
+        """What a responder is sent, and a trainer's prompt: system, earlier turns, the turn."""
+        msgs = [{"role": "system", "content": self.system}] if self.system else []
+        for user, assistant in self.history:
+            msgs += [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
+        return msgs + [{"role": "user", "content": self.prompt}]
+
+
 def is_preference_version(manifest: dict) -> bool:
     return manifest.get("stage") == "prefs"

@@ -23,7 +23,7 @@ from ..errors import ConfigError, DataError
 from ..export import (ExportResult, _sha1, _write_rows, export_dataset, is_folder_target, save_hf_rows,
                       update_dataset_info)
 from ..records import Record
-from . import is_preference_version
+from . import Turn, is_preference_version
 
 FORMATS = ("alpaca", "sharegpt", "messages", "openai", "hf")
 EXTENSIONS = {"alpaca": "json", "sharegpt": "json", "messages": "jsonl", "openai": "jsonl"}
@@ -34,47 +34,42 @@ def _parts(r: Record) -> tuple[str, str, str]:
     return prompt, chosen, rejected
 
 
-def _context(r: Record) -> tuple[str, list[list[str]]]:
-    """(system prompt, earlier [user, assistant] turns) of a pair made from a conversation."""
-    return str(r.extra.get("system") or ""), [[str(u), str(a)] for u, a in r.extra.get("history") or []]
-
-
-def _prompt_messages(r: Record, prompt: str) -> list[dict[str, str]]:
-    system, history = _context(r)
-    msgs = [{"role": "system", "content": system}] if system else []
-    for u, a in history:
-        msgs += [{"role": "user", "content": u}, {"role": "assistant", "content": a}]
-    return msgs + [{"role": "user", "content": prompt}]
+def _turn(r: Record, prompt: str) -> Turn:
+    """The turn a pair answers, with the context a pair made from a conversation keeps
+    (extra `system`, `history`)."""
+    return Turn(str(r.extra.get("system") or ""), tuple((str(u), str(a)) for u, a in r.extra.get("history") or []),
+                prompt)
 
 
 def to_ranking_alpaca(r: Record) -> dict[str, Any]:
     prompt, chosen, rejected = _parts(r)
-    system, history = _context(r)
-    if not history:
+    turn = _turn(r, prompt)
+    if not turn.history:
         row = {"instruction": r.instruction, "input": r.input, "chosen": chosen, "rejected": rejected}
     else:  # the last user turn is the instruction, the turns before it LLaMA-Factory's history
-        row = {"instruction": prompt, "input": "", "chosen": chosen, "rejected": rejected, "history": history}
-    return {**row, **({"system": system} if system else {})}
+        row = {"instruction": prompt, "input": "", "chosen": chosen, "rejected": rejected,
+               "history": [list(t) for t in turn.history]}
+    return {**row, **({"system": turn.system} if turn.system else {})}
 
 
 def to_ranking_sharegpt(r: Record) -> dict[str, Any]:
     prompt, chosen, rejected = _parts(r)
-    system, history = _context(r)
-    turns = [{"from": who, "value": text} for u, a in history for who, text in (("human", u), ("gpt", a))]
+    turn = _turn(r, prompt)
+    turns = [{"from": who, "value": text} for u, a in turn.history for who, text in (("human", u), ("gpt", a))]
     return {"conversations": turns + [{"from": "human", "value": prompt}],
             "chosen": {"from": "gpt", "value": chosen}, "rejected": {"from": "gpt", "value": rejected},
-            **({"system": system} if system else {})}
+            **({"system": turn.system} if turn.system else {})}
 
 
 def to_trl(r: Record) -> dict[str, Any]:
     prompt, chosen, rejected = _parts(r)
-    return {"prompt": _prompt_messages(r, prompt), "chosen": [{"role": "assistant", "content": chosen}],
+    return {"prompt": _turn(r, prompt).messages(), "chosen": [{"role": "assistant", "content": chosen}],
             "rejected": [{"role": "assistant", "content": rejected}]}
 
 
 def to_openai(r: Record) -> dict[str, Any]:
     prompt, chosen, rejected = _parts(r)
-    return {"input": {"messages": _prompt_messages(r, prompt)},
+    return {"input": {"messages": _turn(r, prompt).messages()},
             "preferred_output": [{"role": "assistant", "content": chosen}],
             "non_preferred_output": [{"role": "assistant", "content": rejected}]}
 

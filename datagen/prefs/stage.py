@@ -19,7 +19,7 @@ from ..llm.base import ChatClient, ChatRequest
 from ..records import Record
 from ..store import DatasetStore, DatasetVersion
 from ..text import LANGS, detect_lang
-from . import PrefsConfig
+from . import PrefsConfig, Turn
 from .pairs import Comparison, Response, decide, pairs_to_judge
 
 STAGE = "prefs"
@@ -30,42 +30,27 @@ def _lang(rec: Record) -> str:
     return lang if lang in LANGS else detect_lang(rec.instruction)
 
 
-def prompt_of(rec: Record) -> str:
-    """The user turn the responses answer: the last one of a conversation (instruction,
-    then input, for a single-turn record)."""
-    return conversation(rec)[1][-1][0]
-
-
-def context_of(rec: Record) -> tuple[str, list[tuple[str, str]]]:
-    """(system prompt, the (user, assistant) turns before the one the responses answer)."""
+def turn_of(rec: Record) -> Turn:
+    """The turn the responses answer: the last one of a conversation (instruction, then
+    input, for a single-turn record), with what comes before it."""
     system, turns = conversation(rec)
-    return system, turns[:-1]
-
-
-def prompt_messages(rec: Record) -> list[dict[str, str]]:
-    """What a responder is sent: the system prompt, the conversation so far, the last user turn."""
-    system, history = context_of(rec)
-    msgs = [{"role": "system", "content": system}] if system else []
-    for user, assistant in history:
-        msgs += [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
-    return msgs + [{"role": "user", "content": prompt_of(rec)}]
+    *history, (prompt, reference) = turns
+    return Turn(system, tuple(history), prompt, reference)
 
 
 _SPEAKERS = {"en": ("System", "User", "Assistant", "The conversation so far"), "zh": ("系统", "用户", "助手", "此前的对话")}
 
 
-def judged_task(rec: Record, lang: str) -> Record:
+def judged_task(rec: Record, turn: Turn, lang: str) -> Record:
     """The task the judge compares answers to: a conversation's last user turn, with the
     turns before it as its input and the source's last answer as the reference."""
-    system, history = context_of(rec)
-    if not history and not system:
+    if not turn.history and not turn.system:
         return rec
     sys_, user, assistant, title = _SPEAKERS.get(lang, _SPEAKERS["en"])
-    lines = [f"{sys_}: {system}"] if system else []
-    for u, a in history:
+    lines = [f"{sys_}: {turn.system}"] if turn.system else []
+    for u, a in turn.history:
         lines += [f"{user}: {u}", f"{assistant}: {a}"]
-    return Record(instruction=prompt_of(rec), input=f"{title}:\n" + "\n".join(lines),
-                  output=conversation(rec)[1][-1][1])
+    return Record(instruction=turn.prompt, input=f"{title}:\n" + "\n".join(lines), output=turn.reference)
 
 
 def sample_responses(responders: Sequence[ChatClient], records: Sequence[Record], cfg: PrefsConfig) -> list[list[Response]]:
@@ -78,7 +63,7 @@ def sample_responses(responders: Sequence[ChatClient], records: Sequence[Record]
         if not share[i]:
             got.append([[] for _ in records])
             continue
-        reqs = [ChatRequest.make(prompt_messages(r), n=share[i], temperature=cfg.temperature,
+        reqs = [ChatRequest.make(turn_of(r).messages(), n=share[i], temperature=cfg.temperature,
                                  max_tokens=cfg.max_tokens, seed=_seed(cfg.seed, r.id, i)) for r in records]
         got.append(client.chat_many(reqs, desc=f"{STAGE} responses"))
     out = []
@@ -103,7 +88,7 @@ def judge_all(judge: ChatClient, records: Sequence[Record], responses: Sequence[
     reqs, index = [], []
     for r_idx, (rec, resp) in enumerate(zip(records, responses)):
         lang = _lang(rec)
-        task = judged_task(rec, lang)
+        task = judged_task(rec, turn_of(rec), lang)
         for i, j in pairs_to_judge(len(resp)):
             if not (resp[i].text and resp[j].text):
                 continue
@@ -124,23 +109,24 @@ def pair_record(src: Record, source_ref: str, resp: list[Response], comps: list[
     output = chosen kept too, so the version still reads as SFT data), the judgement in meta."""
     chosen, rejected = resp[d.chosen], resp[d.rejected]
     direct = next(c for c in comps if {c.i, c.j} == {d.chosen, d.rejected})
-    prompt = prompt_of(src)
+    turn = turn_of(src)
     meta = {"generator": STAGE, "lang": _lang(src), "source": "machine",
             "source_record": {"ref": source_ref, "id": src.id},
             "chosen_model": chosen.model, "rejected_model": rejected.model,
             "pair_scores": {"chosen": d.scores[d.chosen], "rejected": d.scores[d.rejected], "all": d.scores},
             "margin": d.margin, "responses": len(resp),
             "judge": {"reasons": [_reason_text(t) for t in direct.replies], "verdicts": list(direct.verdicts)}}
-    system, history = context_of(src)
-    context = {**({"system": system} if system else {}), **({"history": [list(t) for t in history]} if history else {})}
-    key = ([context] if context else []) + [prompt, chosen.text, rejected.text]
+    context = {**({"system": turn.system} if turn.system else {}),
+               **({"history": [list(t) for t in turn.history]} if turn.history else {})}
+    key = ([context] if context else []) + [turn.prompt, chosen.text, rejected.text]
     rid = hashlib.sha256(json.dumps(key, ensure_ascii=False).encode()).hexdigest()[:16]
     # a conversation stays one, its last answer the chosen one (the version still reads as SFT
     # data); its flat fields stay its first exchange (records.py)
-    messages = prompt_messages(src) + [{"role": "assistant", "content": chosen.text}] if history else None
-    output = history[0][1] if history else chosen.text
+    messages = turn.messages() + [{"role": "assistant", "content": chosen.text}] if turn.history else None
+    output = turn.history[0][1] if turn.history else chosen.text
     return Record(instruction=src.instruction, input=src.input, output=output, id=rid, meta=meta,
-                  messages=messages, extra={**context, "prompt": prompt, "chosen": chosen.text, "rejected": rejected.text})
+                  messages=messages, extra={**context, "prompt": turn.prompt, "chosen": chosen.text,
+                                            "rejected": rejected.text})
 
 
 def _reason_text(reply: str) -> str:

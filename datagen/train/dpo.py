@@ -19,11 +19,11 @@ from ..errors import ConfigError
 from ..records import Record
 from . import dist
 from .config import TrainConfig
-from .data import load_train_data, split_records
-from .fit import (_quiet_datasets, building, check_out_dir, common_args, common_report, fit, prepare, save_adapter,
-                  training_args, write_outputs)
+from .data import split_records
+from .fit import (_quiet_datasets, building, check_out_dir, common_args, common_report, fit, load_inputs, prepare,
+                  save_adapter, training_args, write_outputs)
 from .lora import _lora_config
-from .model import load_model, load_tokenizer, resolve_base_model
+from .model import load_model, load_tokenizer
 
 MEASURES = ("rewards/margins", "rewards/accuracies", "rewards/chosen", "rewards/rejected", "logps/chosen",
             "logps/rejected")
@@ -66,9 +66,7 @@ def train_dpo(cfg: TrainConfig, progress: bool = True) -> dict[str, Any] | None:
     check_out_dir(out, cfg.overwrite)
     if cfg.adapter and not (Path(cfg.adapter) / "adapter_config.json").is_file():
         raise ConfigError(f"train: --adapter {cfg.adapter} has no adapter_config.json (an adapter from datagen train)")
-    base = resolve_base_model(cfg.base_model)
-    data = load_train_data(cfg.dataset, cfg.store, cfg.data)
-    where = data.source.get("data") or f"{data.source.get('dataset')}@{data.source.get('version')}"
+    base, data, where = load_inputs(cfg)
 
     from datasets import Dataset
     from trl import DPOTrainer

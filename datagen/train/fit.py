@@ -27,7 +27,8 @@ from .. import __version__
 from ..errors import ConfigError
 from ..io import umask_modes
 from . import dist
-from .model import pick_precision
+from .data import load_train_data
+from .model import pick_precision, resolve_base_model
 from .progress import eval_every, logging_every, progress_callback
 from .report import loss_curves, peak_memory, plot_loss, write_model_card, write_report
 
@@ -47,6 +48,14 @@ def record_base_model(adapter_dir: Path, base) -> None:
     conf = json.loads(path.read_text(encoding="utf-8"))
     conf["base_model_name_or_path"] = base.hub_id
     write_json(path, conf)
+
+
+def load_inputs(cfg) -> tuple[Any, Any, str]:
+    """(base model, training data, where the data came from) of a run: the base resolved,
+    the data loaded, and its source named (a file, or dataset@version)."""
+    base = resolve_base_model(cfg.base_model)
+    data = load_train_data(cfg.dataset, cfg.store, cfg.data)
+    return base, data, data.source.get("data") or f"{data.source.get('dataset')}@{data.source.get('version')}"
 
 
 def check_out_dir(out: Path, overwrite: bool) -> None:

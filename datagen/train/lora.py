@@ -14,10 +14,10 @@ from typing import Any
 from ..errors import ConfigError
 from . import dist
 from .config import TrainConfig
-from .data import build_dataset, load_train_data, split_records
-from .fit import (_quiet_datasets, building, check_out_dir, common_args, common_report, fit, prepare, save_adapter,
-                  training_args, write_outputs)
-from .model import load_model, load_tokenizer, resolve_base_model
+from .data import build_dataset, split_records
+from .fit import (_quiet_datasets, building, check_out_dir, common_args, common_report, fit, load_inputs, prepare,
+                  save_adapter, training_args, write_outputs)
+from .model import load_model, load_tokenizer
 
 
 def _lora_config(cfg: TrainConfig):
@@ -48,9 +48,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
     cfg.require_input()
     out = Path(cfg.out)
     check_out_dir(out, cfg.overwrite)
-    base = resolve_base_model(cfg.base_model)
-    data = load_train_data(cfg.dataset, cfg.store, cfg.data)
-    where = data.source.get("data") or f"{data.source.get('dataset')}@{data.source.get('version')}"
+    base, data, where = load_inputs(cfg)
 
     from trl import SFTTrainer
 

@@ -228,10 +228,9 @@ class MagpieGenerator(Generator):
                 answer = comp.text.strip()
                 if turn == 1:  # the first answer's trace is the record's (docs/reasoning.md)
                     rec.meta.update(trace_meta(comp))
-                    why = trace_reason(Record(instruction=q, output=answer, meta=rec.meta))
-                    if why:
-                        yield Outcome(Record(instruction=q, output=answer, meta=rec.meta),
-                                      Verdict(False, why, why), "answer")
+                    seen = Record(instruction=q, output=answer, meta=rec.meta)
+                    if why := trace_reason(seen):
+                        yield Outcome(seen, Verdict(False, why, why), "answer")
                         continue
                 if answer:
                     live.append((rec, hist + [(q, answer)]))
