@@ -34,6 +34,20 @@ def corpora() -> Path:
     return CORPORA
 
 
+@pytest.fixture
+def doc_folder(tmp_path, corpora) -> Path:
+    """A folder of real documents, one each PDF, DOCX and HTML, and a truncated EPUB."""
+    pytest.importorskip("pdfplumber")
+    import shutil
+
+    d = tmp_path / "in"
+    d.mkdir()
+    for name in ("self_instruct_README.pdf", "self_instruct_README.docx", "004_722e8f5d027ef2f0.html"):
+        shutil.copy(corpora / "formats" / name, d / name)
+    (d / "broken.epub").write_bytes(b"PK\x03\x04 truncated")
+    return d
+
+
 @pytest.fixture(scope="module")
 def cluster():
     """A local 2-CPU Ray cluster for one test module, started and stopped here."""

@@ -16,6 +16,7 @@ from datagen.cli import main
 from datagen.generators.evol_instruct.evolve import (METHODS, answer_reason, copies_template, equal_prompt,
                                                      evolve_prompt, is_refusal, only_punctuation, parse_evolved)
 from datagen.store import DatasetStore
+from run_lines import run_output
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS_EN = ROOT / "seeds" / "self_instruct_en.jsonl"
@@ -348,8 +349,6 @@ def test_a_cap_leaves_no_paid_evolution_unaccounted(stub, tmp_path, share):
     res, store = run_evol(stub, tmp_path / "cap", *args, "--max-total-tokens", str(int(tokens * share)),
                           "--cache-path", str(tmp_path / "cap.sqlite"))
     assert res.exit_code == 0 and "stopped: budget" in res.output, res.output
-    s = DatasetStore(store)
-    where = s.latest("evol").path if s.versions("evol") else s.attempts("evol")[-1]
-    lines = [json.loads(x) for f in where.glob("*.jsonl") for x in f.read_text().splitlines()]
+    _, lines = run_output(DatasetStore(store), "evol")
     held = {(r.get("record") or r)["instruction"] for r in lines}
     assert written and [w for w in written if w not in held] == [], res.output

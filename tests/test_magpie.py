@@ -16,6 +16,7 @@ from datagen.generators.magpie.template import (CHATML_USER, PLACEHOLDER, chatml
                                                 fixed_renderer, parse_instruction, pre_query, stops_for,
                                                 tokenizer_renderer)
 from datagen.store import DatasetStore
+from run_lines import run_output
 
 
 class FakeTokenizer:
@@ -254,9 +255,7 @@ def test_a_cap_leaves_no_paid_query_unaccounted(stub, tmp_path, share):
     res, store = run_magpie(stub, tmp_path / "cap", *args, "--max-total-tokens", str(int(tokens * share)),
                             "--cache-path", str(tmp_path / "cap.sqlite"))
     assert res.exit_code == 0 and "stopped: budget" in res.output, res.output
-    s = DatasetStore(store)
-    where = s.latest("mp").path if s.versions("mp") else s.attempts("mp")[-1]
-    lines = [json.loads(x) for f in where.glob("*.jsonl") for x in f.read_text().splitlines()]
+    _, lines = run_output(DatasetStore(store), "mp")
     held = {(r.get("record") or r)["instruction"] for r in lines}
     assert written and [w for w in written if w not in held] == [], res.output
 

@@ -152,19 +152,6 @@ def _parent_cmdline(pid: int) -> tuple[int, str]:
     return ppid, open(f"/proc/{ppid}/cmdline", "rb").read().replace(b"\0", b" ").decode(errors="replace")
 
 
-@pytest.fixture
-def doc_folder(tmp_path, corpora):
-    pytest.importorskip("pdfplumber")
-    import shutil
-
-    d = tmp_path / "in"
-    d.mkdir()
-    for name in ("self_instruct_README.pdf", "self_instruct_README.docx", "004_722e8f5d027ef2f0.html"):
-        shutil.copy(corpora / "formats" / name, d / name)
-    (d / "broken.epub").write_bytes(b"PK\x03\x04 truncated")
-    return d
-
-
 def test_cache_misses_convert_as_ray_tasks(cluster, doc_folder):
     from datagen.io import convert
     from datagen.llm import LLMConfig

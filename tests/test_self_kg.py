@@ -175,12 +175,17 @@ def run(*args):
     return CliRunner().invoke(main, ["run", "self-kg", *map(str, args)], catch_exceptions=False)
 
 
-def test_llm_mode_verifies_every_tail(stub, tmp_path):
-    stub.responder = kg_responder
+def run_all_facts(stub, tmp_path):
+    """Self-KG in llm mode over every fact of kg_en.jsonl, published as `kg`: its version."""
     res = run("--triples", SEEDS / "kg_en.jsonl", "--base-url", stub.url, "--dataset", "kg", "--store",
               tmp_path, "--num", 200, "--no-embed", "--rouge", 1.0)
     assert res.exit_code == 0, res.output
-    ver = DatasetStore(tmp_path).resolve("kg")
+    return DatasetStore(tmp_path).resolve("kg")
+
+
+def test_llm_mode_verifies_every_tail(stub, tmp_path):
+    stub.responder = kg_responder
+    ver = run_all_facts(stub, tmp_path)
     records = ver.records()
     assert records and all(r.meta["source"] == "self-kg" and r.meta["mode"] == "llm" for r in records)
     for r in records:
@@ -276,10 +281,7 @@ def test_a_reasoning_models_trace_is_kept_apart_and_a_cut_off_one_dropped(stub, 
         return Reply(body=reasoning_body(kg_responder(body), f"The facts about {head} are listed."))
 
     stub.responder = respond
-    res = run("--triples", SEEDS / "kg_en.jsonl", "--base-url", stub.url, "--dataset", "kg", "--store",
-              tmp_path, "--num", 200, "--no-embed", "--rouge", 1.0)
-    assert res.exit_code == 0, res.output
-    ver = DatasetStore(tmp_path).resolve("kg")
+    ver = run_all_facts(stub, tmp_path)
     records = ver.records()
     assert records and all(r.meta["reasoning"] == f"The facts about {r.meta['entity']} are listed."
                            for r in records)

@@ -3,6 +3,7 @@ what the stub server answers: every question request and every answer belongs to
 record, a reject with its reason, or a `surplus` line with its tokens, when the run
 reaches --num with rounds in flight and when a cap stops it between questions and answers."""
 
+import json
 import re
 
 import pytest
@@ -10,6 +11,7 @@ from click.testing import CliRunner
 
 from datagen.cli import main
 from datagen.store import DatasetStore
+from run_lines import run_output
 from test_self_qa_rounds import responder, write_docs
 
 
@@ -24,13 +26,8 @@ def answered_lines(stub, tmp_path, name, *args):
         "--store", str(tmp_path / name), "--cache-path", str(tmp_path / name / "c.sqlite"), *map(str, args)])
     assert res.exit_code == 0, res.output
     assert len(stub.requests) - before == len(replies) > 0
-    store = DatasetStore(str(tmp_path / name))
-    where = store.latest("d").path if store.versions("d") else store.attempts("d")[-1]
-    lines = [line for f in sorted(where.glob("*.jsonl")) for line in f.read_text().splitlines()]
-    import json
-
-    manifest = json.loads((where / "manifest.json").read_text())
-    return replies, [json.loads(x) for x in lines], manifest
+    where, lines = run_output(DatasetStore(str(tmp_path / name)), "d")
+    return replies, lines, json.loads((where / "manifest.json").read_text())
 
 
 def unaccounted(replies, lines) -> list[str]:
